@@ -1,0 +1,41 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "mcp-fcgi",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "mcp-fcgi", targets: ["mcp-fcgi"]),
+        .library(name: "MCPGateway", targets: ["MCPGateway"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries from Debian's -dev packages.
+        .systemLibrary(name: "CFastCGI", path: "Sources/CFastCGI", pkgConfig: "fcgi",
+                       providers: [.apt(["libfcgi-dev"])]),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        // A small, strict JSON value type with limits (depth, size) and a fast writer.
+        .target(name: "MCPJSON", swiftSettings: [.swiftLanguageMode(.v5)]),
+
+        // The request path: FastCGI -> HTTP -> transport rules -> MCP dispatch -> tools.
+        .target(name: "MCPGateway",
+                dependencies: ["CFastCGI", "MCPJSON"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
+
+        .executableTarget(name: "mcp-fcgi",
+                          dependencies: ["MCPGateway",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
+
+        .testTarget(name: "MCPJSONTests", dependencies: ["MCPJSON"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+    ]
+)

@@ -1,0 +1,5 @@
+#ifndef MCP_FCGI_CFASTCGI_SHIM_H
+#define MCP_FCGI_CFASTCGI_SHIM_H
+#include <fcgiapp.h>
+#include <fcgios.h>
+#endif

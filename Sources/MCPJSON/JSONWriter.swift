@@ -1,0 +1,78 @@
+/// Serialises JSON straight into bytes: compact, keys in insertion order.
+public struct JSONWriter {
+    public private(set) var bytes: [UInt8] = []
+
+    public init(reserving capacity: Int = 512) { bytes.reserveCapacity(capacity) }
+
+    public static func serialize(_ value: JSONValue) -> [UInt8] {
+        var w = JSONWriter()
+        w.write(value)
+        return w.bytes
+    }
+
+    public static func string(_ value: JSONValue) -> String {
+        String(decoding: serialize(value), as: UTF8.self)
+    }
+
+    public mutating func write(_ value: JSONValue) {
+        switch value {
+        case .null: append("null")
+        case .bool(let b): append(b ? "true" : "false")
+        case .integer(let i): append(String(i))
+        case .double(let d): writeDouble(d)
+        case .string(let s): writeString(s)
+        case .array(let items):
+            bytes.append(UInt8(ascii: "["))
+            for (i, item) in items.enumerated() {
+                if i > 0 { bytes.append(UInt8(ascii: ",")) }
+                write(item)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let o):
+            bytes.append(UInt8(ascii: "{"))
+            var first = true
+            for (k, v) in o {
+                if !first { bytes.append(UInt8(ascii: ",")) }
+                first = false
+                writeString(k)
+                bytes.append(UInt8(ascii: ":"))
+                write(v)
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private mutating func append(_ s: String) { bytes.append(contentsOf: s.utf8) }
+
+    private mutating func writeDouble(_ d: Double) {
+        guard d.isFinite else { append("null"); return }
+        if d.rounded() == d, abs(d) < 9.007_199_254_740_992e15 {
+            append(String(Int(d)))
+        } else {
+            append("\(d)")
+        }
+    }
+
+    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    public mutating func writeString(_ s: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "\""): bytes.append(0x5C); bytes.append(0x22)
+            case UInt8(ascii: "\\"): bytes.append(0x5C); bytes.append(0x5C)
+            case 0x0A: bytes.append(0x5C); bytes.append(UInt8(ascii: "n"))
+            case 0x0D: bytes.append(0x5C); bytes.append(UInt8(ascii: "r"))
+            case 0x09: bytes.append(0x5C); bytes.append(UInt8(ascii: "t"))
+            case 0x00..<0x20, 0x7F:
+                bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, Self.hex[Int(b >> 4)], Self.hex[Int(b & 0xF)]])
+            default: bytes.append(b)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+}
+
+extension JSONValue: CustomStringConvertible {
+    public var description: String { JSONWriter.string(self) }
+}

@@ -1,0 +1,2 @@
+import MCPGateway
+print(GatewayVersion.string)
