@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "mcp-fcgi", targets: ["mcp-fcgi"]),
         .library(name: "MCPGateway", targets: ["MCPGateway"]),
+        .library(name: "EntraAuth", targets: ["EntraAuth"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,12 +29,19 @@ let package = Package(
                 dependencies: ["CFastCGI", "MCPJSON"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
+        // Bearer-token verification: JWS, JWKS fetching and caching, Entra claims policy.
+        .target(name: "EntraAuth",
+                dependencies: ["MCPJSON", "COpenSSL", "CCurl"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
+
         .executableTarget(name: "mcp-fcgi",
                           dependencies: ["MCPGateway",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .testTarget(name: "MCPJSONTests", dependencies: ["MCPJSON"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "COpenSSL"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
