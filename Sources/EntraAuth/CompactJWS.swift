@@ -44,18 +44,21 @@ public struct CompactJWS {
         guard !headerText.isEmpty, !payloadText.isEmpty else {
             throw TokenVerificationError.malformedToken(.segmentCount)
         }
-        guard !signatureText.isEmpty else { throw TokenVerificationError.malformedToken(.emptySignature) }
         // Base64.decodeURL rejects '=', whitespace and any character outside the url alphabet.
-        guard let headerBytes = Base64.decodeURL(headerText),
-              let payload = Base64.decodeURL(payloadText),
-              let signature = Base64.decodeURL(signatureText)
-        else { throw TokenVerificationError.malformedToken(.invalidBase64URL) }
-
+        guard let headerBytes = Base64.decodeURL(headerText) else {
+            throw TokenVerificationError.malformedToken(.invalidBase64URL)
+        }
         guard let headerValue = try? JSONParser.parse(headerBytes, limits: Self.jsonLimits),
               case .object(let header) = headerValue
         else { throw TokenVerificationError.malformedToken(.headerNotJSONObject) }
-
+        // The header policy goes first, so `alg: none` with an empty signature
+        // is reported as the unsupported algorithm it is.
         self.header = try Self.checkHeader(header, allowedAlgorithms: allowedAlgorithms)
+
+        guard !signatureText.isEmpty else { throw TokenVerificationError.malformedToken(.emptySignature) }
+        guard let payload = Base64.decodeURL(payloadText), let signature = Base64.decodeURL(signatureText) else {
+            throw TokenVerificationError.malformedToken(.invalidBase64URL)
+        }
         self.signingInput = bytes[0..<dots[1]]
         self.payloadBytes = payload
         self.signature = signature

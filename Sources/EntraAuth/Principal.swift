@@ -1,0 +1,87 @@
+import MCPJSON
+
+/// Who a verified token speaks for. Authorisation keys on (tenantId, objectId);
+/// displayName and userPrincipalName are mutable and are for logs only.
+public struct Principal: Equatable, Sendable {
+    public let tenantId: String
+    public let objectId: String
+    public let subject: String
+    public let issuer: String
+    public let clientAppId: String?
+    public let scopes: [String]
+    public let roles: [String]
+    public let groups: [String]?
+    public let tokenVersion: String?
+    public let isAppOnly: Bool
+    public let expiresAt: Int64
+    public let displayName: String?
+    public let userPrincipalName: String?
+
+    /// App-only: `idtyp=app`, or no `scp` at all (client-credentials tokens carry only `roles`).
+    static func isAppOnly(_ claims: JSONObject) -> Bool {
+        claims["idtyp"]?.stringValue == "app" || claims["scp"] == nil
+    }
+
+    init(claims: JSONObject) throws {
+        func required(_ claim: TokenVerificationError.RequiredClaim) throws -> String {
+            guard let v = claims[claim.rawValue] else { throw TokenVerificationError.missingClaim(claim) }
+            guard let s = v.stringValue, !s.isEmpty else { throw TokenVerificationError.malformedToken(.invalidClaim) }
+            return s
+        }
+        func optional(_ key: String) throws -> String? {
+            guard let v = claims[key] else { return nil }
+            guard let s = v.stringValue else { throw TokenVerificationError.malformedToken(.invalidClaim) }
+            return s
+        }
+        func stringArray(_ key: String) throws -> [String]? {
+            guard let v = claims[key] else { return nil }
+            guard let a = v.arrayValue else { throw TokenVerificationError.malformedToken(.invalidClaim) }
+            return try a.map {
+                guard let s = $0.stringValue else { throw TokenVerificationError.malformedToken(.invalidClaim) }
+                return s
+            }
+        }
+        tenantId = try required(.tid)
+        objectId = try required(.oid)
+        subject = try required(.sub)
+        issuer = try required(.iss)
+        clientAppId = try optional("azp") ?? optional("appid")
+        scopes = try optional("scp").map { $0.split(separator: " ").map(String.init) } ?? []
+        roles = try stringArray("roles") ?? []
+        groups = try stringArray("groups")
+        tokenVersion = try optional("ver")
+        isAppOnly = Self.isAppOnly(claims)
+        guard let exp = claims["exp"]?.numberValue else { throw TokenVerificationError.missingClaim(.exp) }
+        expiresAt = Int64(exp)
+        displayName = try optional("name")
+        userPrincipalName = try optional("preferred_username") ?? optional("upn")
+    }
+
+    public init(tenantId: String, objectId: String, subject: String, issuer: String, clientAppId: String?,
+                scopes: [String], roles: [String], groups: [String]?, tokenVersion: String?, isAppOnly: Bool,
+                expiresAt: Int64, displayName: String?, userPrincipalName: String?) {
+        self.tenantId = tenantId; self.objectId = objectId; self.subject = subject; self.issuer = issuer
+        self.clientAppId = clientAppId; self.scopes = scopes; self.roles = roles; self.groups = groups
+        self.tokenVersion = tokenVersion; self.isAppOnly = isAppOnly; self.expiresAt = expiresAt
+        self.displayName = displayName; self.userPrincipalName = userPrincipalName
+    }
+
+    /// For a whoami tool: identity, grants and expiry, never the token itself.
+    public var json: JSONValue {
+        var o = JSONObject()
+        o["tenantId"] = .string(tenantId)
+        o["objectId"] = .string(objectId)
+        o["subject"] = .string(subject)
+        o["issuer"] = .string(issuer)
+        o["clientAppId"] = JSONValue(clientAppId)
+        o["kind"] = .string(isAppOnly ? "app" : "delegated")
+        o["scopes"] = JSONValue(scopes)
+        o["roles"] = JSONValue(roles)
+        if let groups { o["groups"] = JSONValue(groups) }
+        o["tokenVersion"] = JSONValue(tokenVersion)
+        o["expiresAt"] = .integer(Int(expiresAt))
+        o["displayName"] = JSONValue(displayName)
+        o["userPrincipalName"] = JSONValue(userPrincipalName)
+        return .object(o)
+    }
+}

@@ -1,0 +1,67 @@
+import MCPJSON
+
+/// Verifies bearer tokens: strict JWS parsing, a key from the provider (never
+/// from the token), the signature, then the claims policy. Successful results
+/// are cached by token digest until expiry. One instance serves all threads.
+public final class TokenVerifier: @unchecked Sendable {
+    public typealias Clock = () -> Int64
+
+    public let policy: ClaimsPolicy
+    public let allowedAlgorithms: Set<JWSAlgorithm>
+    public let maxTokenBytes: Int
+    private let keys: SigningKeyProvider
+    private let clock: Clock
+    private let cache: TokenCache
+
+    public init(policy: ClaimsPolicy, keys: SigningKeyProvider, allowedAlgorithms: Set<JWSAlgorithm> = [.rs256],
+                maxTokenBytes: Int = CompactJWS.defaultMaxBytes, cacheCapacity: Int = 10_000,
+                clock: @escaping Clock = systemClockSeconds) {
+        self.policy = policy
+        self.keys = keys
+        self.allowedAlgorithms = allowedAlgorithms
+        self.maxTokenBytes = maxTokenBytes
+        self.clock = clock
+        self.cache = TokenCache(capacity: cacheCapacity)
+    }
+
+    /// The Principal the token speaks for, or the reason it is refused.
+    public func verify(_ token: String) throws(TokenVerificationError) -> Principal {
+        var token = token
+        let now = clock()
+        let result: Result<Principal, TokenVerificationError> = token.withUTF8 { utf8 in
+            guard utf8.count <= maxTokenBytes else { return .failure(.tokenTooLarge) }
+            let digest = SHA256Digest(UnsafeRawBufferPointer(utf8))
+            if let hit = cache.lookup(digest, now: now) { return .success(hit) }
+            return Result { try verifyUncached(Array(utf8), now: now) }
+                .mapError { $0 as? TokenVerificationError ?? .malformedToken(.invalidClaim) }
+                .map { principal in
+                    cache.insert(digest, principal: principal, validUntil: principal.expiresAt + policy.clockSkewSeconds)
+                    return principal
+                }
+        }
+        return try result.get()
+    }
+
+    /// The same as `verify`, as a value: diagnostics are data, not control flow.
+    public func check(_ token: String) -> Result<Principal, TokenVerificationError> {
+        do { return .success(try verify(token)) } catch { return .failure(error) }
+    }
+
+    /// Forgets cached verdicts (e.g. after a configuration reload).
+    public func clearCache() { cache.removeAll() }
+
+    var cachedTokenCount: Int { cache.count }
+
+    private func verifyUncached(_ bytes: [UInt8], now: Int64) throws -> Principal {
+        let jws = try CompactJWS(bytes: bytes, maxBytes: maxTokenBytes, allowedAlgorithms: allowedAlgorithms)
+        let key = try keys.signingKey(kid: jws.header.keyID, algorithm: jws.header.algorithm).get()
+        guard SignatureVerifier.verify(signature: jws.signature, message: jws.signingInput, key: key) else {
+            throw TokenVerificationError.badSignature
+        }
+        let claims = try jws.claims()
+        if let failure = policy.evaluate(TokenClaims(claims: claims, signingKeyIssuer: key.issuer, now: now)) {
+            throw failure
+        }
+        return try Principal(claims: claims)
+    }
+}
