@@ -21,6 +21,9 @@ final class Lock: @unchecked Sendable {
         mutex.deallocate()
     }
 
+    func tryLock() -> Bool { pthread_mutex_trylock(mutex) == 0 }
+    func unlock() { pthread_mutex_unlock(mutex) }
+
     @inline(__always)
     func withLock<T>(_ body: () throws -> T) rethrows -> T {
         pthread_mutex_lock(mutex)
@@ -31,3 +34,12 @@ final class Lock: @unchecked Sendable {
 
 /// Wall-clock seconds since the epoch; the default clock for verification.
 public func systemClockSeconds() -> Int64 { Int64(time(nil)) }
+
+extension Lock {
+    /// Runs `body` only if the lock is free right now; nil otherwise.
+    func withLockIfAvailable<T>(_ body: () throws -> T) rethrows -> T? {
+        guard tryLock() else { return nil }
+        defer { unlock() }
+        return try body()
+    }
+}

@@ -1,0 +1,108 @@
+import CCurl
+
+/// Limits for fetching discovery documents and key sets.
+public struct HTTPFetchOptions: Sendable {
+    public var connectTimeoutMilliseconds: Int = 5_000
+    public var totalTimeoutMilliseconds: Int = 10_000
+    public var maxResponseBytes: Int = 512 << 10
+    /// A CA bundle to trust instead of the system store (e.g. behind a TLS-inspecting proxy).
+    public var caBundlePath: String?
+    /// Permits plain `http://` URLs. Only for tests against a local fake server.
+    public var allowInsecureHTTPForTesting: Bool = false
+    public var userAgent: String = "mcp-fcgi-entra-auth/1"
+
+    public init() {}
+}
+
+public struct HTTPResponse: Sendable {
+    public let status: Int
+    public let body: [UInt8]
+}
+
+public enum HTTPFetchError: Error, Equatable, CustomStringConvertible {
+    case insecureURL
+    case responseTooLarge
+    case transport(String)
+    case status(Int)
+
+    public var description: String {
+        switch self {
+        case .insecureURL: return "refusing a non-https URL"
+        case .responseTooLarge: return "response exceeds the size limit"
+        case .transport(let m): return "transfer failed: \(m)"
+        case .status(let s): return "unexpected HTTP status \(s)"
+        }
+    }
+}
+
+/// Something that can GET a URL; the key store takes one so tests can count calls.
+public protocol HTTPFetching: AnyObject {
+    func get(_ url: String) throws -> HTTPResponse
+}
+
+/// GET with libcurl: TLS verification always on, no redirects, bounded time and size.
+public final class CurlHTTPFetcher: HTTPFetching, @unchecked Sendable {
+    public let options: HTTPFetchOptions
+
+    public init(options: HTTPFetchOptions = HTTPFetchOptions()) {
+        _ = Self.globalInit
+        self.options = options
+    }
+
+    /// curl_global_init is not thread-safe; run it exactly once (3 = CURL_GLOBAL_ALL).
+    private static let globalInit: Void = { _ = curl_global_init(3) }()
+
+    /// True for https URLs, and for http ones when testing allows it.
+    public static func isAllowed(_ url: String, options: HTTPFetchOptions) -> Bool {
+        let lower = url.lowercased()
+        return lower.hasPrefix("https://") || (options.allowInsecureHTTPForTesting && lower.hasPrefix("http://"))
+    }
+
+    private final class Sink {
+        var body: [UInt8] = []
+        let limit: Int
+        var overflow = false
+        init(limit: Int) { self.limit = limit }
+    }
+
+    public func get(_ url: String) throws -> HTTPResponse {
+        guard Self.isAllowed(url, options: options) else { throw HTTPFetchError.insecureURL }
+        guard let h = curl_easy_init() else { throw HTTPFetchError.transport("curl_easy_init failed") }
+        defer { curl_easy_cleanup(h) }
+        let sink = Sink(limit: options.maxResponseBytes)
+        let context = Unmanaged.passRetained(sink)
+        defer { context.release() }
+
+        var ok = mcp_curl_setopt_string(h, CURLOPT_URL, url) == CURLE_OK
+        // Only these protocols, even if a URL or redirect says otherwise; no redirects at all.
+        ok = ok && mcp_curl_setopt_string(h, CURLOPT_PROTOCOLS_STR, options.allowInsecureHTTPForTesting ? "http,https" : "https") == CURLE_OK
+        ok = ok && mcp_curl_setopt_long(h, CURLOPT_FOLLOWLOCATION, 0) == CURLE_OK
+        // Certificate and host name checks stay on; they are set explicitly so nothing inherits otherwise.
+        ok = ok && mcp_curl_setopt_long(h, CURLOPT_SSL_VERIFYPEER, 1) == CURLE_OK
+        ok = ok && mcp_curl_setopt_long(h, CURLOPT_SSL_VERIFYHOST, 2) == CURLE_OK
+        if let ca = options.caBundlePath { ok = ok && mcp_curl_setopt_string(h, CURLOPT_CAINFO, ca) == CURLE_OK }
+        // Worker threads: no SIGALRM-based DNS timeouts.
+        ok = ok && mcp_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1) == CURLE_OK
+        ok = ok && mcp_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, options.connectTimeoutMilliseconds) == CURLE_OK
+        ok = ok && mcp_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, options.totalTimeoutMilliseconds) == CURLE_OK
+        ok = ok && mcp_curl_setopt_long(h, CURLOPT_MAXFILESIZE_LARGE, options.maxResponseBytes) == CURLE_OK
+        ok = ok && mcp_curl_setopt_string(h, CURLOPT_USERAGENT, options.userAgent) == CURLE_OK
+        ok = ok && mcp_curl_setopt_string(h, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK
+        ok = ok && mcp_curl_setopt_write_callback(h, { ptr, size, count, user in
+            let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
+            let n = size * count
+            if sink.body.count + n > sink.limit { sink.overflow = true; return 0 }  // 0 aborts the transfer
+            if let ptr { sink.body.append(contentsOf: UnsafeRawBufferPointer(start: ptr, count: n)) }
+            return n
+        }) == CURLE_OK
+        ok = ok && mcp_curl_setopt_pointer(h, CURLOPT_WRITEDATA, context.toOpaque()) == CURLE_OK
+        guard ok else { throw HTTPFetchError.transport("curl option rejected") }
+
+        let code = curl_easy_perform(h)
+        if sink.overflow || code == CURLE_FILESIZE_EXCEEDED { throw HTTPFetchError.responseTooLarge }
+        guard code == CURLE_OK else { throw HTTPFetchError.transport(String(cString: curl_easy_strerror(code))) }
+        var status = 0
+        _ = mcp_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
+        return HTTPResponse(status: status, body: sink.body)
+    }
+}
