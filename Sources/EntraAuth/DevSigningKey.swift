@@ -27,9 +27,13 @@ public final class DevSigningKey: @unchecked Sendable {
         modulus = try bn("n")
         exponent = try bn("e")
         guard modulus.count * 8 >= VerificationKey.minimumRSABits else { throw TokenVerificationError.signingKeyTooSmall }
-        // Thumbprint input: required members only, lexicographic order, no whitespace.
-        let canonical = #"{"e":""# + Base64.encodeURL(exponent) + #"","kty":"RSA","n":""# + Base64.encodeURL(modulus) + #""}"#
-        keyID = Base64.encodeURL(SHA256Digest(Array(canonical.utf8)).bytes)
+        keyID = Self.rsaThumbprint(n: modulus, e: exponent)
+    }
+
+    /// RFC 7638: SHA-256 over the required members in lexicographic order, no whitespace.
+    public static func rsaThumbprint(n: [UInt8], e: [UInt8]) -> String {
+        let canonical = #"{"e":""# + Base64.encodeURL(e) + #"","kty":"RSA","n":""# + Base64.encodeURL(n) + #""}"#
+        return Base64.encodeURL(SHA256Digest(Array(canonical.utf8)).bytes)
     }
 
     deinit { EVP_PKEY_free(pkey) }
@@ -84,6 +88,19 @@ public final class DevSigningKey: @unchecked Sendable {
         var out = [UInt8](repeating: 0, count: Int(BIO_ctrl_pending(bio)))
         let n = BIO_read(bio, &out, Int32(out.count))
         return Array(out.prefix(Int(max(n, 0))))
+    }
+
+    /// The public key as PEM SubjectPublicKeyInfo.
+    public func publicKeyPEM() throws -> String {
+        guard let bio = BIO_new(BIO_s_mem()) else { throw AuthConfigurationError("out of memory") }
+        defer { BIO_free(bio) }
+        guard PEM_write_bio_PUBKEY(bio, pkey) == 1 else {
+            ERR_clear_error()
+            throw AuthConfigurationError("cannot encode dev public key")
+        }
+        var out = [UInt8](repeating: 0, count: Int(BIO_ctrl_pending(bio)))
+        let n = BIO_read(bio, &out, Int32(out.count))
+        return String(decoding: out.prefix(Int(max(n, 0))), as: UTF8.self)
     }
 
     /// The public key as a JWK (RS256, use=sig).

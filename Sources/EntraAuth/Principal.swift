@@ -51,8 +51,9 @@ public struct Principal: Equatable, Sendable {
         groups = try stringArray("groups")
         tokenVersion = try optional("ver")
         isAppOnly = Self.isAppOnly(claims)
-        guard let exp = claims["exp"]?.numberValue else { throw TokenVerificationError.missingClaim(.exp) }
-        expiresAt = Int64(exp)
+        guard let expValue = claims["exp"] else { throw TokenVerificationError.missingClaim(.exp) }
+        guard let exp = LifetimeCheck.seconds(expValue) else { throw TokenVerificationError.malformedToken(.invalidClaim) }
+        expiresAt = exp
         displayName = try optional("name")
         userPrincipalName = try optional("preferred_username") ?? optional("upn")
     }

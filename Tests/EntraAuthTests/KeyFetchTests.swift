@@ -79,6 +79,21 @@ final class KeyFetchTests: XCTestCase {
         XCTAssertEqual(server.totalHits, 2)
     }
 
+    func testConcurrentColdStartFetchesOnce() throws {
+        let v = try makeVerifier()
+        let tokens = (0..<32).map { _ in token() }
+        let lock = NSLock()
+        var failures = 0
+        DispatchQueue.concurrentPerform(iterations: 8) { w in
+            for i in stride(from: w, to: tokens.count, by: 8) where (try? v.verify(tokens[i])) == nil {
+                lock.lock(); failures += 1; lock.unlock()
+            }
+        }
+        XCTAssertEqual(failures, 0)
+        XCTAssertEqual(server.hits(discoveryPath), 1)
+        XCTAssertEqual(server.hits(keysPath), 1)
+    }
+
     func testRotationAndRateLimitedRefetch() throws {
         let v = try makeVerifier()
         XCTAssertNoThrow(try v.verify(token()))

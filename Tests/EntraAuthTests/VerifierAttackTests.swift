@@ -91,8 +91,10 @@ final class VerifierAttackTests: XCTestCase {
     func testHS256WithThePublicKeyAsSecret() throws {
         // The classic confusion attack: HMAC keyed with the RSA public key bytes.
         let pub = try Fixture.key.verificationKey()
-        let pem = JSONWriter.serialize(.object(Fixture.key.publicJWK))
-        for secret in [Fixture.key.modulus, pem] {
+        let pem = Array(try Fixture.key.publicKeyPEM().utf8)
+        XCTAssertTrue(String(decoding: pem, as: UTF8.self).hasPrefix("-----BEGIN PUBLIC KEY-----"))
+        let jwkText = JSONWriter.serialize(.object(Fixture.key.publicJWK))
+        for secret in [pem, Fixture.key.modulus, jwkText] {
             let input = Base64.encodeURL(JSONWriter.serialize(.object(Fixture.header(kid: pub.keyID, alg: "HS256"))))
                 + "." + Base64.encodeURL(JSONWriter.serialize(.object(Fixture.claims(now: now))))
             let mac = Fixture.hmacSHA256(key: secret, message: Array(input.utf8))
