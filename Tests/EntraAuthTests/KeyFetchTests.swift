@@ -67,8 +67,11 @@ final class KeyFetchTests: XCTestCase {
         XCTAssertEqual(server.totalHits, 2, "keys come from memory after the first fetch")
 
         let files = try FileManager.default.contentsOfDirectory(atPath: stateDir)
-        let cache = try XCTUnwrap(files.first { $0.hasPrefix("jwks-") && $0.hasSuffix("-0.json") == false && !$0.contains(".fetch.") && $0.hasSuffix(".json") })
+        let cache = try XCTUnwrap(files.first { $0.hasPrefix("jwks-") && $0.hasSuffix(".json") && !$0.hasSuffix(".fetch.json") })
+        let record = try XCTUnwrap(files.first { $0.hasPrefix("jwks-") && $0.hasSuffix(".fetch.json") })
         XCTAssertEqual(StateFiles.mode(stateDir + "/" + cache), 0o600)
+        XCTAssertEqual(StateFiles.mode(stateDir + "/" + record), 0o600)
+        XCTAssertEqual(StateFiles.mode(stateDir), 0o700)
         XCTAssertFalse(files.contains { $0.contains(".tmp.") }, "no temp files left behind")
         let doc = try JSONParser.parse([UInt8](FileManager.default.contents(atPath: stateDir + "/" + cache)!))
         XCTAssertEqual(doc["jwks_uri"]?.stringValue, server.baseURL + keysPath)
