@@ -1,3 +1,4 @@
+import COpenSSL
 import Foundation
 import MCPJSON
 import XCTest
@@ -370,5 +371,39 @@ final class VerifierAttackTests: XCTestCase {
             }
         }
         XCTAssertEqual(failed, 0)
+    }
+}
+
+/// PS256 end to end: a key published with alg PS256 serves PS256 tokens only.
+final class PS256VerifierTests: XCTestCase {
+    func signPS256(_ key: DevSigningKey, _ message: [UInt8]) -> [UInt8] {
+        let ctx = EVP_MD_CTX_new()
+        defer { EVP_MD_CTX_free(ctx) }
+        var pctx: OpaquePointer?
+        XCTAssertEqual(EVP_DigestSignInit(ctx, &pctx, EVP_sha256(), nil, key.pkey), 1)
+        XCTAssertEqual(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING), 1)
+        XCTAssertEqual(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32), 1)
+        var length = 512
+        var sig = [UInt8](repeating: 0, count: length)
+        XCTAssertEqual(EVP_DigestSign(ctx, &sig, &length, message, message.count), 1)
+        return Array(sig.prefix(length))
+    }
+
+    func testPS256KeyIsBoundToPS256() throws {
+        let clock = TestClock()
+        var jwk = Fixture.key.publicJWK
+        jwk["alg"] = "PS256"
+        let v = TokenVerifier(policy: Fixture.policy(), keys: StaticKeyProvider(keys: [try VerificationKey(jwk: JWK(jwk)!)]),
+                              allowedAlgorithms: [.rs256, .ps256], clock: clock.closure)
+        let input = Base64.encodeURL(JSONWriter.serialize(.object(Fixture.header(alg: "PS256"))))
+            + "." + Base64.encodeURL(JSONWriter.serialize(.object(Fixture.claims(now: clock.now))))
+        let token = input + "." + Base64.encodeURL(signPS256(Fixture.key, Array(input.utf8)))
+        XCTAssertEqual(try v.verify(token).tenantId, Fixture.tenantA)
+        // The same key material as an RS256 token: refused, the key is PS256-only.
+        XCTAssertRefused(v, Fixture.token(claims: Fixture.claims(now: clock.now)), .algorithmKeyMismatch)
+        // And a policy that allows only RS256 refuses the PS256 token outright.
+        let rsOnly = TokenVerifier(policy: Fixture.policy(), keys: StaticKeyProvider(keys: [try VerificationKey(jwk: JWK(jwk)!)]),
+                                   clock: clock.closure)
+        XCTAssertRefused(rsOnly, token, .unsupportedAlgorithm)
     }
 }
