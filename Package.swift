@@ -26,7 +26,7 @@ let package = Package(
 
         // The request path: FastCGI -> HTTP -> transport rules -> MCP dispatch -> tools.
         .target(name: "MCPGateway",
-                dependencies: ["CFastCGI", "MCPJSON"],
+                dependencies: ["CFastCGI", "MCPJSON", "EntraAuth"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // Bearer-token verification: JWS, JWKS fetching and caching, Entra claims policy.
@@ -43,7 +43,7 @@ let package = Package(
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "COpenSSL"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON"],
+        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON", "EntraAuth"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

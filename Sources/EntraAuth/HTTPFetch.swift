@@ -14,7 +14,7 @@ public struct HTTPFetchOptions: Sendable {
     public init() {}
 }
 
-public struct HTTPResponse: Sendable {
+public struct FetchedResponse: Sendable {
     public let status: Int
     public let body: [UInt8]
 }
@@ -37,7 +37,7 @@ public enum HTTPFetchError: Error, Equatable, CustomStringConvertible {
 
 /// Something that can GET a URL; the key store takes one so tests can count calls.
 public protocol HTTPFetching: AnyObject {
-    func get(_ url: String) throws -> HTTPResponse
+    func get(_ url: String) throws -> FetchedResponse
 }
 
 /// GET with libcurl: TLS verification always on, no redirects, bounded time and size.
@@ -65,7 +65,7 @@ public final class CurlHTTPFetcher: HTTPFetching, @unchecked Sendable {
         init(limit: Int) { self.limit = limit }
     }
 
-    public func get(_ url: String) throws -> HTTPResponse {
+    public func get(_ url: String) throws -> FetchedResponse {
         guard Self.isAllowed(url, options: options) else { throw HTTPFetchError.insecureURL }
         guard let h = curl_easy_init() else { throw HTTPFetchError.transport("curl_easy_init failed") }
         defer { curl_easy_cleanup(h) }
@@ -103,6 +103,6 @@ public final class CurlHTTPFetcher: HTTPFetching, @unchecked Sendable {
         guard code == CURLE_OK else { throw HTTPFetchError.transport(String(cString: curl_easy_strerror(code))) }
         var status = 0
         _ = mcp_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
-        return HTTPResponse(status: status, body: sink.body)
+        return FetchedResponse(status: status, body: sink.body)
     }
 }

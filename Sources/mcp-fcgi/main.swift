@@ -1,2 +1,147 @@
+import ArgumentParser
+import EntraAuth
+import Foundation
 import MCPGateway
-print(GatewayVersion.string)
+
+/// The config path: --config, else $MCP_FCGI_CONFIG, else the Debian-style default.
+func resolveConfigPath(_ option: String?) -> String {
+    option ?? ProcessInfo.processInfo.environment["MCP_FCGI_CONFIG"] ?? "/etc/mcp-fcgi/config.json"
+}
+
+func loadConfig(_ option: String?) throws -> GatewayConfig {
+    do {
+        return try GatewayConfig.load(path: resolveConfigPath(option))
+    } catch let e as ConfigErrors {
+        FileHandle.standardError.write(Data((e.description + "\n").utf8))
+        throw ExitCode(78)  // EX_CONFIG
+    }
+}
+
+struct MCPFastCGI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mcp-fcgi",
+        abstract: "MCP tools behind nginx or Apache, as a FastCGI (or CGI) application.",
+        version: GatewayVersion.string,
+        subcommands: [Serve.self, DevToken.self, CheckConfig.self],
+        defaultSubcommand: Serve.self)
+}
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve requests: on --listen, on the socket a spawner left on fd 0, or one CGI request.")
+
+    @Option(help: "Config file (default: $MCP_FCGI_CONFIG, then /etc/mcp-fcgi/config.json).")
+    var config: String?
+
+    @Option(help: "unix:/path/to.sock or HOST:PORT. Without it: fd 0 when it is a listening socket, else CGI.")
+    var listen: String?
+
+    @Option(help: "Worker threads (default from the config).")
+    var workers: Int?
+
+    @Option(help: "Mode of a unix socket, in octal (default 660).")
+    var socketMode: String = "660"
+
+    func run() throws {
+        let cfg = try loadConfig(config)
+        Log.shared.level = cfg.logLevel
+        let gateway: Gateway
+        do {
+            gateway = try Gateway.make(config: cfg)
+        } catch {
+            Log.shared.error("cannot start", ["error": .string(String(describing: error))])
+            throw ExitCode(78)
+        }
+        if cfg.auth.mode == .development {
+            Log.shared.warning("DEVELOPMENT MODE: only tokens minted by `mcp-fcgi dev-token` are accepted; never expose this instance")
+        }
+        let address: ListenAddress
+        if let listen {
+            do { address = try ListenAddress(parsing: listen) } catch {
+                Log.shared.error("\(error)")
+                throw ExitCode(64)
+            }
+        } else if FastCGIServer.stdinIsListeningSocket() {
+            address = .inherited
+        } else {
+            let status = CGIResponder(handler: gateway, maxBodyBytes: cfg.limits.maxBodyBytes).respondOnce()
+            throw ExitCode(status)
+        }
+        guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else {
+            Log.shared.error("--socket-mode must be octal, e.g. 660")
+            throw ExitCode(64)
+        }
+        let server = FastCGIServer(handler: gateway, options: .init(
+            workers: workers ?? cfg.server.workers, maxBodyBytes: cfg.limits.maxBodyBytes,
+            shutdownGrace: cfg.server.shutdownGraceSeconds, socketMode: mode))
+        do {
+            throw ExitCode(try server.run(listen: address))
+        } catch let e as ServerError {
+            Log.shared.error("cannot serve", ["error": .string(e.description)])
+            throw ExitCode(71)
+        }
+    }
+}
+
+struct DevToken: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev-token",
+        abstract: "Mint an access token for an instance in development mode (auth.mode = \"development\").")
+
+    @Option(help: "Config file (default: $MCP_FCGI_CONFIG, then /etc/mcp-fcgi/config.json).")
+    var config: String?
+
+    @Option(help: "Tenant id (GUID); default: the first allowed tenant.")
+    var tenant: String?
+
+    @Option(help: "User object id (GUID).")
+    var oid: String = "11111111-1111-4111-8111-111111111111"
+
+    @Option(help: "Comma-separated app roles, e.g. MCP.User,MCP.Admin.")
+    var roles: String = ""
+
+    @Option(help: "Comma-separated delegated scopes; none makes an app-only token.")
+    var scopes: String = "mcp.tools"
+
+    @Option(help: "Lifetime in seconds.")
+    var ttl: Int64 = 3600
+
+    @Option(help: "Audience; default: the first configured audience.")
+    var audience: String?
+
+    @Option(help: "Display name claim.")
+    var name: String?
+
+    func run() throws {
+        let cfg = try loadConfig(config)
+        guard cfg.auth.mode == .development else {
+            FileHandle.standardError.write(Data("dev-token: this config is not in development mode (auth.mode is \"\(cfg.auth.mode.rawValue)\")\n".utf8))
+            throw ExitCode(64)
+        }
+        guard let tid = tenant ?? cfg.auth.allowedTenants.first, let aud = audience ?? cfg.auth.audiences.first else {
+            FileHandle.standardError.write(Data("dev-token: give --tenant and --audience\n".utf8))
+            throw ExitCode(64)
+        }
+        guard (1...86_400).contains(ttl) else { throw ValidationError("--ttl must be 1 to 86400 seconds") }
+        let key = try DevSigningKey.loadOrCreate(stateDirectory: cfg.stateDirectory)
+        let list = { (s: String) in s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        let token = try DevTokenMinter(key: key).mint(tenantId: tid, objectId: oid, audience: aud, scopes: list(scopes),
+                                                      roles: list(roles), name: name, ttl: ttl)
+        print(token)
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Validate a config file; print every problem with its location.")
+
+    @Option(help: "Config file (default: $MCP_FCGI_CONFIG, then /etc/mcp-fcgi/config.json).")
+    var config: String?
+
+    func run() throws {
+        _ = try loadConfig(config)
+        print("\(resolveConfigPath(config)): OK")
+    }
+}
+
+MCPFastCGI.main()

@@ -197,8 +197,8 @@ final class KeyFetchTests: XCTestCase {
         XCTAssertEqual(server.totalHits, 0)
         // An https discovery document may not point the keys at plain http.
         final class Stub: HTTPFetching {
-            func get(_ url: String) throws -> HTTPResponse {
-                HTTPResponse(status: 200, body: Array(#"{"jwks_uri":"http://keys.example/keys"}"#.utf8))
+            func get(_ url: String) throws -> FetchedResponse {
+                FetchedResponse(status: 200, body: Array(#"{"jwks_uri":"http://keys.example/keys"}"#.utf8))
             }
         }
         XCTAssertThrowsError(try JWKSFetcher(http: Stub(), options: HTTPFetchOptions())

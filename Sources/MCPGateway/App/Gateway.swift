@@ -1,0 +1,145 @@
+import EntraAuth
+import Foundation
+import MCPJSON
+
+/// The whole request path for one process: route, transport rules, authentication,
+/// dispatch. One instance serves every worker thread.
+public final class Gateway: RequestHandler, @unchecked Sendable {
+    public let config: GatewayConfig
+    let endpoint: MCPEndpoint
+    let authenticator: Authenticator
+    let identity: ServerIdentity
+    let metadataPaths: Set<String>
+    let developmentMode: Bool
+
+    public init(config: GatewayConfig, registry: ToolRegistry, authenticator: Authenticator) {
+        self.config = config
+        self.authenticator = authenticator
+        developmentMode = config.auth.mode == .development
+        identity = ServerIdentity(name: config.server.name, version: GatewayVersion.string,
+                                  instructions: config.server.instructions, startedAt: Date().timeIntervalSince1970)
+        let dispatcher = MCPDispatcher(registry: registry, server: identity, pageSize: config.limits.toolsPageSize)
+        endpoint = MCPEndpoint(dispatcher: dispatcher, allowedOrigins: config.allowedOrigins,
+                               maxJSONDepth: config.limits.maxJSONDepth, maxBodyBytes: config.limits.maxBodyBytes)
+        metadataPaths = ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource" + config.server.mcpPath]
+    }
+
+    /// Builds the gateway the configuration describes: verifier, metadata, built-in tools.
+    public static func make(config: GatewayConfig, extraTools: [Tool] = []) throws -> Gateway {
+        let auth = config.auth
+        var entra = EntraConfiguration(audiences: auth.audiences, allowedTenants: auth.allowedTenants,
+                                       stateDirectory: config.stateDirectory)
+        entra.authority = auth.authority
+        entra.v1IssuerAuthority = auth.acceptV1Tokens ? entra.v1IssuerAuthority : nil
+        entra.acceptAnyTenant = auth.acceptAnyTenant
+        entra.acceptDelegatedTokens = auth.acceptDelegatedTokens
+        entra.acceptAppOnlyTokens = auth.acceptAppOnlyTokens
+        entra.clockSkewSeconds = Int64(auth.clockSkewSeconds)
+        entra.jwksURI = auth.jwksURI
+        entra.jwksRefreshIntervalSeconds = Int64(auth.jwksRefreshHours) * 3600
+        entra.http.caBundlePath = auth.caBundle
+        entra.http.allowInsecureHTTPForTesting = auth.allowInsecureHTTPForTesting
+        entra.developmentMode = auth.mode == .development
+        let verifier = try TokenVerifier(configuration: entra)
+
+        let issuerBase = auth.mode == .development ? DevTokenMinter.issuerAuthority : auth.authority
+        let servers = (auth.allowedTenants.isEmpty ? ["organizations"] : auth.allowedTenants).map { "\(issuerBase)/\($0)/v2.0" }
+        let metadata = ResourceMetadata(publicURL: config.server.publicURL, authorizationServers: servers,
+                                        scopesSupported: auth.scopesSupported,
+                                        resourceName: auth.resourceName ?? config.server.name)
+        let registry = ToolRegistry()
+        try registry.register(WhoAmITool())
+        try registry.register(ServerInfoTool(developmentMode: auth.mode == .development))
+        for tool in extraTools { try registry.register(tool) }
+        return Gateway(config: config, registry: registry,
+                       authenticator: Authenticator(verifier: verifier, metadata: metadata, requiredScopes: auth.requiredScopes))
+    }
+
+    public func respond(to request: HTTPRequest) -> HTTPResponse {
+        let requestId = Gateway.newRequestId()
+        var response: HTTPResponse
+        switch request.path {
+        case config.server.mcpPath: response = serveMCP(request, requestId: requestId)
+        case "/health": response = health(request)
+        case "/me": response = me(request)
+        case let p where metadataPaths.contains(p): response = resourceMetadata(request)
+        default: response = HTTPResponse.error(404, "not_found", "No such endpoint: \(Gateway.printable(request.path))")
+        }
+        response.headers.append(("X-Request-Id", requestId))
+        response.headers.append(("Cache-Control", "no-store"))
+        return response
+    }
+
+    // MARK: - Endpoints
+
+    private func serveMCP(_ request: HTTPRequest, requestId: String) -> HTTPResponse {
+        let accepted: MCPEndpoint.Accepted
+        switch endpoint.screen(request) {
+        case .answered(let r): return r
+        case .accepted(let a): accepted = a
+        }
+        switch authenticator.authenticate(request) {
+        case .refused(let r, let reason):
+            Log.shared.info("request refused", ["request_id": .string(requestId), "status": .integer(r.status),
+                                                "reason": .string(reason), "method": .string(accepted.message.method)])
+            return r
+        case .authenticated(let caller, _):
+            let (response, outcome) = endpoint.serve(accepted, caller: caller, requestId: requestId)
+            if Log.shared.level <= .debug {
+                Log.shared.debug("mcp request", ["request_id": .string(requestId), "caller": .string(caller.key),
+                                                 "method": .string(accepted.message.method), "era": .string(accepted.era.rawValue),
+                                                 "tool": JSONValue(outcome?.toolName), "status": .integer(response.status)])
+            }
+            return response
+        }
+    }
+
+    private func health(_ request: HTTPRequest) -> HTTPResponse {
+        guard request.method == "GET" || request.method == "HEAD" else {
+            return HTTPResponse.error(405, "method_not_allowed", "Use GET", headers: [("Allow", "GET, HEAD")])
+        }
+        var o = JSONObject()
+        o["status"] = "ok"
+        o["version"] = .string(GatewayVersion.string)
+        o["uptime_seconds"] = .integer(Int(Date().timeIntervalSince1970 - identity.startedAt))
+        o["development_mode"] = .bool(developmentMode)
+        if developmentMode {
+            o["warning"] = "development mode: only locally minted tokens are accepted; do not expose this instance"
+        }
+        return HTTPResponse.json(200, .object(o))
+    }
+
+    private func me(_ request: HTTPRequest) -> HTTPResponse {
+        guard request.method == "GET" else {
+            return HTTPResponse.error(405, "method_not_allowed", "Use GET", headers: [("Allow", "GET")])
+        }
+        switch authenticator.authenticate(request) {
+        case .refused(let r, _): return r
+        case .authenticated(let caller, _): return HTTPResponse.json(200, .object(caller.identity))
+        }
+    }
+
+    private func resourceMetadata(_ request: HTTPRequest) -> HTTPResponse {
+        let cors = [("Access-Control-Allow-Origin", "*"), ("Access-Control-Allow-Methods", "GET, OPTIONS"),
+                    ("Access-Control-Allow-Headers", "Authorization, Content-Type, MCP-Protocol-Version")]
+        switch request.method {
+        case "GET", "HEAD": return HTTPResponse.json(200, authenticator.metadata.document, headers: cors)
+        case "OPTIONS": return HTTPResponse(status: 204, headers: cors + [("Access-Control-Max-Age", "86400")])
+        default: return HTTPResponse.error(405, "method_not_allowed", "Use GET", headers: [("Allow", "GET, OPTIONS")] + cors)
+        }
+    }
+
+    // MARK: - Helpers
+
+    static func newRequestId() -> String {
+        var g = SystemRandomNumberGenerator()
+        let n = g.next() as UInt64
+        let s = String(n, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+
+    /// Echo paths only as visible ASCII, bounded, so a log or body cannot be forged.
+    static func printable(_ s: String) -> String {
+        String(String.UnicodeScalarView(s.unicodeScalars.prefix(200).map { $0.value >= 0x20 && $0.value < 0x7F ? $0 : "?" }))
+    }
+}

@@ -1,0 +1,137 @@
+import EntraAuth
+import Foundation
+import MCPJSON
+
+/// Turns the Authorization header into a `Caller`, or into the 401/403/503 answer
+/// that tells the client how to get a good token (RFC 6750, RFC 9728).
+public final class Authenticator: @unchecked Sendable {
+    public let verifier: TokenVerifier
+    public let metadata: ResourceMetadata
+    let requiredScopes: [String]
+
+    public init(verifier: TokenVerifier, metadata: ResourceMetadata, requiredScopes: [String]) {
+        self.verifier = verifier
+        self.metadata = metadata
+        self.requiredScopes = requiredScopes
+    }
+
+    public enum Outcome {
+        case authenticated(Caller, Principal)
+        case refused(HTTPResponse, reason: String)
+    }
+
+    public func authenticate(_ request: HTTPRequest) -> Outcome {
+        guard let header = request.headers["authorization"], !header.isEmpty else {
+            return .refused(challenge(status: 401, error: nil, description: "No access token was sent: use the Authorization: Bearer header"),
+                            reason: "missing_token")
+        }
+        // Only "Bearer <token>" counts; the scheme is case-insensitive (RFC 9110 §11.1).
+        guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+            return .refused(challenge(status: 401, error: "invalid_request", description: "The Authorization header must use the Bearer scheme"),
+                            reason: "wrong_scheme")
+        }
+        let token = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        switch verifier.check(token) {
+        case .failure(let e):
+            if e.httpStatus == 503 {
+                Log.shared.error("token signing keys unavailable: the JWKS endpoint cannot be reached and no keys are cached",
+                                 ["authority": .string(metadata.authorizationServers.first ?? "")])
+                return .refused(HTTPResponse.error(503, "temporarily_unavailable", e.errorDescription, headers: [("Retry-After", "30")]),
+                                reason: "keys_unavailable")
+            }
+            return .refused(challenge(status: 401, error: e.errorCode ?? "invalid_token", description: e.errorDescription),
+                            reason: Authenticator.reasonCode(e))
+        case .success(let principal):
+            if !principal.isAppOnly {
+                let missing = requiredScopes.filter { !principal.scopes.contains($0) }
+                if !missing.isEmpty {
+                    return .refused(challenge(status: 403, error: "insufficient_scope",
+                                              description: "The access token lacks a required permission",
+                                              scopes: requiredScopes),
+                                    reason: "insufficient_scope")
+                }
+            }
+            return .authenticated(Authenticator.caller(for: principal), principal)
+        }
+    }
+
+    static func caller(for p: Principal) -> Caller {
+        var identity = p.json.objectValue ?? JSONObject()
+        identity["authenticated"] = true
+        return Caller(isAuthenticated: true, key: "\(p.tenantId)/\(p.objectId)", identity: identity, permissions: [])
+    }
+
+    /// The challenge clients parse to find our metadata and the scopes to ask for.
+    public func challenge(status: Int, error: String?, description: String, scopes: [String]? = nil) -> HTTPResponse {
+        var params = ["resource_metadata=\"\(Authenticator.quote(metadata.metadataURL))\""]
+        let scope = (scopes ?? metadata.scopesSupported).joined(separator: " ")
+        if !scope.isEmpty { params.append("scope=\"\(Authenticator.quote(scope))\"") }
+        if let error {
+            params.append("error=\"\(error)\"")
+            params.append("error_description=\"\(Authenticator.quote(description))\"")
+        }
+        return HTTPResponse.error(status, error ?? "invalid_token", description,
+                                  headers: [("WWW-Authenticate", "Bearer " + params.joined(separator: ", "))])
+    }
+
+    static func quote(_ s: String) -> String {
+        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+    }
+
+    /// A short machine-readable reason for logs and metrics: the error's case name.
+    static func reasonCode(_ e: TokenVerificationError) -> String {
+        if let label = Mirror(reflecting: e).children.first?.label { return label }
+        // Cases without associated values have no children; their name is the value itself.
+        switch e {
+        case .tokenTooLarge: return "tokenTooLarge"
+        case .unsupportedAlgorithm: return "unsupportedAlgorithm"
+        case .missingKeyID: return "missingKeyID"
+        case .criticalHeaderNotSupported: return "criticalHeaderNotSupported"
+        case .graphToken: return "graphToken"
+        case .unknownSigningKey: return "unknownSigningKey"
+        case .signingKeyTooSmall: return "signingKeyTooSmall"
+        case .algorithmKeyMismatch: return "algorithmKeyMismatch"
+        case .badSignature: return "badSignature"
+        case .expired: return "expired"
+        case .notYetValid: return "notYetValid"
+        case .invalidIssuer: return "invalidIssuer"
+        case .invalidAudience: return "invalidAudience"
+        case .tenantNotAllowed: return "tenantNotAllowed"
+        case .tenantIssuerMismatch: return "tenantIssuerMismatch"
+        case .delegatedTokenNotAccepted: return "delegatedTokenNotAccepted"
+        case .appOnlyTokenNotAccepted: return "appOnlyTokenNotAccepted"
+        case .signingKeysUnavailable: return "signingKeysUnavailable"
+        case .malformedToken, .missingClaim: return "malformedToken"
+        }
+    }
+}
+
+/// RFC 9728 protected resource metadata for the MCP endpoint.
+public struct ResourceMetadata: Sendable {
+    public let resource: String
+    public let authorizationServers: [String]
+    public let scopesSupported: [String]
+    public let resourceName: String
+    /// Where the document is served: the path-suffixed well-known URL.
+    public let metadataURL: String
+
+    public init(publicURL: String, authorizationServers: [String], scopesSupported: [String], resourceName: String) {
+        self.resource = publicURL
+        self.authorizationServers = authorizationServers
+        self.scopesSupported = scopesSupported
+        self.resourceName = resourceName
+        let u = URLComponents(string: publicURL)
+        let origin = "\(u?.scheme ?? "https")://\(u?.host ?? "")\(u?.port.map { ":\($0)" } ?? "")"
+        self.metadataURL = origin + "/.well-known/oauth-protected-resource" + (u?.path ?? "")
+    }
+
+    public var document: JSONValue {
+        [
+            "resource": .string(resource),
+            "authorization_servers": JSONValue(authorizationServers),
+            "scopes_supported": JSONValue(scopesSupported),
+            "bearer_methods_supported": ["header"],
+            "resource_name": .string(resourceName),
+        ]
+    }
+}

@@ -1,0 +1,208 @@
+import CFastCGI
+import Foundation
+import MCPJSON
+
+/// A libfcgi responder: a pool of worker threads, each with its own FCGX_Request,
+/// fresh accepts serialised by a lock, and a graceful stop on SIGTERM/SIGINT.
+public final class FastCGIServer: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var workers: Int
+        public var maxBodyBytes: Int
+        public var shutdownGrace: Double
+        public var socketMode: mode_t
+        public var backlog: Int32
+
+        public init(workers: Int, maxBodyBytes: Int, shutdownGrace: Double, socketMode: mode_t = 0o660, backlog: Int32 = 128) {
+            self.workers = workers
+            self.maxBodyBytes = maxBodyBytes
+            self.shutdownGrace = shutdownGrace
+            self.socketMode = socketMode
+            self.backlog = backlog
+        }
+    }
+
+    private let handler: RequestHandler
+    private let options: Options
+    private let acceptLock = NSLock()
+    private let stateLock = NSLock()
+    private var stopping = false
+    private var running = 0
+    private var threads: [pthread_t] = []
+    private var listenFD: Int32 = 0
+
+    public init(handler: RequestHandler, options: Options) {
+        self.handler = handler
+        self.options = options
+    }
+
+    /// True when fd 0 is a listening socket, i.e. a spawner such as mod_fcgid started us.
+    public static func stdinIsListeningSocket() -> Bool {
+        FCGX_IsCGI() == 0
+    }
+
+    /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish. Returns the exit status.
+    public func run(listen address: ListenAddress) throws -> Int32 {
+        guard FCGX_Init() == 0 else { throw ServerError("libfcgi failed to initialise") }
+        switch address {
+        case .inherited:
+            listenFD = 0
+        case .unix(let path), .tcp(host: let path, port: _):
+            _ = path
+            let fd = FCGX_OpenSocket(address.libfcgiPath, options.backlog)
+            guard fd >= 0 else { throw ServerError("cannot listen on \(address.libfcgiPath): \(String(cString: strerror(errno)))") }
+            listenFD = fd
+            if case .unix(let p) = address, chmod(p, options.socketMode) != 0 {
+                throw ServerError("cannot set mode on \(p): \(String(cString: strerror(errno)))")
+            }
+        }
+
+        // Only the main thread takes SIGTERM/SIGINT (via sigtimedwait); workers keep SIGUSR1,
+        // which libfcgi turns into "shutdown pending" and which interrupts a blocked accept.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGTERM)
+        sigaddset(&stopSignals, SIGINT)
+        sigaddset(&stopSignals, SIGHUP)
+        pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
+
+        Log.shared.info("serving FastCGI", ["listen": .string(address == .inherited ? "fd 0" : address.libfcgiPath),
+                                             "workers": .integer(options.workers)])
+        for i in 0..<options.workers { startWorker(index: i) }
+
+        var signalNumber: Int32 = 0
+        while true {
+            var timeout = timespec(tv_sec: 0, tv_nsec: 200_000_000)
+            var info = siginfo_t()
+            let s = sigtimedwait(&stopSignals, &info, &timeout)
+            if s > 0 { signalNumber = s; break }
+            if stateLock.withLock({ running }) == 0 { break }  // every worker ended on its own
+        }
+        if signalNumber != 0 {
+            Log.shared.info("stopping: no new requests, finishing the ones in flight",
+                            ["signal": .integer(Int(signalNumber)), "grace_seconds": .double(options.shutdownGrace)])
+        }
+        return stop()
+    }
+
+    private func stop() -> Int32 {
+        stateLock.withLock { stopping = true }
+        let deadline = Date().addingTimeInterval(options.shutdownGrace)
+        // Keep nudging workers that sit in accept() or wait on a kept connection: a signal
+        // that lands between two system calls would otherwise be missed.
+        while stateLock.withLock({ running }) > 0 && Date() < deadline {
+            for t in stateLock.withLock({ threads }) { pthread_kill(t, SIGUSR1) }
+            usleep(20_000)
+        }
+        let left = stateLock.withLock { running }
+        if left > 0 {
+            Log.shared.warning("grace period over with requests still running", ["requests": .integer(left)])
+        } else {
+            Log.shared.info("stopped cleanly")
+        }
+        return 0
+    }
+
+    private final class WorkerBox {
+        let server: FastCGIServer
+        let index: Int
+        init(server: FastCGIServer, index: Int) { self.server = server; self.index = index }
+    }
+
+    private func startWorker(index: Int) {
+        stateLock.withLock { running += 1 }
+        let box = Unmanaged.passRetained(WorkerBox(server: self, index: index)).toOpaque()
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { raw in
+            let box = Unmanaged<WorkerBox>.fromOpaque(raw!).takeRetainedValue()
+            box.server.workerLoop()
+            return nil
+        }, box)
+        if rc != 0 {
+            stateLock.withLock { running -= 1 }
+            Log.shared.error("cannot start worker thread", ["errno": .integer(Int(rc))])
+            return
+        }
+        stateLock.withLock { threads.append(thread) }
+    }
+
+    private func workerLoop() {
+        defer { stateLock.withLock { running -= 1 } }
+        var request = FCGX_Request()
+        guard FCGX_InitRequest(&request, listenFD, Int32(FCGI_FAIL_ACCEPT_ON_INTR)) == 0 else { return }
+        defer { FCGX_Free(&request, 1) }
+        var failures = 0
+        while !stateLock.withLock({ stopping }) {
+            // A kept-alive connection is read without the lock so that one idle connection
+            // cannot hold up accepts for everyone else.
+            let fresh = request.ipcFd < 0
+            if fresh { acceptLock.lock() }
+            let accepted = stateLock.withLock({ stopping }) ? -1 : FCGX_Accept_r(&request)
+            if fresh { acceptLock.unlock() }
+            if accepted < 0 {
+                if stateLock.withLock({ stopping }) { break }
+                // A peer that went away or a stray signal: try again, but never spin. libfcgi
+                // also fails every accept after an outside SIGUSR1 (its "shutdown pending"),
+                // so a long run of failures is taken as a request to stop.
+                failures += 1
+                if failures >= 200 {
+                    Log.shared.warning("accept keeps failing; stopping this worker", ["errno": .integer(Int(errno))])
+                    break
+                }
+                usleep(5_000)
+                continue
+            }
+            failures = 0
+            serve(&request)
+            FCGX_Finish_r(&request)
+        }
+    }
+
+    private func serve(_ request: inout FCGX_Request) {
+        var params: [(Substring, Substring)] = []
+        if var env = request.envp {
+            while let entry = env.pointee {
+                if let pair = RequestAssembler.split(String(cString: entry)) { params.append(pair) }
+                env += 1
+            }
+        }
+        let input = request.in
+        let assembler = RequestAssembler(maxBodyBytes: options.maxBodyBytes)
+        let response: HTTPResponse
+        switch assembler.assemble(params: params, readBody: { n in FastCGIServer.read(input, upTo: n) }) {
+        case .failure(.reject(let r)): response = r
+        case .success(let httpRequest): response = handler.respond(to: httpRequest)
+        }
+        let head = response.cgiHead()
+        head.withUnsafeBufferPointer { p in
+            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count) { _ = FCGX_PutStr($0, Int32(p.count), request.out) }
+        }
+        if !response.body.isEmpty {
+            response.body.withUnsafeBufferPointer { p in
+                p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count) { _ = FCGX_PutStr($0, Int32(p.count), request.out) }
+            }
+        }
+    }
+
+    static func read(_ stream: UnsafeMutablePointer<FCGX_Stream>?, upTo limit: Int) -> [UInt8] {
+        guard let stream, limit > 0 else { return [] }
+        var out = [UInt8](repeating: 0, count: limit)
+        var filled = 0
+        while filled < limit {
+            let chunk = Int32(min(limit - filled, 1 << 20))
+            let n = out.withUnsafeMutableBufferPointer { p in
+                p.baseAddress!.advanced(by: filled).withMemoryRebound(to: CChar.self, capacity: Int(chunk)) {
+                    FCGX_GetStr($0, chunk, stream)
+                }
+            }
+            if n <= 0 { break }
+            filled += Int(n)
+        }
+        out.removeSubrange(filled...)
+        return out
+    }
+}
+
+public struct ServerError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}

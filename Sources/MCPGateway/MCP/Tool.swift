@@ -1,0 +1,118 @@
+import MCPJSON
+
+/// Hints about what a tool does (MCP ToolAnnotations). They are hints for clients,
+/// never a security boundary; authorization uses `ToolDefinition.permission`.
+public struct ToolAnnotations: Sendable {
+    public var readOnly: Bool
+    public var destructive: Bool
+    public var idempotent: Bool
+    public var openWorld: Bool
+
+    public init(readOnly: Bool, destructive: Bool = false, idempotent: Bool = true, openWorld: Bool = false) {
+        self.readOnly = readOnly
+        self.destructive = destructive
+        self.idempotent = idempotent
+        self.openWorld = openWorld
+    }
+
+    public static let readOnlyLocal = ToolAnnotations(readOnly: true)
+
+    func json(title: String?) -> JSONValue {
+        var o = JSONObject()
+        if let title { o["title"] = .string(title) }
+        o["readOnlyHint"] = .bool(readOnly)
+        o["destructiveHint"] = .bool(destructive)
+        o["idempotentHint"] = .bool(idempotent)
+        o["openWorldHint"] = .bool(openWorld)
+        return .object(o)
+    }
+}
+
+/// Everything a client sees about a tool, plus the permission a caller needs to use it.
+public struct ToolDefinition: Sendable {
+    public var name: String
+    public var title: String?
+    public var description: String
+    public var inputSchema: JSONValue
+    public var outputSchema: JSONValue?
+    public var annotations: ToolAnnotations
+    /// The permission a caller must hold; nil means any authenticated caller.
+    public var permission: String?
+
+    public init(name: String, title: String? = nil, description: String, inputSchema: JSONValue,
+                outputSchema: JSONValue? = nil, annotations: ToolAnnotations, permission: String? = nil) {
+        self.name = name
+        self.title = title
+        self.description = description
+        self.inputSchema = inputSchema
+        self.outputSchema = outputSchema
+        self.annotations = annotations
+        self.permission = permission
+    }
+
+    /// A schema for tools that take no arguments.
+    public static let noArguments: JSONValue = ["type": "object", "properties": [:], "additionalProperties": false]
+
+    var json: JSONValue {
+        var o = JSONObject()
+        o["name"] = .string(name)
+        if let title { o["title"] = .string(title) }
+        o["description"] = .string(description)
+        o["inputSchema"] = inputSchema
+        if let outputSchema { o["outputSchema"] = outputSchema }
+        o["annotations"] = annotations.json(title: title)
+        return .object(o)
+    }
+}
+
+/// What one tool call produced.
+public struct ToolResult: Sendable {
+    public var content: [JSONValue]
+    public var structuredContent: JSONValue?
+    public var isError: Bool
+
+    public init(content: [JSONValue], structuredContent: JSONValue? = nil, isError: Bool = false) {
+        self.content = content
+        self.structuredContent = structuredContent
+        self.isError = isError
+    }
+
+    /// Structured output, with the same JSON as text for clients that only read text.
+    public static func structured(_ value: JSONValue) -> ToolResult {
+        ToolResult(content: [["type": "text", "text": .string(JSONWriter.string(value))]], structuredContent: value)
+    }
+
+    /// A failure the model should read and can act on.
+    public static func failure(_ message: String) -> ToolResult {
+        ToolResult(content: [["type": "text", "text": .string(message)]], isError: true)
+    }
+
+    var json: JSONValue {
+        var o = JSONObject()
+        o["content"] = .array(content)
+        if let structuredContent { o["structuredContent"] = structuredContent }
+        o["isError"] = .bool(isError)
+        return .object(o)
+    }
+}
+
+/// A failure inside a tool; it reaches the client as an `isError` result, not a protocol error.
+public struct ToolError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ message: String) { description = message }
+}
+
+/// What a tool knows about the request it serves.
+public struct ToolContext: Sendable {
+    public let caller: Caller
+    public let requestId: String
+    public let protocolVersion: String
+    public let era: ProtocolEra
+    public let server: ServerIdentity
+}
+
+/// A tool. Implementations do plain blocking work on the worker thread that calls them.
+public protocol Tool: Sendable {
+    var definition: ToolDefinition { get }
+    func call(arguments: JSONObject, context: ToolContext) throws -> ToolResult
+}

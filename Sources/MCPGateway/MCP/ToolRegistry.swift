@@ -1,0 +1,55 @@
+import MCPJSON
+
+/// The tools this server offers, in a fixed order so listings are deterministic.
+public final class ToolRegistry: @unchecked Sendable {
+    private var ordered: [Tool] = []
+    private var byName: [String: Tool] = [:]
+
+    public init() {}
+
+    public enum RegistrationError: Error, CustomStringConvertible {
+        case invalidName(String)
+        case duplicate(String)
+        case invalidSchema(String, String)
+
+        public var description: String {
+            switch self {
+            case .invalidName(let n): return "tool name '\(n)' must be 1-64 characters of A-Z a-z 0-9 _ . -"
+            case .duplicate(let n): return "tool '\(n)' is registered twice"
+            case .invalidSchema(let n, let why): return "tool '\(n)': \(why)"
+            }
+        }
+    }
+
+    /// Registration happens at start-up, before any worker thread runs.
+    public func register(_ tool: Tool) throws {
+        let d = tool.definition
+        guard ToolRegistry.isValidName(d.name) else { throw RegistrationError.invalidName(d.name) }
+        guard byName[d.name] == nil else { throw RegistrationError.duplicate(d.name) }
+        guard d.inputSchema["type"] == "object" else {
+            throw RegistrationError.invalidSchema(d.name, "inputSchema must have \"type\": \"object\"")
+        }
+        if let out = d.outputSchema, out["type"] != "object" {
+            throw RegistrationError.invalidSchema(d.name, "outputSchema must have an object root for older clients")
+        }
+        ordered.append(tool)
+        byName[d.name] = tool
+    }
+
+    public func tool(named name: String) -> Tool? { byName[name] }
+
+    public var all: [Tool] { ordered }
+
+    /// The tools this caller may use, in registration order.
+    public func visible(to caller: Caller) -> [Tool] {
+        ordered.filter { caller.may($0.definition.permission) }
+    }
+
+    static func isValidName(_ name: String) -> Bool {
+        guard (1...64).contains(name.utf8.count) else { return false }
+        return name.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+                || b == UInt8(ascii: "_") || b == UInt8(ascii: "-") || b == UInt8(ascii: ".")
+        }
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+import MCPJSON
+
+/// The MCP endpoint's transport rules (Streamable HTTP, JSON answers only): method,
+/// Origin, Accept, Content-Type, body parsing, era selection and the 2026-07-28
+/// header checks. What passes is handed to the dispatcher.
+public struct MCPEndpoint: Sendable {
+    let dispatcher: MCPDispatcher
+    let allowedOrigins: Set<String>
+    let jsonLimits: JSONLimits
+
+    public init(dispatcher: MCPDispatcher, allowedOrigins: [String], maxJSONDepth: Int, maxBodyBytes: Int) {
+        self.dispatcher = dispatcher
+        self.allowedOrigins = Set(allowedOrigins.map(MCPEndpoint.normaliseOrigin))
+        self.jsonLimits = JSONLimits(maxDepth: maxJSONDepth, maxBytes: maxBodyBytes, maxStringBytes: maxBodyBytes)
+    }
+
+    /// A request that passed the transport rules, ready for authentication and dispatch.
+    public struct Accepted {
+        public let message: JSONRPCMessage
+        public let era: ProtocolEra
+        public let protocolVersion: String
+    }
+
+    public enum Screening {
+        case accepted(Accepted)
+        case answered(HTTPResponse)
+    }
+
+    /// Transport checks that need no caller identity. Origin comes first so a browser
+    /// on a foreign site learns nothing else.
+    public func screen(_ request: HTTPRequest) -> Screening {
+        guard request.method == "POST" else {
+            return .answered(HTTPResponse.json(405, JSONRPCMessage.errorEnvelope(
+                id: nil, error: RPCError(RPCErrorCode.invalidRequest, "Method Not Allowed: the MCP endpoint takes POST only")),
+                headers: [("Allow", "POST")]))
+        }
+        if let origin = request.headers["origin"], !allowedOrigins.contains(MCPEndpoint.normaliseOrigin(origin)) {
+            return .answered(rpcFailure(nil, RPCError(RPCErrorCode.invalidRequest, "Origin not allowed", httpStatus: 403)))
+        }
+        if let accept = request.headers["accept"], !MCPEndpoint.acceptsJSON(accept) {
+            return .answered(rpcFailure(nil, RPCError(RPCErrorCode.invalidRequest,
+                "Not Acceptable: the client must accept application/json", httpStatus: 406)))
+        }
+        guard let type = request.headers["content-type"], MCPEndpoint.isJSONMediaType(type) else {
+            return .answered(rpcFailure(nil, RPCError(RPCErrorCode.invalidRequest,
+                "Unsupported Media Type: the body must be application/json", httpStatus: 415)))
+        }
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(request.body, limits: jsonLimits)
+        } catch let e as JSONParseError {
+            let what = e.kind == .tooDeep ? "JSON nested too deeply" : e.kind == .tooLarge ? "JSON too large" : "Parse error"
+            return .answered(rpcFailure(nil, RPCError(RPCErrorCode.parseError, "\(what): \(e.description)", httpStatus: 400)))
+        } catch {
+            return .answered(rpcFailure(nil, RPCError(RPCErrorCode.parseError, "Parse error", httpStatus: 400)))
+        }
+        let message: JSONRPCMessage
+        switch JSONRPCMessage.parse(value) {
+        case .failure(var e):
+            e.httpStatus = 400
+            return .answered(rpcFailure(value["id"].flatMap(MCPEndpoint.usableId), e))
+        case .success(let m): message = m
+        }
+        return selectEra(message, headers: request.headers)
+    }
+
+    /// Serves an accepted message for an established caller.
+    public func serve(_ accepted: Accepted, caller: Caller, requestId: String) -> (HTTPResponse, MCPDispatcher.Outcome?) {
+        let m = accepted.message
+        if m.kind != .request {
+            // Notifications and client responses carry nothing for us to answer.
+            return (HTTPResponse(status: 202), nil)
+        }
+        let outcome = dispatcher.dispatch(.init(message: m, era: accepted.era, protocolVersion: accepted.protocolVersion,
+                                                caller: caller, requestId: requestId))
+        switch outcome.result {
+        case .success(let result):
+            return (HTTPResponse.json(200, JSONRPCMessage.resultEnvelope(id: m.id, result: result)), outcome)
+        case .failure(let e):
+            var e = e
+            if e.httpStatus == nil {
+                // Modern: protocol errors travel with a 4xx; legacy clients expect them in a 200.
+                e.httpStatus = accepted.era == .modern ? (e.code == RPCErrorCode.internalError ? 500 : 400) : 200
+            }
+            return (rpcFailure(m.id, e), outcome)
+        }
+    }
+
+    // MARK: - Era selection and header checks
+
+    private func selectEra(_ m: JSONRPCMessage, headers: HTTPHeaders) -> Screening {
+        let headerVersion = headers["mcp-protocol-version"]
+        let meta = m.params["_meta"]?.objectValue
+        let metaVersion = meta?[MetaKey.protocolVersion]
+        let modern = metaVersion != nil || headerVersion.map(ProtocolVersion.isModern) == true
+
+        if !modern {
+            if m.kind == .request || m.kind == .notification {
+                if let v = headerVersion, !ProtocolVersion.isLegacy(v) {
+                    return .answered(rpcFailure(m.id, RPCError(RPCErrorCode.invalidRequest,
+                        "Unsupported MCP-Protocol-Version: \(v)",
+                        data: ["supported": JSONValue(ProtocolVersion.all), "requested": .string(v)], httpStatus: 400)))
+                }
+            }
+            let version = headerVersion ?? (m.method == "initialize" ? (m.params["protocolVersion"]?.stringValue ?? ProtocolVersion.legacyDefault) : ProtocolVersion.legacyDefault)
+            return .accepted(Accepted(message: m, era: .legacy, protocolVersion: version))
+        }
+
+        if m.kind == .response {
+            return .answered(rpcFailure(m.id, RPCError(RPCErrorCode.invalidRequest,
+                "Clients do not send responses under 2026-07-28", httpStatus: 400)))
+        }
+        guard case .string(let version)? = metaVersion else {
+            return .answered(rpcFailure(m.id, RPCError(RPCErrorCode.invalidParams,
+                "params._meta[\"\(MetaKey.protocolVersion)\"] is required", httpStatus: 400)))
+        }
+        guard ProtocolVersion.isModern(version) else {
+            return .answered(rpcFailure(m.id, RPCError(RPCErrorCode.unsupportedProtocolVersion,
+                "Unsupported protocol version: \(version)",
+                data: ["supported": JSONValue(ProtocolVersion.modern), "requested": .string(version)], httpStatus: 400)))
+        }
+        guard let hv = headerVersion else { return mismatch(m, "MCP-Protocol-Version header is required") }
+        guard hv == version else {
+            return mismatch(m, "MCP-Protocol-Version header '\(hv)' does not match body protocol version '\(version)'")
+        }
+        guard let rawMethod = headers["mcp-method"] else { return mismatch(m, "Mcp-Method header is required") }
+        guard rawMethod == m.method else {
+            return mismatch(m, "Mcp-Method header '\(rawMethod)' does not match body method '\(m.method)'")
+        }
+        if ["tools/call", "resources/read", "prompts/get"].contains(m.method) {
+            let bodyName = (m.method == "resources/read" ? m.params["uri"] : m.params["name"])?.stringValue
+            guard let raw = headers["mcp-name"] else { return mismatch(m, "Mcp-Name header is required for \(m.method)") }
+            guard let decoded = HeaderValue.decode(raw) else { return mismatch(m, "Mcp-Name header is not validly encoded") }
+            guard decoded == bodyName else {
+                return mismatch(m, "Mcp-Name header value '\(decoded)' does not match body value '\(bodyName ?? "")'")
+            }
+        }
+        guard case .object? = meta?[MetaKey.clientCapabilities] else {
+            return .answered(rpcFailure(m.id, RPCError(RPCErrorCode.invalidParams,
+                "params._meta[\"\(MetaKey.clientCapabilities)\"] is required", httpStatus: 400)))
+        }
+        return .accepted(Accepted(message: m, era: .modern, protocolVersion: version))
+    }
+
+    private func mismatch(_ m: JSONRPCMessage, _ message: String) -> Screening {
+        .answered(rpcFailure(m.id, RPCError(RPCErrorCode.headerMismatch, "Header mismatch: \(message)", httpStatus: 400)))
+    }
+
+    func rpcFailure(_ id: JSONValue?, _ e: RPCError) -> HTTPResponse {
+        HTTPResponse.json(e.httpStatus ?? 400, JSONRPCMessage.errorEnvelope(id: id, error: e))
+    }
+
+    // MARK: - Header helpers
+
+    static func usableId(_ v: JSONValue) -> JSONValue? {
+        switch v { case .string, .integer: return v; default: return nil }
+    }
+
+    static func isJSONMediaType(_ value: String) -> Bool {
+        let type = value.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        return type == "application/json"
+    }
+
+    /// True when the Accept header admits application/json with a non-zero weight.
+    static func acceptsJSON(_ value: String) -> Bool {
+        for part in value.split(separator: ",") {
+            let pieces = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            guard let range = pieces.first else { continue }
+            if pieces.dropFirst().contains(where: { $0 == "q=0" || $0 == "q=0.0" || $0 == "q=0.00" || $0 == "q=0.000" }) { continue }
+            if range == "application/json" || range == "application/*" || range == "*/*" { return true }
+        }
+        return false
+    }
+
+    static func normaliseOrigin(_ o: String) -> String {
+        var s = o.trimmingCharacters(in: .whitespaces).lowercased()
+        while s.hasSuffix("/") { s.removeLast() }
+        return s
+    }
+}
