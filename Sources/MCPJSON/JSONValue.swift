@@ -132,3 +132,7 @@ extension JSONValue {
     public init(_ s: String?) { self = s.map { .string($0) } ?? .null }
     public init(_ strings: [String]) { self = .array(strings.map { .string($0) }) }
 }
+
+extension JSONObject: ExpressibleByDictionaryLiteral {
+    public init(dictionaryLiteral elements: (String, JSONValue)...) { self.init(pairs: elements) }
+}

@@ -1,0 +1,128 @@
+import MCPJSON
+import XCTest
+@testable import MCPGateway
+
+final class ConfigTests: XCTestCase {
+    let minimal: JSONObject = JSONObject(pairs: [
+        ("server", ["public_url": "https://mcp.example.test/mcp"]),
+        ("auth", ["tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "api://x"]),
+    ])
+
+    func testMinimalConfigHasSafeDefaults() throws {
+        let c = try GatewayConfig.parse(minimal)
+        XCTAssertEqual(c.server.mcpPath, "/mcp")
+        XCTAssertEqual(c.auth.mode, .entra)
+        XCTAssertFalse(c.auth.acceptAnyTenant)
+        XCTAssertFalse(c.auth.acceptAppOnlyTokens)
+        XCTAssertFalse(c.auth.allowInsecureHTTPForTesting)
+    }
+
+    func testEveryProblemIsReportedWithItsPath() {
+        var root = minimal
+        root["server"] = ["public_url": "ftp://x", "mcp_path": "mcp/", "workerz": 3]
+        root["limits"] = ["max_body_bytes": "big"]
+        root["auth"] = ["mode": "none"]
+        XCTAssertThrowsError(try GatewayConfig.parse(root)) { error in
+            let text = String(describing: error)
+            for needle in ["server.public_url", "server.mcp_path", "server.workerz", "limits.max_body_bytes",
+                           "auth.mode", "auth.audiences", "auth.allowed_tenants"] {
+                XCTAssertTrue(text.contains(needle), "\(needle) missing from:\n\(text)")
+            }
+        }
+    }
+
+    func testAuthCannotBeLeftOut() {
+        var root = minimal
+        root["auth"] = nil
+        XCTAssertThrowsError(try GatewayConfig.parse(root)) { XCTAssertTrue(String(describing: $0).contains("auth")) }
+    }
+
+    func testSeedEnvironmentNamesAreAccepted() throws {
+        var root = minimal
+        root["auth"] = [:]
+        let c = try GatewayConfig.parse(root, environment: [
+            "AZURE_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47", "AZURE_CLIENT_ID": "5e3c2a4b-1111-2222-3333-444455556666",
+            "TOKEN_AUDIENCE": "api://contoso-mcp", "TOKEN_ISSUER": "https://login.microsoftonline.us/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0",
+        ])
+        XCTAssertEqual(c.auth.allowedTenants, ["72f988bf-86f1-41af-91ab-2d7cd011db47"])
+        XCTAssertEqual(c.auth.audiences, ["5e3c2a4b-1111-2222-3333-444455556666", "api://contoso-mcp"])
+        XCTAssertEqual(c.auth.authority, "https://login.microsoftonline.us")
+    }
+
+    func testPlainHTTPAuthorityNeedsTheTestingFlag() {
+        var root = minimal
+        root["auth"] = ["tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "api://x", "authority": "http://127.0.0.1:9"]
+        XCTAssertThrowsError(try GatewayConfig.parse(root))
+        root["auth"] = ["tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "api://x", "authority": "http://127.0.0.1:9",
+                        "allow_insecure_http_for_testing": true]
+        XCTAssertNoThrow(try GatewayConfig.parse(root))
+    }
+}
+
+final class RequestAssemblyTests: XCTestCase {
+    func params(_ pairs: [(String, String)]) -> [(Substring, Substring)] { pairs.map { (Substring($0.0), Substring($0.1)) } }
+
+    func testHeadersPathAndBody() throws {
+        let a = RequestAssembler(maxBodyBytes: 100)
+        let body = Array("hello".utf8)
+        let r = a.assemble(params: params([("REQUEST_METHOD", "POST"), ("REQUEST_URI", "/mcp?x=1"), ("CONTENT_LENGTH", "5"),
+                                           ("CONTENT_TYPE", "application/json"), ("HTTP_MCP_PROTOCOL_VERSION", "2026-07-28"),
+                                           ("HTTP_AUTHORIZATION", "Bearer t")]),
+                           readBody: { n in Array(body.prefix(n)) })
+        guard case .success(let req) = r else { return XCTFail("\(r)") }
+        XCTAssertEqual(req.path, "/mcp")
+        XCTAssertEqual(req.headers["MCP-Protocol-Version"], "2026-07-28")
+        XCTAssertEqual(req.headers["authorization"], "Bearer t")
+        XCTAssertEqual(req.headers["content-type"], "application/json")
+        XCTAssertEqual(req.body, body)
+    }
+
+    func testOversizedBodyIs413AndShortBodyIs400() {
+        let a = RequestAssembler(maxBodyBytes: 10)
+        var r = a.assemble(params: params([("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", "11")]), readBody: { _ in XCTFail("read"); return [] })
+        if case .failure(.reject(let resp)) = r { XCTAssertEqual(resp.status, 413) } else { XCTFail() }
+        r = a.assemble(params: params([("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", "8")]), readBody: { _ in [1, 2, 3] })
+        if case .failure(.reject(let resp)) = r { XCTAssertEqual(resp.status, 400) } else { XCTFail() }
+        r = a.assemble(params: params([("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", "-1")]), readBody: { _ in [] })
+        if case .failure(.reject(let resp)) = r { XCTAssertEqual(resp.status, 400) } else { XCTFail() }
+        r = a.assemble(params: params([("REQUEST_METHOD", "POST")]), readBody: { n in [UInt8](repeating: 1, count: n) })
+        if case .failure(.reject(let resp)) = r { XCTAssertEqual(resp.status, 413) } else { XCTFail() }
+    }
+
+    func testScriptNameAndPathInfoWhenNoRequestURI() {
+        let r = RequestAssembler(maxBodyBytes: 10).assemble(params: params([("SCRIPT_NAME", "/cgi-bin/mcp-fcgi"), ("PATH_INFO", "/x")]), readBody: { _ in [] })
+        guard case .success(let req) = r else { return XCTFail() }
+        XCTAssertEqual(req.path, "/cgi-bin/mcp-fcgi/x")
+    }
+}
+
+final class SchemaValidatorTests: XCTestCase {
+    let schema: JSONValue = [
+        "type": "object",
+        "properties": [
+            "workspace_id": ["type": "string", "format": "uuid"],
+            "top": ["type": "integer", "minimum": 1, "maximum": 100],
+            "mode": ["enum": ["a", "b"]],
+            "tags": ["type": "array", "items": ["type": "string", "maxLength": 3], "maxItems": 2],
+        ],
+        "required": ["workspace_id"],
+        "additionalProperties": false,
+    ]
+
+    func testAcceptsValidAndNamesTheProblem() {
+        XCTAssertNil(SchemaValidator.validate(["workspace_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "top": 5, "tags": ["x"]], against: schema))
+        let cases: [(JSONValue, String)] = [
+            ([:], "arguments.workspace_id is required"),
+            (["workspace_id": "nope"], "GUID"),
+            (["workspace_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "top": 0], "arguments.top must be at least 1"),
+            (["workspace_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "top": 1.5], "integer"),
+            (["workspace_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "mode": "c"], "one of"),
+            (["workspace_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "tags": ["long!"]], "arguments.tags[0]"),
+            (["workspace_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "extra": 1], "not a known argument"),
+        ]
+        for (value, needle) in cases {
+            let problem = SchemaValidator.validate(value, against: schema)
+            XCTAssertTrue(problem?.contains(needle) ?? false, "\(value): \(problem ?? "nil")")
+        }
+    }
+}

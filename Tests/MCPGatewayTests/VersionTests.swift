@@ -1,8 +1,0 @@
-import XCTest
-@testable import MCPGateway
-
-final class VersionTests: XCTestCase {
-    func testVersionIsSemantic() {
-        XCTAssertEqual(GatewayVersion.string.split(separator: ".").count, 3)
-    }
-}
