@@ -17,6 +17,12 @@ func loadConfig(_ option: String?) throws -> GatewayConfig {
     }
 }
 
+/// The --config option every subcommand shares.
+struct ConfigFileOption: ParsableArguments {
+    @Option(help: "Config file (default: $MCP_FCGI_CONFIG, then /etc/mcp-fcgi/config.json).")
+    var config: String?
+}
+
 struct MCPFastCGI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mcp-fcgi",
@@ -30,8 +36,7 @@ struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve requests: on --listen, on the socket a spawner left on fd 0, or one CGI request.")
 
-    @Option(help: "Config file (default: $MCP_FCGI_CONFIG, then /etc/mcp-fcgi/config.json).")
-    var config: String?
+    @OptionGroup var configFile: ConfigFileOption
 
     @Option(help: "unix:/path/to.sock or HOST:PORT. Without it: fd 0 when it is a listening socket, else CGI.")
     var listen: String?
@@ -43,7 +48,7 @@ struct Serve: ParsableCommand {
     var socketMode: String = "660"
 
     func run() throws {
-        let cfg = try loadConfig(config)
+        let cfg = try loadConfig(configFile.config)
         Log.shared.level = cfg.logLevel
         let gateway: Gateway
         do {
@@ -88,8 +93,7 @@ struct DevToken: ParsableCommand {
         commandName: "dev-token",
         abstract: "Mint an access token for an instance in development mode (auth.mode = \"development\").")
 
-    @Option(help: "Config file (default: $MCP_FCGI_CONFIG, then /etc/mcp-fcgi/config.json).")
-    var config: String?
+    @OptionGroup var configFile: ConfigFileOption
 
     @Option(help: "Tenant id (GUID); default: the first allowed tenant.")
     var tenant: String?
@@ -113,7 +117,7 @@ struct DevToken: ParsableCommand {
     var name: String?
 
     func run() throws {
-        let cfg = try loadConfig(config)
+        let cfg = try loadConfig(configFile.config)
         guard cfg.auth.mode == .development else {
             FileHandle.standardError.write(Data("dev-token: this config is not in development mode (auth.mode is \"\(cfg.auth.mode.rawValue)\")\n".utf8))
             throw ExitCode(64)
@@ -135,12 +139,11 @@ struct CheckConfig: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config", abstract: "Validate a config file; print every problem with its location.")
 
-    @Option(help: "Config file (default: $MCP_FCGI_CONFIG, then /etc/mcp-fcgi/config.json).")
-    var config: String?
+    @OptionGroup var configFile: ConfigFileOption
 
     func run() throws {
-        _ = try loadConfig(config)
-        print("\(resolveConfigPath(config)): OK")
+        _ = try loadConfig(configFile.config)
+        print("\(resolveConfigPath(configFile.config)): OK")
     }
 }
 

@@ -1,3 +1,4 @@
+import EntraAuth
 import Foundation
 import MCPJSON
 
@@ -76,16 +77,6 @@ public struct SchemaValidator {
         return a == b
     }
 
-    public static func isUUID(_ s: String) -> Bool {
-        let u = Array(s.utf8)
-        guard u.count == 36 else { return false }
-        for (i, c) in u.enumerated() {
-            if i == 8 || i == 13 || i == 18 || i == 23 {
-                if c != UInt8(ascii: "-") { return false }
-            } else if !((c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66)) {
-                return false
-            }
-        }
-        return true
-    }
+    /// Ids that go into upstream URLs are GUIDs; one definition serves tokens and tool arguments.
+    public static func isUUID(_ s: String) -> Bool { IssuerTenantCheck.isGUID(s) }
 }
