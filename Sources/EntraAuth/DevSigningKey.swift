@@ -69,9 +69,13 @@ public final class DevSigningKey: @unchecked Sendable {
         guard let (pem, _) = StateFiles.readFile(path, maxBytes: 64 << 10) else {
             throw AuthConfigurationError("cannot read dev signing key \(path)")
         }
-        let bio = pem.withUnsafeBytes { BIO_new_mem_buf($0.baseAddress, Int32($0.count)) }
-        defer { BIO_free(bio) }
-        guard let pkey = PEM_read_bio_PrivateKey(bio, nil, nil, nil) else {
+        // A memory BIO borrows the bytes, so it must be read while the buffer is pinned.
+        let parsed = pem.withUnsafeBytes { raw -> OpaquePointer? in
+            let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count))
+            defer { BIO_free(bio) }
+            return PEM_read_bio_PrivateKey(bio, nil, nil, nil)
+        }
+        guard let pkey = parsed else {
             ERR_clear_error()
             throw AuthConfigurationError("dev signing key \(path) is not a PEM private key")
         }
