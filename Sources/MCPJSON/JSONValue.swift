@@ -70,9 +70,14 @@ public enum JSONValue: Equatable, Sendable {
 }
 
 /// A JSON object that remembers insertion order.
+///
+/// Most objects on the wire have a handful of keys, where a linear scan beats
+/// hashing; a dictionary index is built only once an object grows past that, so
+/// a hostile object with many keys still costs linear time to build.
 public struct JSONObject: Equatable, Sendable, Sequence {
-    public private(set) var keys: [String] = []
-    private var storage: [String: JSONValue] = [:]
+    private var pairs: [(key: String, value: JSONValue)] = []
+    private var index: [String: Int]?
+    private static let indexThreshold = 12
 
     public init() {}
 
@@ -84,33 +89,54 @@ public struct JSONObject: Equatable, Sendable, Sequence {
         for (k, v) in pairs { self[k] = v }
     }
 
-    public var count: Int { keys.count }
-    public var isEmpty: Bool { keys.isEmpty }
+    public var count: Int { pairs.count }
+    public var isEmpty: Bool { pairs.isEmpty }
+    public var keys: [String] { pairs.map { $0.key } }
+
+    private func position(of key: String) -> Int? {
+        if let index { return index[key] }
+        return pairs.firstIndex { $0.key == key }
+    }
 
     public subscript(key: String) -> JSONValue? {
-        get { storage[key] }
+        get { position(of: key).map { pairs[$0].value } }
         set {
-            if let newValue {
-                if storage.updateValue(newValue, forKey: key) == nil { keys.append(key) }
-            } else if storage.removeValue(forKey: key) != nil {
-                keys.removeAll { $0 == key }
+            if let i = position(of: key) {
+                if let newValue {
+                    pairs[i].value = newValue
+                } else {
+                    pairs.remove(at: i)
+                    if index != nil { rebuildIndex() }
+                }
+            } else if let newValue {
+                pairs.append((key, newValue))
+                if index != nil {
+                    index![key] = pairs.count - 1
+                } else if pairs.count > Self.indexThreshold {
+                    rebuildIndex()
+                }
             }
         }
     }
 
-    public func contains(_ key: String) -> Bool { storage[key] != nil }
-
-    public func makeIterator() -> AnyIterator<(key: String, value: JSONValue)> {
-        var i = 0
-        return AnyIterator {
-            guard i < keys.count else { return nil }
-            defer { i += 1 }
-            return (keys[i], storage[keys[i]]!)
-        }
+    private mutating func rebuildIndex() {
+        guard pairs.count > Self.indexThreshold else { index = nil; return }
+        var d = [String: Int](minimumCapacity: pairs.count)
+        for (i, p) in pairs.enumerated() { d[p.key] = i }
+        index = d
     }
 
+    public func contains(_ key: String) -> Bool { position(of: key) != nil }
+
+    public func makeIterator() -> IndexingIterator<[(key: String, value: JSONValue)]> {
+        pairs.makeIterator()
+    }
+
+    /// Equal when they hold the same keys with equal values, in any order.
     public static func == (a: JSONObject, b: JSONObject) -> Bool {
-        a.storage == b.storage
+        guard a.count == b.count else { return false }
+        for (k, v) in a.pairs where b[k] != v { return false }
+        return true
     }
 }
 

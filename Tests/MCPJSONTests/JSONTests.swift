@@ -57,3 +57,18 @@ final class JSONStrictnessTests: XCTestCase {
         XCTAssertEqual(Base64.encode(Array("hi".utf8)), "aGk=")
     }
 }
+
+final class JSONObjectTests: XCTestCase {
+    func testLargeObjectsKeepOrderLookupAndRemoval() throws {
+        let text = "{" + (0..<40).map { "\"k\($0)\":\($0)" }.joined(separator: ",") + "}"
+        var o = try XCTUnwrap(JSONParser.parse(text).objectValue)
+        XCTAssertEqual(o["k37"], .integer(37))
+        o["k5"] = nil
+        XCTAssertNil(o["k5"])
+        XCTAssertEqual(o["k39"], .integer(39))
+        XCTAssertEqual(o.count, 39)
+        XCTAssertEqual(o.keys.prefix(6), ["k0", "k1", "k2", "k3", "k4", "k6"])
+        XCTAssertThrowsError(try JSONParser.parse("{" + (0..<20).map { "\"k\($0)\":1" }.joined(separator: ",") + ",\"k3\":2}"))
+        XCTAssertEqual(try JSONParser.parse(#"{"a":1,"b":2}"#), try JSONParser.parse(#"{"b":2,"a":1}"#))
+    }
+}

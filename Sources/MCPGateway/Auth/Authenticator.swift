@@ -30,7 +30,7 @@ public final class Authenticator: @unchecked Sendable {
             return .refused(challenge(status: 401, error: "invalid_request", description: "The Authorization header must use the Bearer scheme"),
                             reason: "wrong_scheme")
         }
-        let token = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        let token = String(header.dropFirst(7).trimmingOWS())
         switch verifier.check(token) {
         case .failure(let e):
             if e.httpStatus == 503 {

@@ -12,9 +12,14 @@ public struct CGIResponder {
     }
 
     public func respondOnce() -> Int32 {
-        let params = ProcessInfo.processInfo.environment.map { (Substring($0.key), Substring($0.value)) }
+        var params = CGIParams()
+        var env = environ
+        while let entry = env.pointee {
+            params.add(entry: entry)
+            env += 1
+        }
         let response: HTTPResponse
-        switch RequestAssembler(maxBodyBytes: maxBodyBytes).assemble(params: params, readBody: CGIResponder.readStdin) {
+        switch RequestAssembler(maxBodyBytes: maxBodyBytes).assemble(params, readBody: CGIResponder.readStdin) {
         case .failure(.reject(let r)): response = r
         case .success(let request): response = handler.respond(to: request)
         }

@@ -158,17 +158,17 @@ public final class FastCGIServer: @unchecked Sendable {
     }
 
     private func serve(_ request: inout FCGX_Request) {
-        var params: [(Substring, Substring)] = []
+        var params = CGIParams()
         if var env = request.envp {
             while let entry = env.pointee {
-                if let pair = RequestAssembler.split(String(cString: entry)) { params.append(pair) }
+                params.add(entry: entry)
                 env += 1
             }
         }
         let input = request.in
         let assembler = RequestAssembler(maxBodyBytes: options.maxBodyBytes)
         let response: HTTPResponse
-        switch assembler.assemble(params: params, readBody: { n in FastCGIServer.read(input, upTo: n) }) {
+        switch assembler.assemble(params, readBody: { n in FastCGIServer.read(input, upTo: n) }) {
         case .failure(.reject(let r)): response = r
         case .success(let httpRequest): response = handler.respond(to: httpRequest)
         }

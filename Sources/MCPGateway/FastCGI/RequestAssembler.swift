@@ -1,6 +1,58 @@
-/// Builds an `HTTPRequest` from CGI-style params (FastCGI params or a CGI
-/// process environment) and a body reader. Shared by the FastCGI and CGI paths
-/// so both apply the same limits.
+/// The CGI/FastCGI params a request arrives with, read straight from the
+/// NAME=VALUE bytes: only the params we use become Strings, since a web server
+/// sends two dozen per request and this runs for every one of them.
+struct CGIParams {
+    var method = "GET"
+    var requestURI: String?
+    var scriptName = ""
+    var pathInfo = ""
+    var query = ""
+    var contentType: String?
+    var contentLength: String?
+    var remoteAddress: String?
+    var headers = HTTPHeaders()
+
+    /// Adds one "NAME=VALUE" entry (a FastCGI param or an environment string).
+    mutating func add(entry: UnsafePointer<CChar>) {
+        let length = strlen(entry)
+        entry.withMemoryRebound(to: UInt8.self, capacity: length) { p in
+            let all = UnsafeBufferPointer(start: p, count: length)
+            guard let eq = all.firstIndex(of: UInt8(ascii: "=")) else { return }
+            add(name: UnsafeBufferPointer(rebasing: all[..<eq]), value: UnsafeBufferPointer(rebasing: all[(eq + 1)...]))
+        }
+    }
+
+    mutating func add(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
+        func text() -> String { String(decoding: value, as: UTF8.self) }
+        if CGIParams.equals(name, "HTTP_", prefix: true) {
+            // A client must never smuggle CONTENT_* through HTTP_ names.
+            if CGIParams.equals(name, "HTTP_CONTENT_LENGTH") || CGIParams.equals(name, "HTTP_CONTENT_TYPE") { return }
+            headers.setNormalized(HTTPHeaders.name(fromCGIParam: UnsafeBufferPointer(rebasing: name[5...])), text())
+        } else if CGIParams.equals(name, "REQUEST_METHOD") { method = text() }
+        else if CGIParams.equals(name, "REQUEST_URI") { requestURI = text() }
+        else if CGIParams.equals(name, "SCRIPT_NAME") { scriptName = text() }
+        else if CGIParams.equals(name, "PATH_INFO") { pathInfo = text() }
+        else if CGIParams.equals(name, "QUERY_STRING") { query = text() }
+        else if CGIParams.equals(name, "CONTENT_TYPE") { contentType = text() }
+        else if CGIParams.equals(name, "CONTENT_LENGTH") { contentLength = text() }
+        else if CGIParams.equals(name, "REMOTE_ADDR") { remoteAddress = text() }
+    }
+
+    /// Convenience for tests and the CGI environment.
+    mutating func add(name: String, value: String) {
+        var n = name, v = value
+        n.withUTF8 { np in v.withUTF8 { vp in add(name: np, value: vp) } }
+    }
+
+    static func equals(_ bytes: UnsafeBufferPointer<UInt8>, _ literal: StaticString, prefix: Bool = false) -> Bool {
+        let n = literal.utf8CodeUnitCount
+        guard prefix ? bytes.count >= n : bytes.count == n, let base = bytes.baseAddress else { return false }
+        return memcmp(base, literal.utf8Start, n) == 0
+    }
+}
+
+/// Builds an `HTTPRequest` from CGI params and a body reader. Shared by the FastCGI
+/// and CGI paths so both apply the same limits.
 struct RequestAssembler {
     let maxBodyBytes: Int
 
@@ -8,41 +60,22 @@ struct RequestAssembler {
         case reject(HTTPResponse)
     }
 
-    /// `params` yields NAME=VALUE pairs; `readBody(n)` returns up to n bytes, fewer only at end of input.
-    func assemble(params: [(Substring, Substring)], readBody: (Int) -> [UInt8]) -> Result<HTTPRequest, Failure> {
-        var method = "GET", requestURI: Substring?, scriptName: Substring = "", pathInfo: Substring = ""
-        var query: Substring = "", contentLength: Substring?, remote: Substring?
-        var headers = HTTPHeaders()
-        for (name, value) in params {
-            if name.hasPrefix("HTTP_") {
-                // A web server must never let a client smuggle CONTENT_* through HTTP_ names.
-                if name == "HTTP_CONTENT_LENGTH" || name == "HTTP_CONTENT_TYPE" { continue }
-                headers[HTTPHeaders.name(fromCGIParam: name.dropFirst(5))] = String(value)
-                continue
-            }
-            switch name {
-            case "REQUEST_METHOD": method = String(value)
-            case "REQUEST_URI": requestURI = value
-            case "SCRIPT_NAME": scriptName = value
-            case "PATH_INFO": pathInfo = value
-            case "QUERY_STRING": query = value
-            case "CONTENT_TYPE": if !value.isEmpty { headers["content-type"] = String(value) }
-            case "CONTENT_LENGTH": contentLength = value
-            case "REMOTE_ADDR": remote = value
-            default: break
-            }
-        }
+    /// `readBody(n)` returns up to n bytes, fewer only at end of input.
+    func assemble(_ p: CGIParams, readBody: (Int) -> [UInt8]) -> Result<HTTPRequest, Failure> {
+        var headers = p.headers
+        if let t = p.contentType, !t.isEmpty { headers.setNormalized("content-type", t) }
         // Route on what the client asked for; SCRIPT_NAME+PATH_INFO when no REQUEST_URI was passed.
-        let path: Substring
-        if let uri = requestURI, !uri.isEmpty {
-            path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? uri
+        var path: Substring
+        if let uri = p.requestURI, !uri.isEmpty {
+            path = uri.firstIndex(of: "?").map { uri[..<$0] } ?? Substring(uri)
         } else {
-            path = Substring(String(scriptName) + String(pathInfo))
+            path = Substring(p.scriptName + p.pathInfo)
         }
+        if path.isEmpty { path = "/" }
 
         var body: [UInt8] = []
-        if let cl = contentLength, !cl.isEmpty {
-            guard let length = Int(cl), length >= 0, cl.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+        if let cl = p.contentLength, !cl.isEmpty {
+            guard cl.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let length = Int(cl) else {
                 return .failure(.reject(.error(400, "invalid_request", "CONTENT_LENGTH is not a number")))
             }
             if length > maxBodyBytes {
@@ -54,7 +87,7 @@ struct RequestAssembler {
                 return .failure(.reject(.error(400, "invalid_request",
                                                "request body ended after \(body.count) of \(length) bytes")))
             }
-        } else if method == "POST" || method == "PUT" || method == "PATCH" {
+        } else if p.method == "POST" || p.method == "PUT" || p.method == "PATCH" {
             // No length given (chunked upload): read to the end, but never past the limit.
             body = readBody(maxBodyBytes + 1)
             if body.count > maxBodyBytes {
@@ -62,14 +95,9 @@ struct RequestAssembler {
                                                "request body exceeds the limit of \(maxBodyBytes) bytes")))
             }
         }
-        headers["content-length"] = nil
-        return .success(HTTPRequest(method: method, path: String(path.isEmpty ? "/" : path), query: String(query),
-                                    headers: headers, body: body, remoteAddress: remote.map(String.init)))
-    }
-
-    /// Splits "NAME=VALUE" C strings into pairs.
-    static func split(_ entry: String) -> (Substring, Substring)? {
-        guard let eq = entry.firstIndex(of: "=") else { return nil }
-        return (entry[..<eq], entry[entry.index(after: eq)...])
+        return .success(HTTPRequest(method: p.method, path: String(path), query: p.query,
+                                    headers: headers, body: body, remoteAddress: p.remoteAddress))
     }
 }
+
+import Foundation

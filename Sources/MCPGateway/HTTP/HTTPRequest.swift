@@ -10,24 +10,27 @@ public struct HTTPHeaders: Sendable {
 
     /// Names are stored lower-cased with '-' separators ("mcp-protocol-version").
     public subscript(name: String) -> String? {
-        get { storage[name.lowercased()] }
+        get { storage[HTTPHeaders.isNormalized(name) ? name : name.lowercased()] }
         set { storage[name.lowercased()] = newValue }
     }
 
+    /// For names already lower-cased by the caller: skips the copy on the hot path.
+    mutating func setNormalized(_ name: String, _ value: String) { storage[name] = value }
+
     public var names: [String] { Array(storage.keys) }
 
-    /// Turns a CGI/FastCGI param name such as HTTP_MCP_PROTOCOL_VERSION into "mcp-protocol-version".
-    static func name(fromCGIParam param: Substring) -> String {
-        var out = ""
-        out.reserveCapacity(param.count)
-        for scalar in param.unicodeScalars {
-            switch scalar {
-            case "_": out.append("-")
-            case "A"..."Z": out.unicodeScalars.append(UnicodeScalar(scalar.value + 32)!)
-            default: out.unicodeScalars.append(scalar)
+    static func isNormalized(_ name: String) -> Bool {
+        name.utf8.allSatisfy { !($0 >= 0x41 && $0 <= 0x5A) }
+    }
+
+    /// Turns the part after HTTP_ of a CGI param such as HTTP_MCP_PROTOCOL_VERSION into "mcp-protocol-version".
+    static func name(fromCGIParam param: UnsafeBufferPointer<UInt8>) -> String {
+        String(unsafeUninitializedCapacity: param.count) { out in
+            for (i, b) in param.enumerated() {
+                out[i] = b == UInt8(ascii: "_") ? UInt8(ascii: "-") : (b >= 0x41 && b <= 0x5A ? b + 32 : b)
             }
+            return param.count
         }
-        return out
     }
 }
 

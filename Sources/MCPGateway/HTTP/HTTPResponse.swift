@@ -53,9 +53,16 @@ public struct HTTPResponse: Sendable {
 
     /// The CGI/FastCGI response head: "Status: …" then headers, then a blank line.
     public func cgiHead() -> [UInt8] {
-        var head = "Status: \(status) \(HTTPResponse.reason(status))\r\n"
-        for (k, v) in headers { head += "\(k): \(v)\r\n" }
-        head += "Content-Length: \(body.count)\r\n\r\n"
-        return Array(head.utf8)
+        var head: [UInt8] = []
+        head.reserveCapacity(160)
+        head.append(contentsOf: "Status: \(status) \(HTTPResponse.reason(status))\r\n".utf8)
+        for (k, v) in headers {
+            head.append(contentsOf: k.utf8)
+            head.append(contentsOf: ": ".utf8)
+            head.append(contentsOf: v.utf8)
+            head.append(contentsOf: "\r\n".utf8)
+        }
+        head.append(contentsOf: "Content-Length: \(body.count)\r\n\r\n".utf8)
+        return head
     }
 }

@@ -158,14 +158,14 @@ public struct MCPEndpoint: Sendable {
     }
 
     static func isJSONMediaType(_ value: String) -> Bool {
-        let type = value.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let type = value.split(separator: ";", maxSplits: 1).first.map { $0.trimmingOWS().lowercased() } ?? ""
         return type == "application/json"
     }
 
     /// True when the Accept header admits application/json with a non-zero weight.
     static func acceptsJSON(_ value: String) -> Bool {
         for part in value.split(separator: ",") {
-            let pieces = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            let pieces = part.split(separator: ";").map { $0.trimmingOWS().lowercased() }
             guard let range = pieces.first else { continue }
             if pieces.dropFirst().contains(where: { $0 == "q=0" || $0 == "q=0.0" || $0 == "q=0.00" || $0 == "q=0.000" }) { continue }
             if range == "application/json" || range == "application/*" || range == "*/*" { return true }
@@ -174,7 +174,7 @@ public struct MCPEndpoint: Sendable {
     }
 
     static func normaliseOrigin(_ o: String) -> String {
-        var s = o.trimmingCharacters(in: .whitespaces).lowercased()
+        var s = o.trimmingOWS().lowercased()
         while s.hasSuffix("/") { s.removeLast() }
         return s
     }
