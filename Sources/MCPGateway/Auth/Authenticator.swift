@@ -56,9 +56,11 @@ public final class Authenticator: @unchecked Sendable {
     }
 
     static func caller(for p: Principal) -> Caller {
-        var identity = p.json.objectValue ?? JSONObject()
-        identity["authenticated"] = true
-        return Caller(isAuthenticated: true, key: "\(p.tenantId)/\(p.objectId)", identity: identity, permissions: [])
+        Caller(isAuthenticated: true, key: "\(p.tenantId)/\(p.objectId)", permissions: []) {
+            var identity = p.json.objectValue ?? JSONObject()
+            identity["authenticated"] = true
+            return identity
+        }
     }
 
     /// The challenge clients parse to find our metadata and the scopes to ask for.

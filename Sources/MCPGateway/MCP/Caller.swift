@@ -5,20 +5,23 @@ public struct Caller: Sendable {
     public let isAuthenticated: Bool
     /// A stable key for per-caller caches and limits ("tid/oid" once tokens are verified).
     public let key: String
-    /// What `whoami` shows: identity facts only, never the token.
-    public let identity: JSONObject
     public let permissions: Set<String>
+    /// Built only when a tool or endpoint shows it: most requests never need it.
+    private let describe: @Sendable () -> JSONObject
 
-    public init(isAuthenticated: Bool, key: String, identity: JSONObject, permissions: Set<String>) {
+    public init(isAuthenticated: Bool, key: String, permissions: Set<String>,
+                identity: @escaping @Sendable () -> JSONObject) {
         self.isAuthenticated = isAuthenticated
         self.key = key
-        self.identity = identity
         self.permissions = permissions
+        self.describe = identity
     }
 
-    public static let anonymous = Caller(isAuthenticated: false, key: "anonymous",
-                                         identity: JSONObject(pairs: [("authenticated", false)]),
-                                         permissions: [])
+    /// What `whoami` shows: identity facts only, never the token.
+    public var identity: JSONObject { describe() }
+
+    public static let anonymous = Caller(isAuthenticated: false, key: "anonymous", permissions: [],
+                                         identity: { JSONObject(pairs: [("authenticated", false)]) })
 
     public func may(_ permission: String?) -> Bool {
         guard let permission else { return true }

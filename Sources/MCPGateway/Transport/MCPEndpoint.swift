@@ -158,12 +158,14 @@ public struct MCPEndpoint: Sendable {
     }
 
     static func isJSONMediaType(_ value: String) -> Bool {
-        let type = value.split(separator: ";", maxSplits: 1).first.map { $0.trimmingOWS().lowercased() } ?? ""
-        return type == "application/json"
+        let type = value.split(separator: ";", maxSplits: 1).first?.trimmingOWS() ?? ""
+        return type.utf8.count == 16 && type.lowercased() == "application/json"
     }
 
     /// True when the Accept header admits application/json with a non-zero weight.
     static func acceptsJSON(_ value: String) -> Bool {
+        // Clients send the same few values every time; skip the parse for them.
+        if value == "application/json, text/event-stream" || value == "application/json" || value == "*/*" { return true }
         for part in value.split(separator: ",") {
             let pieces = part.split(separator: ";").map { $0.trimmingOWS().lowercased() }
             guard let range = pieces.first else { continue }
