@@ -1,3 +1,5 @@
+import EntraAuth
+import Foundation
 import MCPJSON
 import XCTest
 @testable import MCPGateway
@@ -85,5 +87,38 @@ final class AuthenticationTests: XCTestCase {
         let options = f.gateway.respond(to: HTTPRequest(method: "OPTIONS", path: "/.well-known/oauth-protected-resource"))
         XCTAssertEqual(options.status, 204)
         XCTAssertEqual(options.header("Access-Control-Allow-Methods"), "GET, OPTIONS")
+    }
+}
+
+/// Entra mode with the key endpoint down and nothing cached: the caller is not at
+/// fault, so the answer is 503 with Retry-After, not a 401 that would send the
+/// client to fetch a new token.
+final class KeysUnavailableTests: XCTestCase {
+    func testNoKeysAndEndpointDownIs503() throws {
+        let stateDir = NSTemporaryDirectory() + "mcp-fcgi-keys-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: stateDir) }
+        let tenant = GatewayFixture.tenant
+        let config = try GatewayConfig.parse([
+            "server": ["public_url": "https://mcp.example.test/mcp"],
+            "state_dir": .string(stateDir),
+            "auth": ["tenant_id": .string(tenant), "client_id": "api://x", "authority": "http://127.0.0.1:9",
+                     "jwks_uri": "http://127.0.0.1:9/keys", "allow_insecure_http_for_testing": true],
+        ])
+        let gateway = try Gateway.make(config: config)
+        // A well-formed RS256 token for this issuer, signed by a key the gateway has never seen.
+        let minter = DevTokenMinter(key: try DevSigningKey.loadOrCreate(stateDirectory: stateDir + "-signer"))
+        defer { try? FileManager.default.removeItem(atPath: stateDir + "-signer") }
+        let now = Int(Date().timeIntervalSince1970)
+        let token = try minter.sign(header: ["alg": "RS256", "kid": "k1", "typ": "JWT"], claims: [
+            "iss": .string("http://127.0.0.1:9/\(tenant)/v2.0"), "aud": "api://x", "tid": .string(tenant),
+            "oid": "11111111-1111-4111-8111-111111111111", "sub": "s", "scp": "mcp.tools",
+            "iat": .integer(now), "nbf": .integer(now), "exp": .integer(now + 600),
+        ])
+        var h = HTTPHeaders()
+        h["authorization"] = "Bearer \(token)"
+        let r = gateway.respond(to: HTTPRequest(method: "GET", path: "/me", headers: h))
+        XCTAssertEqual(r.status, 503)
+        XCTAssertNotNil(r.header("Retry-After"))
+        XCTAssertNil(r.header("WWW-Authenticate"))
     }
 }
