@@ -14,7 +14,7 @@ final class GatewayFixture {
     let gateway: Gateway
     let minter: DevTokenMinter
 
-    init(extra: [String: JSONValue] = [:], auth authExtra: [String: JSONValue] = [:]) throws {
+    init(extra: [String: JSONValue] = [:], auth authExtra: [String: JSONValue] = [:], tools: [Tool] = []) throws {
         stateDir = NSTemporaryDirectory() + "mcp-fcgi-test-" + UUID().uuidString
         var auth = JSONObject(pairs: [("mode", "development"), ("tenant_id", .string(Self.tenant)),
                                       ("client_id", .string(Self.audience)),
@@ -29,15 +29,16 @@ final class GatewayFixture {
         ])
         for (k, v) in extra { root[k] = v }
         let config = try GatewayConfig.parse(root)
-        gateway = try Gateway.make(config: config)
+        gateway = try Gateway.make(config: config, extraTools: tools)
         minter = DevTokenMinter(key: try DevSigningKey.loadOrCreate(stateDirectory: stateDir))
     }
 
     deinit { try? FileManager.default.removeItem(atPath: stateDir) }
 
-    func token(scopes: [String] = ["mcp.tools"], tenant: String = GatewayFixture.tenant, ttl: Int64 = 600) throws -> String {
+    func token(scopes: [String] = ["mcp.tools"], roles: [String] = [], tenant: String = GatewayFixture.tenant,
+               ttl: Int64 = 600) throws -> String {
         try minter.mint(tenantId: tenant, objectId: "11111111-1111-4111-8111-111111111111",
-                        audience: Self.audience, scopes: scopes, ttl: ttl)
+                        audience: Self.audience, scopes: scopes, roles: roles, ttl: ttl)
     }
 
     static func modernBody(_ method: String, id: Int = 1, params: JSONObject = JSONObject(),

@@ -52,7 +52,8 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         try registry.register(ServerInfoTool(developmentMode: auth.mode == .development))
         for tool in extraTools { try registry.register(tool) }
         return Gateway(config: config, registry: registry,
-                       authenticator: Authenticator(verifier: verifier, metadata: metadata, requiredScopes: auth.requiredScopes))
+                       authenticator: Authenticator(verifier: verifier, metadata: metadata, requiredScopes: auth.requiredScopes,
+                                                    policy: config.permissions))
     }
 
     public func respond(to request: HTTPRequest) -> HTTPResponse {
@@ -83,8 +84,14 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
             Log.shared.info("request refused", ["request_id": .string(requestId), "status": .integer(r.status),
                                                 "reason": .string(reason), "method": .string(accepted.message.method)])
             return r
-        case .authenticated(let caller, _):
-            let (response, outcome) = endpoint.serve(accepted, caller: caller, requestId: requestId)
+        case .authenticated(let caller, let principal):
+            var (response, outcome) = endpoint.serve(accepted, caller: caller, requestId: requestId)
+            if let permission = outcome?.deniedPermission {
+                response = authenticator.denial(permission: permission, caller: principal, id: accepted.message.id,
+                                                tool: outcome?.toolName ?? "")
+                Log.shared.info("tool call denied", ["request_id": .string(requestId), "caller": .string(caller.key),
+                                                     "tool": JSONValue(outcome?.toolName), "permission": .string(permission)])
+            }
             if Log.shared.level <= .debug {
                 Log.shared.debug("mcp request", ["request_id": .string(requestId), "caller": .string(caller.key),
                                                  "method": .string(accepted.message.method), "era": .string(accepted.era.rawValue),

@@ -8,11 +8,14 @@ public final class Authenticator: @unchecked Sendable {
     public let verifier: TokenVerifier
     public let metadata: ResourceMetadata
     let requiredScopes: [String]
+    public let policy: PermissionPolicy
 
-    public init(verifier: TokenVerifier, metadata: ResourceMetadata, requiredScopes: [String]) {
+    public init(verifier: TokenVerifier, metadata: ResourceMetadata, requiredScopes: [String],
+                policy: PermissionPolicy = .standard) {
         self.verifier = verifier
         self.metadata = metadata
         self.requiredScopes = requiredScopes
+        self.policy = policy
     }
 
     public enum Outcome {
@@ -51,16 +54,32 @@ public final class Authenticator: @unchecked Sendable {
                                     reason: "insufficient_scope")
                 }
             }
-            return .authenticated(Authenticator.caller(for: principal), principal)
+            return .authenticated(caller(for: principal), principal)
         }
     }
 
-    static func caller(for p: Principal) -> Caller {
-        Caller(isAuthenticated: true, key: "\(p.tenantId)/\(p.objectId)", permissions: []) {
+    func caller(for p: Principal) -> Caller {
+        Caller(isAuthenticated: true, key: "\(p.tenantId)/\(p.objectId)", permissions: policy.permissions(for: p)) {
             var identity = p.json.objectValue ?? JSONObject()
             identity["authenticated"] = true
+            identity["permissions"] = JSONValue(self.policy.permissions(for: p).sorted())
             return identity
         }
+    }
+
+    /// A call the caller may not make. When a delegated scope would grant it, the
+    /// answer is the RFC 6750 step-up challenge; otherwise it names the roles to ask for.
+    public func denial(permission: String, caller: Principal?, id: JSONValue?, tool: String) -> HTTPResponse {
+        let scopes = policy.scopes(granting: permission)
+        if let p = caller, !p.isAppOnly, !scopes.isEmpty {
+            return challenge(status: 403, error: "insufficient_scope",
+                             description: "The tool \(tool) needs a permission the access token does not grant", scopes: scopes)
+        }
+        let roles = policy.roles(granting: permission)
+        let need = roles.isEmpty ? "no role grants it in this deployment" : "it needs the app role " + roles.joined(separator: " or ")
+        let error = RPCError(RPCErrorCode.forbidden, "Forbidden: the tool \(tool) requires the \(permission) permission; \(need)",
+                             data: ["permission": .string(permission), "roles": JSONValue(roles)])
+        return HTTPResponse.json(403, JSONRPCMessage.errorEnvelope(id: id, error: error))
     }
 
     /// The challenge clients parse to find our metadata and the scopes to ask for.

@@ -63,6 +63,20 @@ final class ConfigSection {
         return out
     }
 
+    /// An object whose values are lists of strings: {"MCP.Admin": ["user", "admin"]}.
+    func stringListMap(_ key: String) -> [String: [String]]? {
+        guard let v = value(key) else { return nil }
+        guard let o = v.objectValue else { fail(key, "must be an object of string lists"); return nil }
+        var out: [String: [String]] = [:]
+        for (name, list) in o {
+            guard let items = list.arrayValue?.compactMap({ $0.stringValue }), items.count == list.arrayValue?.count else {
+                fail("\(key).\(name)", "must be a list of strings"); return nil
+            }
+            out[name] = items
+        }
+        return out
+    }
+
     func section(_ key: String) -> ConfigSection {
         guard let v = value(key) else { return ConfigSection(JSONObject(), path: at(key)) }
         guard let o = v.objectValue else { fail(key, "must be an object"); return ConfigSection(JSONObject(), path: at(key)) }

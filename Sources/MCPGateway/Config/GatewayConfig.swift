@@ -53,6 +53,7 @@ public struct GatewayConfig: Sendable {
     public var stateDirectory = "/var/lib/mcp-fcgi"
     public var logLevel: Log.Level = .info
     public var auth = Auth()
+    public var permissions = PermissionPolicy.standard
 
     public init() {}
 
@@ -115,6 +116,11 @@ public struct GatewayConfig: Sendable {
         let levelName = g.string("level", default: "info")
         if let level = Log.Level(name: levelName) { c.logLevel = level } else { g.fail("level", "must be debug, info, warning or error") }
         errors += g.finish()
+
+        let z = top.section("authorization")
+        if let roles = z.stringListMap("roles") { c.permissions.rolePermissions = roles.mapValues(Set.init) }
+        if let scopes = z.stringListMap("scopes") { c.permissions.scopePermissions = scopes.mapValues(Set.init) }
+        errors += z.finish()
 
         let a = top.section("auth")
         if !a.isPresent && environment["AZURE_CLIENT_ID"] == nil && environment["TOKEN_AUDIENCE"] == nil {

@@ -7,6 +7,8 @@ public enum RPCErrorCode {
     public static let methodNotFound = -32601
     public static let invalidParams = -32602
     public static let internalError = -32603
+    /// Implementation-defined: the caller is authenticated but lacks the permission.
+    public static let forbidden = -32003
     /// 2026-07-28: HTTP headers do not match the body, or are missing or malformed.
     public static let headerMismatch = -32020
     public static let missingRequiredClientCapability = -32021

@@ -29,6 +29,8 @@ public final class MCPDispatcher: @unchecked Sendable {
         public var result: Result<JSONValue, RPCError>
         public var toolName: String?
         public var toolFailed = false
+        /// Set when the tool exists but the caller lacks this permission.
+        public var deniedPermission: String?
     }
 
     public func dispatch(_ request: Request) -> Outcome {
@@ -106,9 +108,13 @@ public final class MCPDispatcher: @unchecked Sendable {
             return Outcome(result: .failure(.invalidParams("tools/call needs params.name")))
         }
         var outcome = Outcome(result: .failure(.invalidParams("Unknown tool: \(name)")), toolName: name)
-        // A tool the caller may not use is reported exactly like one that does not exist.
-        guard let tool = registry.tool(named: name), request.caller.may(tool.definition.permission) else {
+        guard let tool = registry.tool(named: name) else {
             if request.era == .modern { outcome.result = .failure(RPCError(RPCErrorCode.invalidParams, "Unknown tool: \(name)", httpStatus: 400)) }
+            return outcome
+        }
+        if !request.caller.may(tool.definition.permission) {
+            outcome.deniedPermission = tool.definition.permission
+            outcome.result = .failure(RPCError(RPCErrorCode.forbidden, "Forbidden", httpStatus: 403))
             return outcome
         }
         var arguments = JSONObject()
