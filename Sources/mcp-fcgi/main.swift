@@ -28,7 +28,7 @@ struct MCPFastCGI: ParsableCommand {
         commandName: "mcp-fcgi",
         abstract: "MCP tools behind nginx or Apache, as a FastCGI (or CGI) application.",
         version: GatewayVersion.string,
-        subcommands: [Serve.self, DevToken.self, CheckConfig.self],
+        subcommands: [Serve.self, DevToken.self, CheckConfig.self, BlockCommand.self, UnblockCommand.self, BlocksCommand.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -144,6 +144,81 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         _ = try loadConfig(configFile.config)
         print("\(resolveConfigPath(configFile.config)): OK")
+    }
+}
+
+/// Which principal a block names: exactly one of --user, --tenant, --client-app.
+struct PrincipalOption: ParsableArguments {
+    @Option(help: "User object id (oid).") var user: String?
+    @Option(help: "Tenant id (tid).") var tenant: String?
+    @Option(name: .customLong("client-app"), help: "Client application id (azp/appid).") var clientApp: String?
+
+    func target() throws -> (Block.Kind, String) {
+        let given = [(Block.Kind.user, user), (.tenant, tenant), (.clientApp, clientApp)].compactMap { k, v in v.map { (k, $0) } }
+        guard given.count == 1, let (kind, id) = given.first else {
+            throw ValidationError("name exactly one of --user, --tenant or --client-app")
+        }
+        guard IssuerTenantCheck.isGUID(id) else { throw ValidationError("\(id) is not an Entra id (GUID)") }
+        return (kind, id.lowercased())
+    }
+}
+
+func openStore(_ option: String?) throws -> SQLiteStore {
+    let cfg = try loadConfig(option)
+    try FileManager.default.createDirectory(atPath: cfg.stateDirectory, withIntermediateDirectories: true,
+                                            attributes: [.posixPermissions: 0o700])
+    return try SQLiteStore(path: cfg.resolvedStorePath)
+}
+
+struct BlockCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "block", abstract: "Deny a user, tenant or client app at once, in every process, until unblocked or --until.")
+    @OptionGroup var configFile: ConfigFileOption
+    @OptionGroup var who: PrincipalOption
+    @Option(help: "When the block ends: an ISO 8601 time (2026-12-01T00:00:00Z) or a duration (90m, 12h, 7d).")
+    var until: String?
+    @Option(help: "Why, for the record.") var reason: String?
+
+    func run() throws {
+        let (kind, id) = try who.target()
+        var end: Int64?
+        if let until { end = try parseUntil(until) }
+        try openStore(configFile.config).addBlock(Block(kind: kind, id: id, until: end, reason: reason))
+        print("blocked \(kind.rawValue) \(id)" + (end.map { " until \(Date(timeIntervalSince1970: TimeInterval($0)))" } ?? ""))
+    }
+
+    func parseUntil(_ text: String) throws -> Int64 {
+        if let date = ISO8601DateFormatter().date(from: text) { return Int64(date.timeIntervalSince1970) }
+        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        if let unit = text.last.flatMap({ units[$0] }), let n = Int64(text.dropLast()), n > 0 {
+            return Int64(Date().timeIntervalSince1970) + n * unit
+        }
+        throw ValidationError("--until takes an ISO 8601 time or a duration such as 90m, 12h, 7d")
+    }
+}
+
+struct UnblockCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "unblock", abstract: "Lift a block.")
+    @OptionGroup var configFile: ConfigFileOption
+    @OptionGroup var who: PrincipalOption
+
+    func run() throws {
+        let (kind, id) = try who.target()
+        let removed = try openStore(configFile.config).removeBlock(kind: kind, id: id)
+        print(removed ? "unblocked \(kind.rawValue) \(id)" : "no block on \(kind.rawValue) \(id)")
+        if !removed { throw ExitCode(1) }
+    }
+}
+
+struct BlocksCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "blocks", abstract: "List the blocks in force.")
+    @OptionGroup var configFile: ConfigFileOption
+
+    func run() throws {
+        for b in try openStore(configFile.config).blocks(now: Int64(Date().timeIntervalSince1970)) {
+            let until = b.until.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval($0))) } ?? "until unblocked"
+            print("\(b.kind.rawValue)\t\(b.id)\t\(until)\t\(b.reason ?? "")")
+        }
     }
 }
 

@@ -97,6 +97,8 @@ def e2e_config(port: int, grace: int = SHUTDOWN_GRACE_SECONDS, workers: int = 4)
         "origins": {"allowed": [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]},
         "state_dir": "/tmp/mcp-fcgi-e2e-state",
         "logging": {"level": "debug"},
+        # The suite sends hundreds of requests as one user; limits have their own unit tests.
+        "rate_limits": {"user_per_minute": 0, "tenant_per_minute": 0},
         "auth": {
             "mode": "development",
             "tenant_id": DEV_TENANT,

@@ -11,10 +11,12 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     let identity: ServerIdentity
     let metadataPaths: Set<String>
     let developmentMode: Bool
+    let store: GatewayStore
 
-    public init(config: GatewayConfig, registry: ToolRegistry, authenticator: Authenticator) {
+    public init(config: GatewayConfig, registry: ToolRegistry, authenticator: Authenticator, store: GatewayStore) {
         self.config = config
         self.authenticator = authenticator
+        self.store = store
         developmentMode = config.auth.mode == .development
         identity = ServerIdentity(name: config.server.name, version: GatewayVersion.string,
                                   instructions: config.server.instructions, startedAt: Date().timeIntervalSince1970)
@@ -51,9 +53,13 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         try registry.register(WhoAmITool())
         try registry.register(ServerInfoTool(developmentMode: auth.mode == .development))
         for tool in extraTools { try registry.register(tool) }
+        try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let store = try SQLiteStore(path: config.resolvedStorePath)
         return Gateway(config: config, registry: registry,
                        authenticator: Authenticator(verifier: verifier, metadata: metadata, requiredScopes: auth.requiredScopes,
-                                                    policy: config.permissions))
+                                                    policy: config.permissions),
+                       store: store)
     }
 
     public func respond(to request: HTTPRequest) -> HTTPResponse {
@@ -85,6 +91,9 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
                                                 "reason": .string(reason), "method": .string(accepted.message.method)])
             return r
         case .authenticated(let caller, let principal):
+            if let refusal = admission(principal, method: accepted.message.method, id: accepted.message.id, requestId: requestId) {
+                return refusal
+            }
             var (response, outcome) = endpoint.serve(accepted, caller: caller, requestId: requestId)
             if let permission = outcome?.deniedPermission {
                 response = authenticator.denial(permission: permission, caller: principal, id: accepted.message.id,
@@ -99,6 +108,42 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
             }
             return response
         }
+    }
+
+    /// Operator blocks, then the per-user and per-tenant rate limits, both from the
+    /// shared store so they hold across every process. A store failure refuses (fail closed).
+    private func admission(_ p: Principal, method: String, id: JSONValue?, requestId: String) -> HTTPResponse? {
+        let now = Date().timeIntervalSince1970
+        do {
+            // Ids are stored lower-cased by `mcp-fcgi block`; GUIDs compare case-insensitively.
+            var keys: [(Block.Kind, String)] = [(.user, p.objectId.lowercased()), (.tenant, p.tenantId.lowercased())]
+            if let app = p.clientAppId { keys.append((.clientApp, app.lowercased())) }
+            if let block = try store.activeBlock(matching: keys, now: Int64(now)) {
+                Log.shared.warning("request from a blocked principal refused", ["request_id": .string(requestId),
+                    "block": .string(block.kind.rawValue), "id": .string(block.id), "method": .string(method)])
+                let error = RPCError(RPCErrorCode.forbidden, "Access has been blocked by the operator of this server",
+                                     data: ["blocked": .string(block.kind.rawValue)])
+                return HTTPResponse.json(403, JSONRPCMessage.errorEnvelope(id: id, error: error))
+            }
+            let limits = config.rateLimits
+            for (key, perMinute, burst) in [("user:\(p.tenantId)/\(p.objectId)", limits.userPerMinute, limits.userBurst),
+                                            ("tenant:\(p.tenantId)", limits.tenantPerMinute, limits.tenantBurst)] where perMinute > 0 {
+                if let wait = try store.take(key: key, perMinute: Double(perMinute), burst: Double(burst), now: now) {
+                    let seconds = max(1, Int(wait.rounded(.up)))
+                    Log.shared.info("rate limit reached", ["request_id": .string(requestId), "bucket": .string(String(key.prefix { $0 != ":" })),
+                                                          "retry_after": .integer(seconds)])
+                    let error = RPCError(RPCErrorCode.rateLimited, "Rate limit reached: retry in \(seconds) s",
+                                         data: ["retryAfterSeconds": .integer(seconds)])
+                    return HTTPResponse.json(429, JSONRPCMessage.errorEnvelope(id: id, error: error),
+                                             headers: [("Retry-After", String(seconds))])
+                }
+            }
+        } catch {
+            Log.shared.error("shared store unavailable; refusing", ["request_id": .string(requestId), "error": .string("\(error)")])
+            return HTTPResponse.json(503, JSONRPCMessage.errorEnvelope(id: id, error: RPCError(RPCErrorCode.internalError,
+                "The server's shared store is unavailable; try again shortly")), headers: [("Retry-After", "5")])
+        }
+        return nil
     }
 
     private func health(_ request: HTTPRequest) -> HTTPResponse {

@@ -54,6 +54,19 @@ public struct GatewayConfig: Sendable {
     public var logLevel: Log.Level = .info
     public var auth = Auth()
     public var permissions = PermissionPolicy.standard
+    /// The shared SQLite file; default `<state_dir>/mcp-fcgi.db`.
+    public var storePath: String?
+    public var rateLimits = RateLimits()
+
+    public struct RateLimits: Sendable {
+        /// Requests per minute and burst, per user and per tenant; 0 turns that limit off.
+        public var userPerMinute = 120
+        public var userBurst = 30
+        public var tenantPerMinute = 1200
+        public var tenantBurst = 200
+    }
+
+    public var resolvedStorePath: String { storePath ?? stateDirectory + "/mcp-fcgi.db" }
 
     public init() {}
 
@@ -116,6 +129,18 @@ public struct GatewayConfig: Sendable {
         let levelName = g.string("level", default: "info")
         if let level = Log.Level(name: levelName) { c.logLevel = level } else { g.fail("level", "must be debug, info, warning or error") }
         errors += g.finish()
+
+        let st = top.section("store")
+        c.storePath = st.string("path")
+        if let p = c.storePath, !p.hasPrefix("/") { st.fail("path", "must be an absolute path") }
+        errors += st.finish()
+
+        let r = top.section("rate_limits")
+        c.rateLimits.userPerMinute = r.int("user_per_minute", default: 120, range: 0...1_000_000)
+        c.rateLimits.userBurst = r.int("user_burst", default: 30, range: 1...1_000_000)
+        c.rateLimits.tenantPerMinute = r.int("tenant_per_minute", default: 1200, range: 0...10_000_000)
+        c.rateLimits.tenantBurst = r.int("tenant_burst", default: 200, range: 1...10_000_000)
+        errors += r.finish()
 
         let z = top.section("authorization")
         if let roles = z.stringListMap("roles") { c.permissions.rolePermissions = roles.mapValues(Set.init) }

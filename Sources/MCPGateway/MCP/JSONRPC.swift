@@ -9,6 +9,8 @@ public enum RPCErrorCode {
     public static let internalError = -32603
     /// Implementation-defined: the caller is authenticated but lacks the permission.
     public static let forbidden = -32003
+    /// Implementation-defined: too many requests; `data.retryAfterSeconds` says when to retry.
+    public static let rateLimited = -32004
     /// 2026-07-28: HTTP headers do not match the body, or are missing or malformed.
     public static let headerMismatch = -32020
     public static let missingRequiredClientCapability = -32021

@@ -1,0 +1,109 @@
+import CSQLite
+import Foundation
+
+public struct StoreError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ d: String) { description = d }
+}
+
+/// One SQLite connection per process, shared by its worker threads behind a lock.
+/// WAL mode and a busy timeout let every worker process of the site use the same file.
+final class SQLiteDatabase: @unchecked Sendable {
+    private var db: OpaquePointer?
+    private let lock = NSLock()
+    let path: String
+
+    init(path: String, busyTimeoutMilliseconds: Int32 = 5000) throws {
+        self.path = path
+        // Create the file owner-only before SQLite opens it: it holds who is blocked and how busy they are.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError("cannot open the store \(path): \(String(cString: strerror(errno)))") }
+        fchmod(fd, 0o600)
+        close(fd)
+        guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close(db)
+            throw StoreError("cannot open the store \(path): \(message)")
+        }
+        sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
+        try execute("PRAGMA journal_mode=WAL")
+        try execute("PRAGMA synchronous=NORMAL")
+    }
+
+    deinit { sqlite3_close(db) }
+
+    func execute(_ sql: String) throws {
+        var error: UnsafeMutablePointer<CChar>?
+        if sqlite3_exec(db, sql, nil, nil, &error) != SQLITE_OK {
+            let message = error.map { String(cString: $0) } ?? "unknown error"
+            sqlite3_free(error)
+            throw StoreError("store: \(message)")
+        }
+    }
+
+    enum Value {
+        case text(String)
+        case int(Int64)
+        case double(Double)
+        case null
+    }
+
+    /// Runs `body` under the lock, inside BEGIN IMMEDIATE … COMMIT when `write` is set.
+    func transaction<T>(write: Bool, _ body: (SQLiteDatabase) throws -> T) throws -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        if write { try execute("BEGIN IMMEDIATE") }
+        do {
+            let result = try body(self)
+            if write { try execute("COMMIT") }
+            return result
+        } catch {
+            if write { try? execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    /// Runs one statement and returns its rows. Callers hold the lock via `transaction`.
+    @discardableResult
+    func query(_ sql: String, _ parameters: [Value] = []) throws -> [[Value]] {
+        var statement: OpaquePointer?
+        guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else {
+            throw StoreError("store: \(String(cString: sqlite3_errmsg(db)))")
+        }
+        defer { sqlite3_finalize(statement) }
+        for (i, p) in parameters.enumerated() {
+            let index = Int32(i + 1)
+            switch p {
+            case .text(let s): sqlite3_bind_text(statement, index, s, -1, mcp_sqlite_transient())
+            case .int(let n): sqlite3_bind_int64(statement, index, n)
+            case .double(let d): sqlite3_bind_double(statement, index, d)
+            case .null: sqlite3_bind_null(statement, index)
+            }
+        }
+        var rows: [[Value]] = []
+        while true {
+            let rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else { throw StoreError("store: \(String(cString: sqlite3_errmsg(db)))") }
+            var row: [Value] = []
+            for c in 0..<sqlite3_column_count(statement) {
+                switch sqlite3_column_type(statement, c) {
+                case SQLITE_INTEGER: row.append(.int(sqlite3_column_int64(statement, c)))
+                case SQLITE_FLOAT: row.append(.double(sqlite3_column_double(statement, c)))
+                case SQLITE_NULL: row.append(.null)
+                default: row.append(.text(String(cString: sqlite3_column_text(statement, c))))
+                }
+            }
+            rows.append(row)
+        }
+        return rows
+    }
+}
+
+extension SQLiteDatabase.Value {
+    var int: Int64? { if case .int(let n) = self { return n }; return nil }
+    var double: Double? {
+        switch self { case .double(let d): return d; case .int(let n): return Double(n); default: return nil }
+    }
+    var text: String? { if case .text(let s) = self { return s }; return nil }
+}
