@@ -163,11 +163,20 @@ struct PrincipalOption: ParsableArguments {
     }
 }
 
-func openStore(_ option: String?) throws -> SQLiteStore {
+/// Opens the shared store for an operator command. Run as root, the files it creates
+/// are handed to the owner of the state directory, the user the service runs as,
+/// so the service can still open them.
+func withStore<T>(_ option: String?, _ body: (SQLiteStore) throws -> T) throws -> T {
     let cfg = try loadConfig(option)
     try FileManager.default.createDirectory(atPath: cfg.stateDirectory, withIntermediateDirectories: true,
                                             attributes: [.posixPermissions: 0o700])
-    return try SQLiteStore(path: cfg.resolvedStorePath)
+    let result = try body(try SQLiteStore(path: cfg.resolvedStorePath))
+    var st = stat()
+    if geteuid() == 0, stat(cfg.stateDirectory, &st) == 0, st.st_uid != 0 {
+        let path = cfg.resolvedStorePath
+        for file in [path, path + "-wal", path + "-shm", path + ".blocks"] { _ = chown(file, st.st_uid, st.st_gid) }
+    }
+    return result
 }
 
 struct BlockCommand: ParsableCommand {
@@ -183,7 +192,7 @@ struct BlockCommand: ParsableCommand {
         let (kind, id) = try who.target()
         var end: Int64?
         if let until { end = try parseUntil(until) }
-        try openStore(configFile.config).addBlock(Block(kind: kind, id: id, until: end, reason: reason))
+        try withStore(configFile.config) { try $0.addBlock(Block(kind: kind, id: id, until: end, reason: reason)) }
         print("blocked \(kind.rawValue) \(id)" + (end.map { " until \(Date(timeIntervalSince1970: TimeInterval($0)))" } ?? ""))
     }
 
@@ -204,7 +213,7 @@ struct UnblockCommand: ParsableCommand {
 
     func run() throws {
         let (kind, id) = try who.target()
-        let removed = try openStore(configFile.config).removeBlock(kind: kind, id: id)
+        let removed = try withStore(configFile.config) { try $0.removeBlock(kind: kind, id: id) }
         print(removed ? "unblocked \(kind.rawValue) \(id)" : "no block on \(kind.rawValue) \(id)")
         if !removed { throw ExitCode(1) }
     }
@@ -215,7 +224,7 @@ struct BlocksCommand: ParsableCommand {
     @OptionGroup var configFile: ConfigFileOption
 
     func run() throws {
-        for b in try openStore(configFile.config).blocks(now: Int64(Date().timeIntervalSince1970)) {
+        for b in try withStore(configFile.config, { try $0.blocks(now: Int64(Date().timeIntervalSince1970)) }) {
             let until = b.until.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval($0))) } ?? "until unblocked"
             print("\(b.kind.rawValue)\t\(b.id)\t\(until)\t\(b.reason ?? "")")
         }

@@ -126,17 +126,23 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
                 return HTTPResponse.json(403, JSONRPCMessage.errorEnvelope(id: id, error: error))
             }
             let limits = config.rateLimits
-            for (key, perMinute, burst) in [("user:\(p.tenantId)/\(p.objectId)", limits.userPerMinute, limits.userBurst),
-                                            ("tenant:\(p.tenantId)", limits.tenantPerMinute, limits.tenantBurst)] where perMinute > 0 {
-                if let wait = try store.take(key: key, perMinute: Double(perMinute), burst: Double(burst), now: now) {
-                    let seconds = max(1, Int(wait.rounded(.up)))
-                    Log.shared.info("rate limit reached", ["request_id": .string(requestId), "bucket": .string(String(key.prefix { $0 != ":" })),
-                                                          "retry_after": .integer(seconds)])
-                    let error = RPCError(RPCErrorCode.rateLimited, "Rate limit reached: retry in \(seconds) s",
-                                         data: ["retryAfterSeconds": .integer(seconds)])
-                    return HTTPResponse.json(429, JSONRPCMessage.errorEnvelope(id: id, error: error),
-                                             headers: [("Retry-After", String(seconds))])
-                }
+            var buckets: [RateBucket] = []
+            if limits.userPerMinute > 0 {
+                buckets.append(RateBucket(key: "user:\(p.tenantId)/\(p.objectId)", perMinute: Double(limits.userPerMinute),
+                                          burst: Double(limits.userBurst)))
+            }
+            if limits.tenantPerMinute > 0 {
+                buckets.append(RateBucket(key: "tenant:\(p.tenantId)", perMinute: Double(limits.tenantPerMinute),
+                                          burst: Double(limits.tenantBurst)))
+            }
+            if let wait = try store.take(buckets, now: now) {
+                let seconds = max(1, Int(wait.rounded(.up)))
+                Log.shared.info("rate limit reached", ["request_id": .string(requestId), "caller": .string("\(p.tenantId)/\(p.objectId)"),
+                                                      "retry_after": .integer(seconds)])
+                let error = RPCError(RPCErrorCode.rateLimited, "Rate limit reached: retry in \(seconds) s",
+                                     data: ["retryAfterSeconds": .integer(seconds)])
+                return HTTPResponse.json(429, JSONRPCMessage.errorEnvelope(id: id, error: error),
+                                         headers: [("Retry-After", String(seconds))])
             }
         } catch {
             Log.shared.error("shared store unavailable; refusing", ["request_id": .string(requestId), "error": .string("\(error)")])

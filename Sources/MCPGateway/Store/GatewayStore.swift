@@ -19,6 +19,17 @@ public struct Block: Equatable, Sendable {
     }
 }
 
+public struct RateBucket: Sendable {
+    public let key: String
+    public let perMinute: Double
+    public let burst: Double
+    public init(key: String, perMinute: Double, burst: Double) {
+        self.key = key
+        self.perMinute = perMinute
+        self.burst = burst
+    }
+}
+
 /// The state every process of a deployment shares: blocks and rate-limit buckets.
 /// One protocol, so a server database can stand in for SQLite on multi-host sites.
 public protocol GatewayStore: AnyObject, Sendable {
@@ -27,9 +38,9 @@ public protocol GatewayStore: AnyObject, Sendable {
     func blocks(now: Int64) throws -> [Block]
     /// The first active block that matches any of these (kind, id) pairs.
     func activeBlock(matching: [(Block.Kind, String)], now: Int64) throws -> Block?
-    /// Takes one token from the bucket `key` (capacity `burst`, refilled at `perMinute`).
-    /// Returns nil when allowed, or the seconds until a token is available.
-    func take(key: String, perMinute: Double, burst: Double, now: Double) throws -> Double?
+    /// Takes one token from each bucket (capacity `burst`, refilled at `perMinute`), all
+    /// or none. Returns nil when allowed, or the seconds until every bucket has a token.
+    func take(_ buckets: [RateBucket], now: Double) throws -> Double?
 }
 
 /// SQLite in WAL mode with versioned migrations.
@@ -65,44 +76,85 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
                          [.text(b.kind.rawValue), .text(b.id), b.until.map { .int($0) } ?? .null,
                           b.reason.map { .text($0) } ?? .null, .int(Int64(Date().timeIntervalSince1970))])
         }
+        try announceBlocksChanged()
     }
 
     public func removeBlock(kind: Block.Kind, id: String) throws -> Bool {
-        try db.transaction(write: true) { db in
+        let removed = try db.transaction(write: true) { db in
             try db.query("DELETE FROM blocks WHERE kind = ? AND id = ? RETURNING id", [.text(kind.rawValue), .text(id)]).count > 0
         }
+        try announceBlocksChanged()
+        return removed
     }
 
     public func blocks(now: Int64) throws -> [Block] {
+        try loadBlocks().filter { $0.until.map { $0 > now } ?? true }
+    }
+
+    private func loadBlocks() throws -> [Block] {
         try db.transaction(write: false) { db in
-            try db.query("SELECT kind, id, until, reason FROM blocks WHERE until IS NULL OR until > ? ORDER BY kind, id", [.int(now)])
-                .compactMap(Self.block)
+            try db.query("SELECT kind, id, until, reason FROM blocks ORDER BY kind, id").compactMap(Self.block)
+        }
+    }
+
+    // Every request checks blocks, so each process keeps them in memory and reloads
+    // only when the marker file beside the database changes: a writer replaces it
+    // after committing, and a stat() per request notices within that request.
+    private var markerPath: String { db.path + ".blocks" }
+    private let cacheLock = NSLock()
+    private var cachedBlocks: [Block] = []
+    private var cachedStamp: [Int]?
+    private var cacheLoaded = false
+
+    private func markerStamp() -> [Int]? {
+        var st = stat()
+        guard stat(markerPath, &st) == 0 else { return nil }
+        return [Int(st.st_ino), Int(st.st_mtim.tv_sec), Int(st.st_mtim.tv_nsec), Int(st.st_size)]
+    }
+
+    private func announceBlocksChanged() throws {
+        let temp = markerPath + ".\(getpid()).tmp"
+        let stamp = "\(Date().timeIntervalSince1970) \(getpid())\n"
+        guard FileManager.default.createFile(atPath: temp, contents: Data(stamp.utf8), attributes: [.posixPermissions: 0o600]),
+              rename(temp, markerPath) == 0 else {
+            throw StoreError("cannot update \(markerPath): \(String(cString: strerror(errno)))")
         }
     }
 
     public func activeBlock(matching keys: [(Block.Kind, String)], now: Int64) throws -> Block? {
-        guard !keys.isEmpty else { return nil }
-        let clause = Array(repeating: "(kind = ? AND id = ?)", count: keys.count).joined(separator: " OR ")
-        var params: [SQLiteDatabase.Value] = keys.flatMap { [.text($0.0.rawValue), .text($0.1)] }
-        params.append(.int(now))
-        return try db.transaction(write: false) { db in
-            try db.query("SELECT kind, id, until, reason FROM blocks WHERE (\(clause)) AND (until IS NULL OR until > ?) LIMIT 1", params)
-                .compactMap(Self.block).first
+        let stamp = markerStamp()
+        cacheLock.lock()
+        defer { cacheLock.unlock() }
+        if !cacheLoaded || stamp != cachedStamp {
+            cachedBlocks = try loadBlocks()
+            cachedStamp = stamp
+            cacheLoaded = true
+        }
+        return cachedBlocks.first { b in
+            (b.until.map { $0 > now } ?? true) && keys.contains { $0.0 == b.kind && $0.1 == b.id }
         }
     }
 
-    public func take(key: String, perMinute: Double, burst: Double, now: Double) throws -> Double? {
-        try db.transaction(write: true) { db in
-            let row = try db.query("SELECT tokens, updated FROM rate_buckets WHERE key = ?", [.text(key)]).first
-            let rate = perMinute / 60
-            var tokens = burst
-            if let row, let t = row[0].double, let updated = row[1].double {
-                tokens = min(burst, t + max(0, now - updated) * rate)
+    public func take(_ buckets: [RateBucket], now: Double) throws -> Double? {
+        guard !buckets.isEmpty else { return nil }
+        return try db.transaction(write: true) { db in
+            var levels: [Double] = []
+            var wait = 0.0
+            for b in buckets {
+                let row = try db.query("SELECT tokens, updated FROM rate_buckets WHERE key = ?", [.text(b.key)]).first
+                var tokens = b.burst
+                if let row, let t = row[0].double, let updated = row[1].double {
+                    tokens = min(b.burst, t + max(0, now - updated) * b.perMinute / 60)
+                }
+                if tokens < 1 { wait = max(wait, (1 - tokens) * 60 / b.perMinute) }
+                levels.append(tokens)
             }
-            guard tokens >= 1 else { return (1 - tokens) / rate }
-            try db.query("INSERT INTO rate_buckets (key, tokens, updated) VALUES (?, ?, ?) " +
-                         "ON CONFLICT(key) DO UPDATE SET tokens = excluded.tokens, updated = excluded.updated",
-                         [.text(key), .double(tokens - 1), .double(now)])
+            if wait > 0 { return wait }
+            for (b, tokens) in zip(buckets, levels) {
+                try db.query("INSERT INTO rate_buckets (key, tokens, updated) VALUES (?, ?, ?) " +
+                             "ON CONFLICT(key) DO UPDATE SET tokens = excluded.tokens, updated = excluded.updated",
+                             [.text(b.key), .double(tokens - 1), .double(now)])
+            }
             return nil
         }
     }
