@@ -55,7 +55,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         for tool in extraTools { try registry.register(tool) }
         try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
-        let store = try SQLiteStore(path: config.resolvedStorePath)
+        let store = try SQLiteStore(path: config.resolvedStorePath, durable: false)
         return Gateway(config: config, registry: registry,
                        authenticator: Authenticator(verifier: verifier, metadata: metadata, requiredScopes: auth.requiredScopes,
                                                     policy: config.permissions),

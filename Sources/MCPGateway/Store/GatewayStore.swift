@@ -56,8 +56,9 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
         """,
     ]
 
-    public init(path: String) throws {
-        db = try SQLiteDatabase(path: path)
+    /// `durable: false` is for the serving processes (see `SQLiteDatabase`).
+    public init(path: String, durable: Bool = true) throws {
+        db = try SQLiteDatabase(path: path, durable: durable)
         try db.transaction(write: true) { db in
             let version = try db.query("PRAGMA user_version").first?.first?.int ?? 0
             guard version <= Int64(Self.migrations.count) else {

@@ -13,7 +13,7 @@ final class SQLiteDatabase: @unchecked Sendable {
     private let lock = NSLock()
     let path: String
 
-    init(path: String, busyTimeoutMilliseconds: Int32 = 5000) throws {
+    init(path: String, durable: Bool = true, busyTimeoutMilliseconds: Int32 = 5000) throws {
         self.path = path
         // Create the file owner-only before SQLite opens it: it holds who is blocked and how busy they are.
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -27,10 +27,18 @@ final class SQLiteDatabase: @unchecked Sendable {
         }
         sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
         try execute("PRAGMA journal_mode=WAL")
-        try execute("PRAGMA synchronous=NORMAL")
+        // Per connection: the serving processes write only rate counters, which need not
+        // survive a power cut, so they skip the fsync at checkpoints; operator commands keep it.
+        try execute(durable ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=OFF")
     }
 
-    deinit { sqlite3_close(db) }
+    /// Prepared statements by SQL text: the same few run on every request.
+    private var statements: [String: OpaquePointer] = [:]
+
+    deinit {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        sqlite3_close(db)
+    }
 
     func execute(_ sql: String) throws {
         var error: UnsafeMutablePointer<CChar>?
@@ -66,11 +74,21 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// Runs one statement and returns its rows. Callers hold the lock via `transaction`.
     @discardableResult
     func query(_ sql: String, _ parameters: [Value] = []) throws -> [[Value]] {
-        var statement: OpaquePointer?
-        guard sqlite3_prepare_v2(db, sql, -1, &statement, nil) == SQLITE_OK else {
-            throw StoreError("store: \(String(cString: sqlite3_errmsg(db)))")
+        let statement: OpaquePointer
+        if let cached = statements[sql] {
+            statement = cached
+        } else {
+            var fresh: OpaquePointer?
+            guard sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &fresh, nil) == SQLITE_OK, let fresh else {
+                throw StoreError("store: \(String(cString: sqlite3_errmsg(db)))")
+            }
+            statements[sql] = fresh
+            statement = fresh
         }
-        defer { sqlite3_finalize(statement) }
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
         for (i, p) in parameters.enumerated() {
             let index = Int32(i + 1)
             switch p {
