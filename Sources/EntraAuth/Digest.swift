@@ -1,7 +1,7 @@
 import COpenSSL
 
 /// A SHA-256 value as four words: cheap to hash and compare as a dictionary key.
-struct SHA256Digest: Hashable {
+public struct SHA256Digest: Hashable, Sendable {
     let w0, w1, w2, w3: UInt64
 
     init(_ bytes: UnsafeRawBufferPointer) {
@@ -13,14 +13,14 @@ struct SHA256Digest: Hashable {
         (w0, w1, w2, w3) = out
     }
 
-    init(_ bytes: [UInt8]) { self = bytes.withUnsafeBytes { SHA256Digest($0) } }
+    public init(_ bytes: [UInt8]) { self = bytes.withUnsafeBytes { SHA256Digest($0) } }
 
     var bytes: [UInt8] {
         var v = (w0, w1, w2, w3)
         return withUnsafeBytes(of: &v) { Array($0) }
     }
 
-    var hex: String {
+    public var hex: String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }

@@ -28,7 +28,7 @@ struct MCPFastCGI: ParsableCommand {
         commandName: "mcp-fcgi",
         abstract: "MCP tools behind nginx or Apache, as a FastCGI (or CGI) application.",
         version: GatewayVersion.string,
-        subcommands: [Serve.self, DevToken.self, CheckConfig.self, BlockCommand.self, UnblockCommand.self, BlocksCommand.self],
+        subcommands: [Serve.self, DevToken.self, CheckConfig.self, BlockCommand.self, UnblockCommand.self, BlocksCommand.self, AuditCommand.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -198,12 +198,16 @@ struct BlockCommand: ParsableCommand {
 
     func parseUntil(_ text: String) throws -> Int64 {
         if let date = ISO8601DateFormatter().date(from: text) { return Int64(date.timeIntervalSince1970) }
-        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-        if let unit = text.last.flatMap({ units[$0] }), let n = Int64(text.dropLast()), n > 0 {
-            return Int64(Date().timeIntervalSince1970) + n * unit
-        }
+        if let seconds = durationSeconds(text) { return Int64(Date().timeIntervalSince1970) + seconds }
         throw ValidationError("--until takes an ISO 8601 time or a duration such as 90m, 12h, 7d")
     }
+}
+
+/// "90m", "12h", "7d", "30s" as seconds.
+func durationSeconds(_ text: String) -> Int64? {
+    let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+    guard let unit = text.last.flatMap({ units[$0] }), let n = Int64(text.dropLast()), n > 0, n < 1 << 40 else { return nil }
+    return n * unit
 }
 
 struct UnblockCommand: ParsableCommand {
@@ -227,6 +231,44 @@ struct BlocksCommand: ParsableCommand {
         for b in try withStore(configFile.config, { try $0.blocks(now: Int64(Date().timeIntervalSince1970)) }) {
             let until = b.until.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval($0))) } ?? "until unblocked"
             print("\(b.kind.rawValue)\t\(b.id)\t\(until)\t\(b.reason ?? "")")
+        }
+    }
+}
+
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit", abstract: "Read the audit trail as JSON lines.", subcommands: [Tail.self, Export.self])
+
+    struct Tail: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The most recent records.")
+        @OptionGroup var configFile: ConfigFileOption
+        @Option(help: "How many records.") var lines: Int = 20
+        @Option(help: "Only this tenant's records.") var tenant: String?
+
+        func run() throws {
+            let records = try withStore(configFile.config) { try $0.audit(since: 0, tenant: tenant?.lowercased(), limit: Int.max) }
+            for r in records.suffix(max(0, lines)) { print(r.json) }
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every record since a time.")
+        @OptionGroup var configFile: ConfigFileOption
+        @Option(help: "An ISO 8601 time (2026-11-01T00:00:00Z) or a duration back from now (90m, 12h, 7d).") var since: String
+        @Option(help: "Only this tenant's records.") var tenant: String?
+
+        func run() throws {
+            let start: Double
+            if let date = ISO8601DateFormatter().date(from: since) {
+                start = date.timeIntervalSince1970
+            } else if let seconds = durationSeconds(since) {
+                start = Date().timeIntervalSince1970 - Double(seconds)
+            } else {
+                throw ValidationError("--since takes an ISO 8601 time or a duration such as 90m, 12h, 7d")
+            }
+            for r in try withStore(configFile.config, { try $0.audit(since: start, tenant: tenant?.lowercased(), limit: Int.max) }) {
+                print(r.json)
+            }
         }
     }
 }

@@ -49,13 +49,15 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         let metadata = ResourceMetadata(publicURL: config.server.publicURL, authorizationServers: servers,
                                         scopesSupported: auth.scopesSupported,
                                         resourceName: auth.resourceName ?? config.server.name)
-        let registry = ToolRegistry()
-        try registry.register(WhoAmITool())
-        try registry.register(ServerInfoTool(developmentMode: auth.mode == .development))
-        for tool in extraTools { try registry.register(tool) }
         try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
         let store = try SQLiteStore(path: config.resolvedStorePath, durable: false)
+        let registry = ToolRegistry()
+        try registry.register(WhoAmITool())
+        try registry.register(ServerInfoTool(developmentMode: auth.mode == .development))
+        try registry.register(AuditLogTool(store: store))
+        for tool in extraTools { try registry.register(tool) }
+
         return Gateway(config: config, registry: registry,
                        authenticator: Authenticator(verifier: verifier, metadata: metadata, requiredScopes: auth.requiredScopes,
                                                     policy: config.permissions),
@@ -79,40 +81,87 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
 
     // MARK: - Endpoints
 
+    /// Serves the MCP endpoint and puts the request on the record before answering:
+    /// if the audit trail cannot be written, the caller gets 503, never an unrecorded answer.
     private func serveMCP(_ request: HTTPRequest, requestId: String) -> HTTPResponse {
+        let started = Date().timeIntervalSince1970
+        var record = AuditRecord(time: started, requestId: requestId, decision: "denied", httpStatus: 0, latencyMilliseconds: 0)
+        var response = decide(request, requestId: requestId, record: &record)
+        record.httpStatus = response.status
+        record.latencyMilliseconds = (Date().timeIntervalSince1970 - started) * 1000
+        do {
+            try store.appendAudit(record)
+            pruneAuditOccasionally(now: started)
+        } catch {
+            Log.shared.error("audit trail unavailable; refusing", ["request_id": .string(requestId), "error": .string("\(error)")])
+            response = HTTPResponse.json(503, JSONRPCMessage.errorEnvelope(id: nil, error: RPCError(RPCErrorCode.internalError,
+                "The server cannot record this request right now; try again shortly")), headers: [("Retry-After", "5")])
+        }
+        return response
+    }
+
+    private func decide(_ request: HTTPRequest, requestId: String, record: inout AuditRecord) -> HTTPResponse {
         let accepted: MCPEndpoint.Accepted
         switch endpoint.screen(request) {
-        case .answered(let r): return r
+        case .answered(let r):
+            record.reason = "transport"
+            return r
         case .accepted(let a): accepted = a
+        }
+        let message = accepted.message
+        record.method = message.method
+        if message.method == "tools/call" {
+            record.tool = message.params["name"]?.stringValue
+            let arguments = JSONWriter.serialize(message.params["arguments"] ?? .object(JSONObject()))
+            record.argumentsDigest = SHA256Digest(arguments).hex
+            if config.audit.includeArguments { record.arguments = String(decoding: arguments, as: UTF8.self) }
         }
         switch authenticator.authenticate(request) {
         case .refused(let r, let reason):
+            record.reason = reason
             Log.shared.info("request refused", ["request_id": .string(requestId), "status": .integer(r.status),
-                                                "reason": .string(reason), "method": .string(accepted.message.method)])
+                                                "reason": .string(reason), "method": .string(message.method)])
             return r
         case .authenticated(let caller, let principal):
-            if let refusal = admission(principal, method: accepted.message.method, id: accepted.message.id, requestId: requestId) {
+            record.tenant = principal.tenantId
+            record.user = principal.objectId
+            record.clientApp = principal.clientAppId
+            if let (refusal, reason) = admission(principal, method: message.method, id: message.id, requestId: requestId) {
+                record.reason = reason
                 return refusal
             }
             var (response, outcome) = endpoint.serve(accepted, caller: caller, requestId: requestId)
+            record.decision = "allowed"
             if let permission = outcome?.deniedPermission {
-                response = authenticator.denial(permission: permission, caller: principal, id: accepted.message.id,
+                record.decision = "denied"
+                record.reason = "missing permission \(permission)"
+                response = authenticator.denial(permission: permission, caller: principal, id: message.id,
                                                 tool: outcome?.toolName ?? "")
                 Log.shared.info("tool call denied", ["request_id": .string(requestId), "caller": .string(caller.key),
                                                      "tool": JSONValue(outcome?.toolName), "permission": .string(permission)])
+            } else if case .failure(let e)? = outcome?.result {
+                record.reason = "error \(e.code)"
+            } else if outcome?.toolFailed == true {
+                record.reason = "tool error"
             }
             if Log.shared.level <= .debug {
                 Log.shared.debug("mcp request", ["request_id": .string(requestId), "caller": .string(caller.key),
-                                                 "method": .string(accepted.message.method), "era": .string(accepted.era.rawValue),
+                                                 "method": .string(message.method), "era": .string(accepted.era.rawValue),
                                                  "tool": JSONValue(outcome?.toolName), "status": .integer(response.status)])
             }
             return response
         }
     }
 
+    /// Retention without a scheduler: about one request in a thousand prunes.
+    private func pruneAuditOccasionally(now: Double) {
+        guard Int.random(in: 0..<1000) == 0 else { return }
+        _ = try? store.pruneAudit(before: now - Double(config.audit.retentionDays) * 86_400)
+    }
+
     /// Operator blocks, then the per-user and per-tenant rate limits, both from the
     /// shared store so they hold across every process. A store failure refuses (fail closed).
-    private func admission(_ p: Principal, method: String, id: JSONValue?, requestId: String) -> HTTPResponse? {
+    private func admission(_ p: Principal, method: String, id: JSONValue?, requestId: String) -> (HTTPResponse, String)? {
         let now = Date().timeIntervalSince1970
         do {
             // Ids are stored lower-cased by `mcp-fcgi block`; GUIDs compare case-insensitively.
@@ -123,7 +172,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
                     "block": .string(block.kind.rawValue), "id": .string(block.id), "method": .string(method)])
                 let error = RPCError(RPCErrorCode.forbidden, "Access has been blocked by the operator of this server",
                                      data: ["blocked": .string(block.kind.rawValue)])
-                return HTTPResponse.json(403, JSONRPCMessage.errorEnvelope(id: id, error: error))
+                return (HTTPResponse.json(403, JSONRPCMessage.errorEnvelope(id: id, error: error)), "blocked \(block.kind.rawValue)")
             }
             let limits = config.rateLimits
             var buckets: [RateBucket] = []
@@ -141,13 +190,13 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
                                                       "retry_after": .integer(seconds)])
                 let error = RPCError(RPCErrorCode.rateLimited, "Rate limit reached: retry in \(seconds) s",
                                      data: ["retryAfterSeconds": .integer(seconds)])
-                return HTTPResponse.json(429, JSONRPCMessage.errorEnvelope(id: id, error: error),
-                                         headers: [("Retry-After", String(seconds))])
+                return (HTTPResponse.json(429, JSONRPCMessage.errorEnvelope(id: id, error: error),
+                                          headers: [("Retry-After", String(seconds))]), "rate limited")
             }
         } catch {
             Log.shared.error("shared store unavailable; refusing", ["request_id": .string(requestId), "error": .string("\(error)")])
-            return HTTPResponse.json(503, JSONRPCMessage.errorEnvelope(id: id, error: RPCError(RPCErrorCode.internalError,
-                "The server's shared store is unavailable; try again shortly")), headers: [("Retry-After", "5")])
+            return (HTTPResponse.json(503, JSONRPCMessage.errorEnvelope(id: id, error: RPCError(RPCErrorCode.internalError,
+                "The server's shared store is unavailable; try again shortly")), headers: [("Retry-After", "5")]), "store unavailable")
         }
         return nil
     }

@@ -59,7 +59,8 @@ public final class Authenticator: @unchecked Sendable {
     }
 
     func caller(for p: Principal) -> Caller {
-        Caller(isAuthenticated: true, key: "\(p.tenantId)/\(p.objectId)", permissions: policy.permissions(for: p)) {
+        Caller(isAuthenticated: true, key: "\(p.tenantId)/\(p.objectId)", permissions: policy.permissions(for: p),
+               tenantId: p.tenantId) {
             var identity = p.json.objectValue ?? JSONObject()
             identity["authenticated"] = true
             identity["permissions"] = JSONValue(self.policy.permissions(for: p).sorted())

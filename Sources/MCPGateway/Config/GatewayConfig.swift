@@ -57,6 +57,13 @@ public struct GatewayConfig: Sendable {
     /// The shared SQLite file; default `<state_dir>/mcp-fcgi.db`.
     public var storePath: String?
     public var rateLimits = RateLimits()
+    public var audit = Audit()
+
+    public struct Audit: Sendable {
+        /// Keep argument values in the trail, not only their SHA-256. Off: arguments may hold personal data.
+        public var includeArguments = false
+        public var retentionDays = 90
+    }
 
     public struct RateLimits: Sendable {
         /// Requests per minute and burst, per user and per tenant; 0 turns that limit off.
@@ -141,6 +148,11 @@ public struct GatewayConfig: Sendable {
         c.rateLimits.tenantPerMinute = r.int("tenant_per_minute", default: 1200, range: 0...10_000_000)
         c.rateLimits.tenantBurst = r.int("tenant_burst", default: 200, range: 1...10_000_000)
         errors += r.finish()
+
+        let au = top.section("audit")
+        c.audit.includeArguments = au.bool("include_arguments", default: false)
+        c.audit.retentionDays = au.int("retention_days", default: 90, range: 1...3650)
+        errors += au.finish()
 
         let z = top.section("authorization")
         if let roles = z.stringListMap("roles") { c.permissions.rolePermissions = roles.mapValues(Set.init) }

@@ -6,11 +6,14 @@ public struct Caller: Sendable {
     /// A stable key for per-caller caches and limits ("tid/oid" once tokens are verified).
     public let key: String
     public let permissions: Set<String>
+    /// The verified tenant; tools scope what they show to it.
+    public let tenantId: String?
     /// Built only when a tool or endpoint shows it: most requests never need it.
     private let describe: @Sendable () -> JSONObject
 
-    public init(isAuthenticated: Bool, key: String, permissions: Set<String>,
+    public init(isAuthenticated: Bool, key: String, permissions: Set<String>, tenantId: String? = nil,
                 identity: @escaping @Sendable () -> JSONObject) {
+        self.tenantId = tenantId
         self.isAuthenticated = isAuthenticated
         self.key = key
         self.permissions = permissions

@@ -41,6 +41,11 @@ public protocol GatewayStore: AnyObject, Sendable {
     /// Takes one token from each bucket (capacity `burst`, refilled at `perMinute`), all
     /// or none. Returns nil when allowed, or the seconds until every bucket has a token.
     func take(_ buckets: [RateBucket], now: Double) throws -> Double?
+    func appendAudit(_ record: AuditRecord) throws
+    /// Records from `since` on, oldest first; only one tenant's when `tenant` is set.
+    func audit(since: Double, tenant: String?, limit: Int) throws -> [AuditRecord]
+    /// Deletes records older than `before`; returns how many.
+    func pruneAudit(before: Double) throws -> Int
 }
 
 /// SQLite in WAL mode with versioned migrations.
@@ -53,6 +58,14 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
         CREATE TABLE blocks (kind TEXT NOT NULL, id TEXT NOT NULL, until INTEGER, reason TEXT,
                              created INTEGER NOT NULL, PRIMARY KEY (kind, id));
         CREATE TABLE rate_buckets (key TEXT PRIMARY KEY, tokens REAL NOT NULL, updated REAL NOT NULL);
+        """,
+        """
+        CREATE TABLE audit (seq INTEGER PRIMARY KEY, time REAL NOT NULL, request_id TEXT NOT NULL, tenant TEXT,
+                            user TEXT, client_app TEXT, method TEXT, tool TEXT, arguments_digest TEXT, arguments TEXT,
+                            decision TEXT NOT NULL, reason TEXT, http_status INTEGER NOT NULL, upstream_status INTEGER,
+                            latency_ms REAL NOT NULL);
+        CREATE INDEX audit_time ON audit (time);
+        CREATE INDEX audit_tenant_time ON audit (tenant, time);
         """,
     ]
 
@@ -157,6 +170,42 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
                              [.text(b.key), .double(tokens - 1), .double(now)])
             }
             return nil
+        }
+    }
+
+    public func appendAudit(_ r: AuditRecord) throws {
+        try db.transaction(write: true) { db in
+            try db.query("""
+                INSERT INTO audit (time, request_id, tenant, user, client_app, method, tool, arguments_digest, arguments,
+                                   decision, reason, http_status, upstream_status, latency_ms)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, [.double(r.time), .text(r.requestId), .optional(r.tenant), .optional(r.user), .optional(r.clientApp),
+                      .optional(r.method), .optional(r.tool), .optional(r.argumentsDigest), .optional(r.arguments),
+                      .text(r.decision), .optional(r.reason), .int(Int64(r.httpStatus)),
+                      r.upstreamStatus.map { .int(Int64($0)) } ?? .null, .double(r.latencyMilliseconds)])
+        }
+    }
+
+    public func audit(since: Double, tenant: String?, limit: Int) throws -> [AuditRecord] {
+        try db.transaction(write: false) { db in
+            let columns = "time, request_id, tenant, user, client_app, method, tool, arguments_digest, arguments, decision, reason, http_status, upstream_status, latency_ms"
+            let rows = tenant == nil
+                ? try db.query("SELECT \(columns) FROM audit WHERE time >= ? ORDER BY seq LIMIT ?", [.double(since), .int(Int64(limit))])
+                : try db.query("SELECT \(columns) FROM audit WHERE tenant = ? AND time >= ? ORDER BY seq LIMIT ?",
+                               [.text(tenant!), .double(since), .int(Int64(limit))])
+            return rows.map { r in
+                AuditRecord(time: r[0].double ?? 0, requestId: r[1].text ?? "", tenant: r[2].text, user: r[3].text,
+                            clientApp: r[4].text, method: r[5].text, tool: r[6].text, argumentsDigest: r[7].text,
+                            arguments: r[8].text, decision: r[9].text ?? "", reason: r[10].text,
+                            httpStatus: Int(r[11].int ?? 0), upstreamStatus: r[12].int.map { Int($0) },
+                            latencyMilliseconds: r[13].double ?? 0)
+            }
+        }
+    }
+
+    public func pruneAudit(before: Double) throws -> Int {
+        try db.transaction(write: true) { db in
+            try db.query("DELETE FROM audit WHERE time < ? RETURNING seq", [.double(before)]).count
         }
     }
 

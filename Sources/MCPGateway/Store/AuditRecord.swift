@@ -1,0 +1,51 @@
+import MCPJSON
+
+/// One MCP request on the record. Never holds a token or secret: arguments are kept
+/// as a digest, and as values only where the operator asked for them.
+public struct AuditRecord: Equatable, Sendable {
+    public var time: Double
+    public var requestId: String
+    public var tenant: String?
+    public var user: String?
+    public var clientApp: String?
+    public var method: String?
+    public var tool: String?
+    public var argumentsDigest: String?
+    public var arguments: String?
+    /// "allowed" or "denied".
+    public var decision: String
+    public var reason: String?
+    public var httpStatus: Int
+    public var upstreamStatus: Int?
+    public var latencyMilliseconds: Double
+
+    public var json: JSONValue {
+        var o = JSONObject()
+        o["time"] = .string(AuditRecord.iso8601(time))
+        o["request_id"] = .string(requestId)
+        o["tenant"] = JSONValue(tenant)
+        o["user"] = JSONValue(user)
+        o["client_app"] = JSONValue(clientApp)
+        o["method"] = JSONValue(method)
+        o["tool"] = JSONValue(tool)
+        o["arguments_sha256"] = JSONValue(argumentsDigest)
+        if let arguments { o["arguments"] = .string(arguments) }
+        o["decision"] = .string(decision)
+        o["reason"] = JSONValue(reason)
+        o["http_status"] = .integer(httpStatus)
+        o["upstream_status"] = upstreamStatus.map { .integer($0) } ?? .null
+        o["latency_ms"] = .double((latencyMilliseconds * 100).rounded() / 100)
+        return .object(o)
+    }
+
+    static func iso8601(_ t: Double) -> String {
+        var seconds = time_t(t)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let ms = Int((t - Double(Int(t))) * 1000)
+        func pad(_ n: Int32, _ w: Int = 2) -> String { let s = String(n); return String(repeating: "0", count: max(0, w - s.count)) + s }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(pad(Int32(ms), 3))Z"
+    }
+}
+
+import Foundation
