@@ -101,6 +101,9 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     }
 
     private func decide(_ request: HTTPRequest, requestId: String, record: inout AuditRecord) -> HTTPResponse {
+        if request.method == "DELETE" && config.sessions.enabled {
+            return endSession(request, record: &record)
+        }
         let accepted: MCPEndpoint.Accepted
         switch endpoint.screen(request) {
         case .answered(let r):
@@ -130,7 +133,29 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
                 record.reason = reason
                 return refusal
             }
+            let sessionKey = "\(principal.tenantId)/\(principal.objectId)/\(principal.clientAppId ?? "")"
+            let useSessions = config.sessions.enabled && accepted.era == .legacy
+            if useSessions, message.method != "initialize", let sid = request.headers["mcp-session-id"] {
+                // Unknown, expired and someone else's sessions all look the same: not found.
+                let known = (try? store.useSession(id: sid, principal: sessionKey, now: Date().timeIntervalSince1970,
+                                                   idle: Double(config.sessions.idleMinutes) * 60)) ?? false
+                if !known {
+                    record.reason = "session not found"
+                    return HTTPResponse.json(404, JSONRPCMessage.errorEnvelope(id: message.id, error: RPCError(
+                        RPCErrorCode.invalidRequest, "Session not found: initialize again without Mcp-Session-Id")))
+                }
+            }
             var (response, outcome) = endpoint.serve(accepted, caller: caller, requestId: requestId)
+            if useSessions, message.method == "initialize", response.status == 200 {
+                let sid = Gateway.newSessionId()
+                do {
+                    try store.createSession(id: sid, principal: sessionKey, now: Date().timeIntervalSince1970)
+                    response.headers.append(("Mcp-Session-Id", sid))
+                } catch {
+                    // Sessions are never required: carry on statelessly.
+                    Log.shared.warning("cannot store a session; answering without one", ["request_id": .string(requestId)])
+                }
+            }
             record.decision = "allowed"
             if let permission = outcome?.deniedPermission {
                 record.decision = "denied"
@@ -151,6 +176,38 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
             }
             return response
         }
+    }
+
+    /// DELETE with an Mcp-Session-Id ends the caller's own session (legacy era, sessions on).
+    private func endSession(_ request: HTTPRequest, record: inout AuditRecord) -> HTTPResponse {
+        record.method = "DELETE session"
+        switch authenticator.authenticate(request) {
+        case .refused(let r, let reason):
+            record.reason = reason
+            return r
+        case .authenticated(_, let p):
+            record.tenant = p.tenantId
+            record.user = p.objectId
+            record.clientApp = p.clientAppId
+            guard let sid = request.headers["mcp-session-id"] else {
+                record.reason = "no session id"
+                return HTTPResponse.json(400, JSONRPCMessage.errorEnvelope(id: nil, error: RPCError(RPCErrorCode.invalidRequest,
+                    "DELETE ends a session: send its Mcp-Session-Id")))
+            }
+            let ended = (try? store.endSession(id: sid, principal: "\(p.tenantId)/\(p.objectId)/\(p.clientAppId ?? "")")) ?? false
+            record.decision = ended ? "allowed" : "denied"
+            record.reason = ended ? nil : "session not found"
+            return ended ? HTTPResponse(status: 204)
+                : HTTPResponse.json(404, JSONRPCMessage.errorEnvelope(id: nil, error: RPCError(RPCErrorCode.invalidRequest, "Session not found")))
+        }
+    }
+
+    static func newSessionId() -> String {
+        var g = SystemRandomNumberGenerator()
+        return (0..<4).map { _ -> String in
+            let s = String(g.next() as UInt64, radix: 16)
+            return String(repeating: "0", count: 16 - s.count) + s
+        }.joined()
     }
 
     /// Retention without a scheduler: about one request in a thousand prunes.

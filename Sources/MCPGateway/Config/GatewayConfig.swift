@@ -58,6 +58,14 @@ public struct GatewayConfig: Sendable {
     public var storePath: String?
     public var rateLimits = RateLimits()
     public var audit = Audit()
+    public var sessions = Sessions()
+
+    /// Legacy-era `Mcp-Session-Id`, opt-in and never required: clients that do not echo
+    /// the id (Claude.ai among them) are served statelessly as before.
+    public struct Sessions: Sendable {
+        public var enabled = false
+        public var idleMinutes = 30
+    }
 
     public struct Audit: Sendable {
         /// Keep argument values in the trail, not only their SHA-256. Off: arguments may hold personal data.
@@ -153,6 +161,11 @@ public struct GatewayConfig: Sendable {
         c.audit.includeArguments = au.bool("include_arguments", default: false)
         c.audit.retentionDays = au.int("retention_days", default: 90, range: 1...3650)
         errors += au.finish()
+
+        let se = top.section("sessions")
+        c.sessions.enabled = se.bool("enabled", default: false)
+        c.sessions.idleMinutes = se.int("idle_minutes", default: 30, range: 1...1440)
+        errors += se.finish()
 
         let z = top.section("authorization")
         if let roles = z.stringListMap("roles") { c.permissions.rolePermissions = roles.mapValues(Set.init) }

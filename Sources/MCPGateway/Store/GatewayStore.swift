@@ -46,6 +46,11 @@ public protocol GatewayStore: AnyObject, Sendable {
     func audit(since: Double, tenant: String?, limit: Int) throws -> [AuditRecord]
     /// Deletes records older than `before`; returns how many.
     func pruneAudit(before: Double) throws -> Int
+    func createSession(id: String, principal: String, now: Double) throws
+    /// True when the session exists, belongs to `principal` and was used within `idle`
+    /// seconds; it is then marked used. Anything else is "not found" to the caller.
+    func useSession(id: String, principal: String, now: Double, idle: Double) throws -> Bool
+    func endSession(id: String, principal: String) throws -> Bool
 }
 
 /// SQLite in WAL mode with versioned migrations.
@@ -66,6 +71,9 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
                             latency_ms REAL NOT NULL);
         CREATE INDEX audit_time ON audit (time);
         CREATE INDEX audit_tenant_time ON audit (tenant, time);
+        """,
+        """
+        CREATE TABLE sessions (id TEXT PRIMARY KEY, principal TEXT NOT NULL, last_used REAL NOT NULL);
         """,
     ]
 
@@ -206,6 +214,27 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
     public func pruneAudit(before: Double) throws -> Int {
         try db.transaction(write: true) { db in
             try db.query("DELETE FROM audit WHERE time < ? RETURNING seq", [.double(before)]).count
+        }
+    }
+
+    public func createSession(id: String, principal: String, now: Double) throws {
+        try db.transaction(write: true) { db in
+            try db.query("INSERT INTO sessions (id, principal, last_used) VALUES (?, ?, ?)", [.text(id), .text(principal), .double(now)])
+            // Expired sessions are swept as new ones are made.
+            try db.query("DELETE FROM sessions WHERE last_used < ?", [.double(now - 86_400)])
+        }
+    }
+
+    public func useSession(id: String, principal: String, now: Double, idle: Double) throws -> Bool {
+        try db.transaction(write: true) { db in
+            try db.query("UPDATE sessions SET last_used = ? WHERE id = ? AND principal = ? AND last_used >= ? RETURNING id",
+                         [.double(now), .text(id), .text(principal), .double(now - idle)]).count == 1
+        }
+    }
+
+    public func endSession(id: String, principal: String) throws -> Bool {
+        try db.transaction(write: true) { db in
+            try db.query("DELETE FROM sessions WHERE id = ? AND principal = ? RETURNING id", [.text(id), .text(principal)]).count == 1
         }
     }
 
