@@ -1,3 +1,4 @@
+import EntraAuth
 import Foundation
 
 /// Who an operator has cut off.
@@ -51,6 +52,33 @@ public protocol GatewayStore: AnyObject, Sendable {
     /// seconds; it is then marked used. Anything else is "not found" to the caller.
     func useSession(id: String, principal: String, now: Double, idle: Double) throws -> Bool
     func endSession(id: String, principal: String) throws -> Bool
+    /// Adds mappings in one transaction: all of them or none.
+    func addMappings(_ mappings: [WorkspaceMapping]) throws
+    func removeMapping(_ mapping: WorkspaceMapping) throws -> Bool
+    func mappings(tenant: String?) throws -> [WorkspaceMapping]
+    /// The workspaces a user may use in service-principal mode: mapped to them or to one of their groups.
+    func workspaces(tenant: String, user: String, groups: [String]) throws -> Set<String>
+}
+
+/// Grants one Power BI workspace to a user or group of a tenant (service-principal mode).
+public struct WorkspaceMapping: Equatable, Sendable {
+    public enum Kind: String, Sendable { case user, group }
+    public let tenant: String
+    public let kind: Kind
+    public let principal: String
+    public let workspace: String
+
+    /// Ids are GUIDs, stored lower-cased so lookups need no case folding.
+    public init(tenant: String, kind: Kind, principal: String, workspace: String) throws {
+        for (name, value) in [("tenant", tenant), (kind.rawValue, principal), ("workspace", workspace)]
+        where !IssuerTenantCheck.isGUID(value) {
+            throw StoreError("\(name) '\(value)' is not a GUID")
+        }
+        self.tenant = tenant.lowercased()
+        self.kind = kind
+        self.principal = principal.lowercased()
+        self.workspace = workspace.lowercased()
+    }
 }
 
 /// SQLite in WAL mode with versioned migrations.
@@ -74,6 +102,11 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
         """,
         """
         CREATE TABLE sessions (id TEXT PRIMARY KEY, principal TEXT NOT NULL, last_used REAL NOT NULL);
+        """,
+        """
+        CREATE TABLE workspace_map (tenant TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('user', 'group')),
+                                    principal TEXT NOT NULL, workspace TEXT NOT NULL,
+                                    PRIMARY KEY (tenant, kind, principal, workspace));
         """,
     ]
 
@@ -235,6 +268,52 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
     public func endSession(id: String, principal: String) throws -> Bool {
         try db.transaction(write: true) { db in
             try db.query("DELETE FROM sessions WHERE id = ? AND principal = ? RETURNING id", [.text(id), .text(principal)]).count == 1
+        }
+    }
+
+    public func addMappings(_ mappings: [WorkspaceMapping]) throws {
+        try db.transaction(write: true) { db in
+            for m in mappings {
+                try db.query("INSERT OR IGNORE INTO workspace_map (tenant, kind, principal, workspace) VALUES (?, ?, ?, ?)",
+                             [.text(m.tenant), .text(m.kind.rawValue), .text(m.principal), .text(m.workspace)])
+            }
+        }
+    }
+
+    public func removeMapping(_ m: WorkspaceMapping) throws -> Bool {
+        try db.transaction(write: true) { db in
+            try db.query("DELETE FROM workspace_map WHERE tenant = ? AND kind = ? AND principal = ? AND workspace = ? RETURNING tenant",
+                         [.text(m.tenant), .text(m.kind.rawValue), .text(m.principal), .text(m.workspace)]).count == 1
+        }
+    }
+
+    public func mappings(tenant: String?) throws -> [WorkspaceMapping] {
+        try db.transaction(write: false) { db in
+            let sql = "SELECT tenant, kind, principal, workspace FROM workspace_map"
+            let rows = try tenant.map { try db.query(sql + " WHERE tenant = ? ORDER BY kind, principal, workspace", [.text($0.lowercased())]) }
+                ?? db.query(sql + " ORDER BY tenant, kind, principal, workspace")
+            return rows.compactMap { r in
+                guard let t = r[0].text, let k = r[1].text.flatMap(WorkspaceMapping.Kind.init(rawValue:)),
+                      let p = r[2].text, let w = r[3].text else { return nil }
+                return try? WorkspaceMapping(tenant: t, kind: k, principal: p, workspace: w)
+            }
+        }
+    }
+
+    public func workspaces(tenant: String, user: String, groups: [String]) throws -> Set<String> {
+        try db.transaction(write: false) { db in
+            var found = Set<String>()
+            for row in try db.query("SELECT workspace FROM workspace_map WHERE tenant = ? AND kind = 'user' AND principal = ?",
+                                    [.text(tenant.lowercased()), .text(user.lowercased())]) {
+                if let w = row[0].text { found.insert(w) }
+            }
+            for g in groups {
+                for row in try db.query("SELECT workspace FROM workspace_map WHERE tenant = ? AND kind = 'group' AND principal = ?",
+                                        [.text(tenant.lowercased()), .text(g.lowercased())]) {
+                    if let w = row[0].text { found.insert(w) }
+                }
+            }
+            return found
         }
     }
 
