@@ -202,13 +202,8 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         }
     }
 
-    static func newSessionId() -> String {
-        var g = SystemRandomNumberGenerator()
-        return (0..<4).map { _ -> String in
-            let s = String(g.next() as UInt64, radix: 16)
-            return String(repeating: "0", count: 16 - s.count) + s
-        }.joined()
-    }
+    /// 256 random bits: session ids must not be guessable.
+    static func newSessionId() -> String { randomHex(words: 4) }
 
     /// Retention without a scheduler: about one request in a thousand prunes.
     private func pruneAuditOccasionally(now: Double) {
@@ -295,11 +290,15 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
 
     // MARK: - Helpers
 
-    static func newRequestId() -> String {
+    static func newRequestId() -> String { randomHex(words: 1) }
+
+    /// Random hex from the system generator: 16 digits per 64-bit word.
+    static func randomHex(words: Int) -> String {
         var g = SystemRandomNumberGenerator()
-        let n = g.next() as UInt64
-        let s = String(n, radix: 16)
-        return String(repeating: "0", count: 16 - s.count) + s
+        return (0..<words).map { _ -> String in
+            let s = String(g.next() as UInt64, radix: 16)
+            return String(repeating: "0", count: 16 - s.count) + s
+        }.joined()
     }
 
     /// Echo paths only as visible ASCII, bounded, so a log or body cannot be forged.
