@@ -246,8 +246,8 @@ struct AuditCommand: ParsableCommand {
         @Option(help: "Only this tenant's records.") var tenant: String?
 
         func run() throws {
-            let records = try withStore(configFile.config) { try $0.audit(since: 0, tenant: tenant?.lowercased(), limit: Int.max) }
-            for r in records.suffix(max(0, lines)) { print(r.json) }
+            let records = try withStore(configFile.config) { try $0.audit(since: 0, tenant: tenant?.lowercased(), limit: max(0, lines)) }
+            for r in records { print(r.json) }
         }
     }
 

@@ -71,6 +71,16 @@ final class AuditTests: XCTestCase {
         XCTAssertEqual(denied.status, 403)
     }
 
+    func testLimitKeepsTheNewestRecordsInOrder() throws {
+        let f = try GatewayFixture()
+        let store = try SQLiteStore(path: f.gateway.config.resolvedStorePath)
+        for i in 1...5 {
+            try store.appendAudit(AuditRecord(time: Double(i), requestId: "r\(i)", decision: "allowed", httpStatus: 200, latencyMilliseconds: 1))
+        }
+        XCTAssertEqual(try store.audit(since: 0, tenant: nil, limit: 2).map(\.requestId), ["r4", "r5"])
+        XCTAssertEqual(try store.audit(since: 2, tenant: nil, limit: 10).map(\.requestId), ["r2", "r3", "r4", "r5"])
+    }
+
     func testRetentionPrunesOldRecords() throws {
         let f = try GatewayFixture()
         let store = try SQLiteStore(path: f.gateway.config.resolvedStorePath)

@@ -46,8 +46,7 @@ public final class FastCGIServer: @unchecked Sendable {
         switch address {
         case .inherited:
             listenFD = 0
-        case .unix(let path), .tcp(host: let path, port: _):
-            _ = path
+        case .unix, .tcp:
             let fd = FCGX_OpenSocket(address.libfcgiPath, options.backlog)
             guard fd >= 0 else { throw ServerError("cannot listen on \(address.libfcgiPath): \(String(cString: strerror(errno)))") }
             listenFD = fd

@@ -1,3 +1,4 @@
+import Foundation
 /// The CGI/FastCGI params a request arrives with, read straight from the
 /// NAME=VALUE bytes: only the params we use become Strings, since a web server
 /// sends two dozen per request and this runs for every one of them.
@@ -99,5 +100,3 @@ struct RequestAssembler {
                                     headers: headers, body: body, remoteAddress: p.remoteAddress))
     }
 }
-
-import Foundation

@@ -23,8 +23,6 @@ public struct Caller: Sendable {
     /// What `whoami` shows: identity facts only, never the token.
     public var identity: JSONObject { describe() }
 
-    public static let anonymous = Caller(isAuthenticated: false, key: "anonymous", permissions: [],
-                                         identity: { JSONObject(pairs: [("authenticated", false)]) })
 
     public func may(_ permission: String?) -> Bool {
         guard let permission else { return true }

@@ -1,3 +1,4 @@
+import Foundation
 import MCPJSON
 
 /// One MCP request on the record. Never holds a token or secret: arguments are kept
@@ -47,5 +48,3 @@ public struct AuditRecord: Equatable, Sendable {
         return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(pad(Int32(ms), 3))Z"
     }
 }
-
-import Foundation

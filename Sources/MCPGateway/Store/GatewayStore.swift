@@ -43,7 +43,8 @@ public protocol GatewayStore: AnyObject, Sendable {
     /// or none. Returns nil when allowed, or the seconds until every bucket has a token.
     func take(_ buckets: [RateBucket], now: Double) throws -> Double?
     func appendAudit(_ record: AuditRecord) throws
-    /// Records from `since` on, oldest first; only one tenant's when `tenant` is set.
+    /// The newest `limit` records from `since` on, in order (oldest first); only one
+    /// tenant's when `tenant` is set. The limit is applied in SQL so a tail reads a tail.
     func audit(since: Double, tenant: String?, limit: Int) throws -> [AuditRecord]
     /// Deletes records older than `before`; returns how many.
     func pruneAudit(before: Double) throws -> Int
@@ -230,10 +231,11 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
     public func audit(since: Double, tenant: String?, limit: Int) throws -> [AuditRecord] {
         try db.transaction(write: false) { db in
             let columns = "time, request_id, tenant, user, client_app, method, tool, arguments_digest, arguments, decision, reason, http_status, upstream_status, latency_ms"
-            let rows = tenant == nil
-                ? try db.query("SELECT \(columns) FROM audit WHERE time >= ? ORDER BY seq LIMIT ?", [.double(since), .int(Int64(limit))])
-                : try db.query("SELECT \(columns) FROM audit WHERE tenant = ? AND time >= ? ORDER BY seq LIMIT ?",
-                               [.text(tenant!), .double(since), .int(Int64(limit))])
+            let newest = "SELECT seq, \(columns) FROM audit WHERE time >= ?\(tenant == nil ? "" : " AND tenant = ?") ORDER BY seq DESC LIMIT ?"
+            var params: [SQLiteDatabase.Value] = [.double(since)]
+            if let tenant { params.append(.text(tenant)) }
+            params.append(.int(Int64(limit)))
+            let rows = try db.query("SELECT \(columns) FROM (\(newest)) ORDER BY seq", params)
             return rows.map { r in
                 AuditRecord(time: r[0].double ?? 0, requestId: r[1].text ?? "", tenant: r[2].text, user: r[3].text,
                             clientApp: r[4].text, method: r[5].text, tool: r[6].text, argumentsDigest: r[7].text,
@@ -301,19 +303,13 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
     }
 
     public func workspaces(tenant: String, user: String, groups: [String]) throws -> Set<String> {
-        try db.transaction(write: false) { db in
-            var found = Set<String>()
-            for row in try db.query("SELECT workspace FROM workspace_map WHERE tenant = ? AND kind = 'user' AND principal = ?",
-                                    [.text(tenant.lowercased()), .text(user.lowercased())]) {
-                if let w = row[0].text { found.insert(w) }
-            }
-            for g in groups {
-                for row in try db.query("SELECT workspace FROM workspace_map WHERE tenant = ? AND kind = 'group' AND principal = ?",
-                                        [.text(tenant.lowercased()), .text(g.lowercased())]) {
-                    if let w = row[0].text { found.insert(w) }
-                }
-            }
-            return found
+        // One query for the user and all their groups.
+        let groupClause = groups.isEmpty ? "" : " OR (kind = 'group' AND principal IN (\(Array(repeating: "?", count: groups.count).joined(separator: ", "))))"
+        var params: [SQLiteDatabase.Value] = [.text(tenant.lowercased()), .text(user.lowercased())]
+        params += groups.map { .text($0.lowercased()) }
+        return try db.transaction(write: false) { db in
+            Set(try db.query("SELECT workspace FROM workspace_map WHERE tenant = ? AND ((kind = 'user' AND principal = ?)\(groupClause))",
+                             params).compactMap { $0.first?.text })
         }
     }
 

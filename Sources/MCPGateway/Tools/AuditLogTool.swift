@@ -38,10 +38,10 @@ public struct AuditLogTool: Tool {
         let since = Date().timeIntervalSince1970 - Double(minutes) * 60
         let records: [AuditRecord]
         do {
-            records = try store.audit(since: since, tenant: tenant, limit: 100_000)
+            records = try store.audit(since: since, tenant: tenant, limit: limit)
         } catch {
             throw ToolError("The audit trail cannot be read right now; try again shortly.")
         }
-        return .structured(["tenant": .string(tenant), "records": .array(records.suffix(limit).map(\.json))])
+        return .structured(["tenant": .string(tenant), "records": .array(records.map(\.json))])
     }
 }
