@@ -54,13 +54,13 @@ public final class Authenticator: @unchecked Sendable {
                                     reason: "insufficient_scope")
                 }
             }
-            return .authenticated(caller(for: principal), principal)
+            return .authenticated(caller(for: principal, token: token), principal)
         }
     }
 
-    func caller(for p: Principal) -> Caller {
+    func caller(for p: Principal, token: String? = nil) -> Caller {
         Caller(isAuthenticated: true, key: "\(p.tenantId)/\(p.objectId)", permissions: policy.permissions(for: p),
-               tenantId: p.tenantId) {
+               tenantId: p.tenantId, principal: p, bearerToken: token) {
             var identity = p.json.objectValue ?? JSONObject()
             identity["authenticated"] = true
             identity["permissions"] = JSONValue(self.policy.permissions(for: p).sorted())

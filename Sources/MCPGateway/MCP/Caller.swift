@@ -1,3 +1,4 @@
+import EntraAuth
 import MCPJSON
 
 /// Who is calling, as far as the authentication stage could establish it.
@@ -8,12 +9,26 @@ public struct Caller: Sendable {
     public let permissions: Set<String>
     /// The verified tenant; tools scope what they show to it.
     public let tenantId: String?
+    /// The verified token's facts (nil only for callers built by tests without one).
+    public let principal: Principal?
+    /// The caller's own verified access token. Used only as the On-Behalf-Of assertion:
+    /// never forwarded upstream, logged, audited or shown.
+    public let bearerToken: String?
+    /// The instance (client deployment) the request came in on.
+    public let instance: String
+    /// The tenant record the verified `tid` maps to, when the configuration has one.
+    public let tenant: TenantRecord?
     /// Built only when a tool or endpoint shows it: most requests never need it.
     private let describe: @Sendable () -> JSONObject
 
     public init(isAuthenticated: Bool, key: String, permissions: Set<String>, tenantId: String? = nil,
-                identity: @escaping @Sendable () -> JSONObject) {
+                principal: Principal? = nil, bearerToken: String? = nil, instance: String = "default",
+                tenant: TenantRecord? = nil, identity: @escaping @Sendable () -> JSONObject) {
         self.tenantId = tenantId
+        self.principal = principal
+        self.bearerToken = bearerToken
+        self.instance = instance
+        self.tenant = tenant
         self.isAuthenticated = isAuthenticated
         self.key = key
         self.permissions = permissions

@@ -1,0 +1,24 @@
+import MCPJSON
+
+/// One client organisation on the allow-list: its Entra tenant id, a display name, and the
+/// settings that apply only to it. The tenant is always the verified token's `tid`.
+public struct TenantRecord: Sendable {
+    /// Lower-cased GUID.
+    public var id: String
+    public var name: String
+    /// Replaces the instance's rate limits for this tenant's users and the tenant as a whole.
+    public var rateLimits: GatewayConfig.RateLimits?
+    /// Power BI settings for this tenant (workspaces it may reach, access mode); parsed by `PowerBISettings`.
+    public var powerBI: JSONObject?
+    /// Per-backend overrides for this tenant, by backend name.
+    public var backends: JSONObject?
+
+    public init(id: String, name: String, rateLimits: GatewayConfig.RateLimits? = nil,
+                powerBI: JSONObject? = nil, backends: JSONObject? = nil) {
+        self.id = id.lowercased()
+        self.name = name
+        self.rateLimits = rateLimits
+        self.powerBI = powerBI
+        self.backends = backends
+    }
+}
