@@ -23,12 +23,15 @@ let package = Package(
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
 
+        // Counters in a file mapped by every process, with atomic adds (metrics).
+        .target(name: "CSharedCounters"),
+
         // A small, strict JSON value type with limits (depth, size) and a fast writer.
         .target(name: "MCPJSON", swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // The request path: FastCGI -> HTTP -> transport rules -> MCP dispatch -> tools.
         .target(name: "MCPGateway",
-                dependencies: ["CFastCGI", "CSQLite", "MCPJSON", "EntraAuth"],
+                dependencies: ["CFastCGI", "CSQLite", "CSharedCounters", "MCPJSON", "EntraAuth"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // Bearer-token verification: JWS, JWKS fetching and caching, Entra claims policy.

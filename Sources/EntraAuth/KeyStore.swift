@@ -95,6 +95,12 @@ public final class JWKSKeyStore: SigningKeyProvider, @unchecked Sendable {
     @discardableResult
     public func refreshNow() -> Bool { refresh(forced: false, wait: true, ignoreBackoff: true) != nil }
 
+    public var keysFetchedAt: Int64? { currentSnapshot()?.fetchedAt }
+
+    public func ensureKeys() -> Bool {
+        currentSnapshot() != nil || refresh(forced: false, wait: true) != nil
+    }
+
     /// The kids currently loaded (for diagnostics).
     public var loadedKeyIDs: [String] { currentSnapshot().map { Array($0.keys.keys.keys).sorted() } ?? [] }
 

@@ -4,6 +4,14 @@ public protocol SigningKeyProvider: AnyObject {
     /// The key for `kid`, usable with `algorithm`. May block for a bounded time
     /// (a rate-limited refetch) when the kid is unknown.
     func signingKey(kid: String, algorithm: JWSAlgorithm) -> Result<VerificationKey, TokenVerificationError>
+    /// When the keys in use were fetched (Unix seconds); nil when none are cached or they are fixed.
+    var keysFetchedAt: Int64? { get }
+    /// True when keys are at hand, after at most one fetch that respects the provider's back-off.
+    func ensureKeys() -> Bool
+}
+
+extension SigningKeyProvider {
+    public var keysFetchedAt: Int64? { nil }
 }
 
 /// A fixed key set: development mode (the local dev key) and tests. Never fetches.
@@ -17,4 +25,6 @@ public final class StaticKeyProvider: SigningKeyProvider, @unchecked Sendable {
         if keySet.isEmpty && keySet.refused.isEmpty { return .failure(.signingKeysUnavailable) }
         return keySet.key(for: kid, algorithm: algorithm) ?? .failure(.unknownSigningKey)
     }
+
+    public func ensureKeys() -> Bool { !keySet.isEmpty }
 }

@@ -26,12 +26,20 @@ public final class TokenVerifier: @unchecked Sendable {
 
     /// The Principal the token speaks for, or the reason it is refused.
     public func verify(_ token: String) throws(TokenVerificationError) -> Principal {
+        var hit = false
+        return try verify(token, cacheHit: &hit)
+    }
+
+    /// `verify`, telling whether the verdict came from the cache (for the hit-ratio metric).
+    public func verify(_ token: String, cacheHit: inout Bool) throws(TokenVerificationError) -> Principal {
         var token = token
+        var hit = false
+        defer { cacheHit = hit }
         let now = clock()
         let result: Result<Principal, TokenVerificationError> = token.withUTF8 { utf8 in
             guard utf8.count <= maxTokenBytes else { return .failure(.tokenTooLarge) }
             let digest = SHA256Digest(UnsafeRawBufferPointer(utf8))
-            if let hit = cache.lookup(digest, now: now) { return .success(hit) }
+            if let cached = cache.lookup(digest, now: now) { hit = true; return .success(cached) }
             return Result { try verifyUncached(Array(utf8), now: now) }
                 .mapError { $0 as? TokenVerificationError ?? .malformedToken(.invalidClaim) }
                 .map { principal in
@@ -46,6 +54,16 @@ public final class TokenVerifier: @unchecked Sendable {
     public func check(_ token: String) -> Result<Principal, TokenVerificationError> {
         do { return .success(try verify(token)) } catch { return .failure(error) }
     }
+
+    public func check(_ token: String, cacheHit: inout Bool) -> Result<Principal, TokenVerificationError> {
+        do { return .success(try verify(token, cacheHit: &cacheHit)) } catch { return .failure(error) }
+    }
+
+    /// Where the signing keys come from (for readiness and status).
+    public var keyProvider: SigningKeyProvider { keys }
+
+    /// Verified tokens currently cached in this process.
+    public var cachedTokens: Int { cache.count }
 
     /// Forgets cached verdicts (e.g. after a configuration reload).
     public func clearCache() { cache.removeAll() }

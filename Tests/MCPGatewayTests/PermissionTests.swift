@@ -35,9 +35,9 @@ final class PermissionTests: XCTestCase {
     func testListingsShowOnlyWhatTheCallerMayCall() throws {
         XCTAssertEqual(names(try f.token(scopes: ["mcp.tools"])), ["whoami", "server_info", "user_tool"])
         XCTAssertEqual(names(try f.token(scopes: ["mcp.tools", "mcp.admin"])),
-                       ["whoami", "server_info", "audit_log", "user_tool", "admin_tool"])
+                       ["whoami", "server_info", "audit_log", "system_status", "user_tool", "admin_tool"])
         XCTAssertEqual(names(try f.token(scopes: ["other"], roles: ["MCP.Admin"])),
-                       ["whoami", "server_info", "audit_log", "user_tool", "admin_tool"])
+                       ["whoami", "server_info", "audit_log", "system_status", "user_tool", "admin_tool"])
         XCTAssertEqual(names(try f.token(scopes: ["other"])), ["whoami", "server_info"])  // deny by default
     }
 

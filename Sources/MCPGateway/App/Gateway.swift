@@ -12,8 +12,12 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     let metadataPaths: Set<String>
     let developmentMode: Bool
     let store: GatewayStore
+    public let operations: OperationsStatus
 
-    public init(config: GatewayConfig, registry: ToolRegistry, authenticator: Authenticator, store: GatewayStore) {
+    public init(config: GatewayConfig, registry: ToolRegistry, authenticator: Authenticator, store: GatewayStore,
+                operations: OperationsStatus? = nil) {
+        self.operations = operations ?? OperationsStatus(config: config, store: store, verifier: authenticator.verifier,
+            metrics: authenticator.metrics ?? GatewayMetrics(counters: nil, knownTools: []), startedAt: Date().timeIntervalSince1970)
         self.config = config
         self.authenticator = authenticator
         self.store = store
@@ -42,26 +46,32 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         entra.http.caBundlePath = auth.caBundle
         entra.http.allowInsecureHTTPForTesting = auth.allowInsecureHTTPForTesting
         entra.developmentMode = auth.mode == .development
-        let verifier = try TokenVerifier(configuration: entra)
+        try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let metrics = GatewayMetrics.open(stateDirectory: config.stateDirectory,
+                                          knownTools: Set(["whoami", "server_info", "audit_log", "system_status"] + extraTools.map(\.definition.name)))
+        let verifier = try TokenVerifier(configuration: entra,
+                                         http: MeteredFetcher(CurlHTTPFetcher(options: entra.http), upstream: "entra_keys", metrics: metrics))
 
         let issuerBase = auth.mode == .development ? DevTokenMinter.issuerAuthority : auth.authority
         let servers = (auth.allowedTenants.isEmpty ? ["organizations"] : auth.allowedTenants).map { "\(issuerBase)/\($0)/v2.0" }
         let metadata = ResourceMetadata(publicURL: config.server.publicURL, authorizationServers: servers,
                                         scopesSupported: auth.scopesSupported,
                                         resourceName: auth.resourceName ?? config.server.name)
-        try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
         let store = try SQLiteStore(path: config.resolvedStorePath, durable: false)
         let registry = ToolRegistry()
         try registry.register(WhoAmITool())
         try registry.register(ServerInfoTool(developmentMode: auth.mode == .development))
         try registry.register(AuditLogTool(store: store))
+        let operations = OperationsStatus(config: config, store: store, verifier: verifier, metrics: metrics,
+                                          startedAt: Date().timeIntervalSince1970)
+        try registry.register(SystemStatusTool(operations: operations))
         for tool in extraTools { try registry.register(tool) }
 
         return Gateway(config: config, registry: registry,
                        authenticator: Authenticator(verifier: verifier, metadata: metadata, requiredScopes: auth.requiredScopes,
-                                                    policy: config.permissions),
-                       store: store)
+                                                    policy: config.permissions, metrics: metrics),
+                       store: store, operations: operations)
     }
 
     public func respond(to request: HTTPRequest) -> HTTPResponse {
@@ -70,10 +80,13 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         switch request.path {
         case config.server.mcpPath: response = serveMCP(request, requestId: requestId)
         case "/health": response = health(request)
+        case "/ready": response = ready(request)
+        case "/metrics": response = metricsEndpoint(request)
         case "/me": response = me(request)
         case let p where metadataPaths.contains(p): response = resourceMetadata(request)
         default: response = HTTPResponse.error(404, "not_found", "No such endpoint: \(Gateway.printable(request.path))")
         }
+        if request.path != config.server.mcpPath { operations.metrics.recordHTTPRequest(path: request.path, status: response.status) }
         response.headers.append(("X-Request-Id", requestId))
         response.headers.append(("Cache-Control", "no-store"))
         return response
@@ -97,6 +110,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
             response = HTTPResponse.json(503, JSONRPCMessage.errorEnvelope(id: nil, error: RPCError(RPCErrorCode.internalError,
                 "The server cannot record this request right now; try again shortly")), headers: [("Retry-After", "5")])
         }
+        operations.metrics.recordMCPRequest(method: record.method, tool: record.tool, status: response.status)
         return response
     }
 
@@ -220,6 +234,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
             var keys: [(Block.Kind, String)] = [(.user, p.objectId.lowercased()), (.tenant, p.tenantId.lowercased())]
             if let app = p.clientAppId { keys.append((.clientApp, app.lowercased())) }
             if let block = try store.activeBlock(matching: keys, now: Int64(now)) {
+                operations.metrics.recordBlocked()
                 Log.shared.warning("request from a blocked principal refused", ["request_id": .string(requestId),
                     "block": .string(block.kind.rawValue), "id": .string(block.id), "method": .string(method)])
                 let error = RPCError(RPCErrorCode.forbidden, "Access has been blocked by the operator of this server",
@@ -237,6 +252,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
                                           burst: Double(limits.tenantBurst)))
             }
             if let wait = try store.take(buckets, now: now) {
+                operations.metrics.recordRateLimited()
                 let seconds = max(1, Int(wait.rounded(.up)))
                 Log.shared.info("rate limit reached", ["request_id": .string(requestId), "caller": .string("\(p.tenantId)/\(p.objectId)"),
                                                       "retry_after": .integer(seconds)])

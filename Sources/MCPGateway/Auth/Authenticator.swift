@@ -9,9 +9,11 @@ public final class Authenticator: @unchecked Sendable {
     public let metadata: ResourceMetadata
     let requiredScopes: [String]
     public let policy: PermissionPolicy
+    let metrics: GatewayMetrics?
 
     public init(verifier: TokenVerifier, metadata: ResourceMetadata, requiredScopes: [String],
-                policy: PermissionPolicy = .standard) {
+                policy: PermissionPolicy = .standard, metrics: GatewayMetrics? = nil) {
+        self.metrics = metrics
         self.verifier = verifier
         self.metadata = metadata
         self.requiredScopes = requiredScopes
@@ -24,6 +26,12 @@ public final class Authenticator: @unchecked Sendable {
     }
 
     public func authenticate(_ request: HTTPRequest) -> Outcome {
+        let outcome = verify(request)
+        if let metrics, case .refused(_, let reason) = outcome { metrics.recordAuthFailure(reason: reason) }
+        return outcome
+    }
+
+    private func verify(_ request: HTTPRequest) -> Outcome {
         guard let header = request.headers["authorization"], !header.isEmpty else {
             return .refused(challenge(status: 401, error: nil, description: "No access token was sent: use the Authorization: Bearer header"),
                             reason: "missing_token")
@@ -34,7 +42,10 @@ public final class Authenticator: @unchecked Sendable {
                             reason: "wrong_scheme")
         }
         let token = String(header.dropFirst(7).trimmingOWS())
-        switch verifier.check(token) {
+        var cacheHit = false
+        let verdict = verifier.check(token, cacheHit: &cacheHit)
+        metrics?.recordTokenCache(hit: cacheHit)
+        switch verdict {
         case .failure(let e):
             if e.httpStatus == 503 {
                 Log.shared.error("token signing keys unavailable: the JWKS endpoint cannot be reached and no keys are cached",

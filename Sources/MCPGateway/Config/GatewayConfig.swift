@@ -59,6 +59,7 @@ public struct GatewayConfig: Sendable {
     public var rateLimits = RateLimits()
     public var audit = Audit()
     public var sessions = Sessions()
+    public var metrics = MetricsSettings()
 
     /// Legacy-era `Mcp-Session-Id`, opt-in and never required: clients that do not echo
     /// the id (Claude.ai among them) are served statelessly as before.
@@ -166,6 +167,8 @@ public struct GatewayConfig: Sendable {
         c.sessions.enabled = se.bool("enabled", default: false)
         c.sessions.idleMinutes = se.int("idle_minutes", default: 30, range: 1...1440)
         errors += se.finish()
+
+        let me = top.section("metrics"); c.metrics = MetricsSettings.parse(me); errors += me.finish()
 
         let z = top.section("authorization")
         if let roles = z.stringListMap("roles") { c.permissions.rolePermissions = roles.mapValues(Set.init) }

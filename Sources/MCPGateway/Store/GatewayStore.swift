@@ -59,6 +59,13 @@ public protocol GatewayStore: AnyObject, Sendable {
     func mappings(tenant: String?) throws -> [WorkspaceMapping]
     /// The workspaces a user may use in service-principal mode: mapped to them or to one of their groups.
     func workspaces(tenant: String, user: String, groups: [String]) throws -> Set<String>
+    /// Proves the store takes writes (a write transaction that changes nothing) and says how big it is.
+    func health() throws -> StoreHealth
+}
+
+public struct StoreHealth: Sendable {
+    /// The database and its write-ahead log, in bytes.
+    public var bytes: Int64
 }
 
 /// Grants one Power BI workspace to a user or group of a tenant (service-principal mode).
@@ -311,6 +318,16 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
             Set(try db.query("SELECT workspace FROM workspace_map WHERE tenant = ? AND ((kind = 'user' AND principal = ?)\(groupClause))",
                              params).compactMap { $0.first?.text })
         }
+    }
+
+    public func health() throws -> StoreHealth {
+        try db.transaction(write: true) { db in try db.execute("DELETE FROM rate_buckets WHERE key = ''") }
+        var bytes: Int64 = 0
+        for file in [db.path, db.path + "-wal"] {
+            var st = stat()
+            if stat(file, &st) == 0 { bytes += Int64(st.st_size) }
+        }
+        return StoreHealth(bytes: bytes)
     }
 
     static func block(_ row: [SQLiteDatabase.Value]) -> Block? {

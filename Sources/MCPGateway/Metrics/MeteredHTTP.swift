@@ -1,0 +1,81 @@
+import EntraAuth
+import Foundation
+
+/// Times every call of an upstream HTTP client into the shared histograms; failures
+/// (transport errors and 5xx) are also kept, by host and kind only, for `system_status`.
+public struct MeteredHTTPClient: HTTPClient {
+    let inner: HTTPClient
+    let upstream: String
+    let metrics: GatewayMetrics
+
+    public init(_ inner: HTTPClient, upstream: String, metrics: GatewayMetrics) {
+        self.inner = inner
+        self.upstream = upstream
+        self.metrics = metrics
+    }
+
+    public func send(_ request: UpstreamRequest) throws -> UpstreamResponse {
+        let started = Date().timeIntervalSince1970
+        do {
+            let response = try inner.send(request)
+            let failed = response.status >= 500
+            metrics.observeUpstream(upstream, seconds: Date().timeIntervalSince1970 - started, failed: failed)
+            if failed { metrics.recordUpstreamError(upstream, "HTTP \(response.status) from \(MeteredHTTPClient.host(request.url))") }
+            return response
+        } catch {
+            metrics.observeUpstream(upstream, seconds: Date().timeIntervalSince1970 - started, failed: true)
+            metrics.recordUpstreamError(upstream, "\(MeteredHTTPClient.kind(error)) talking to \(MeteredHTTPClient.host(request.url))")
+            throw error
+        }
+    }
+
+    static func host(_ url: String) -> String { URLComponents(string: url)?.host ?? "an invalid URL" }
+
+    static func kind(_ error: Error) -> String {
+        guard let e = error as? UpstreamError else { return "error" }
+        switch e {
+        case .invalidURL: return "invalid URL"
+        case .connect: return "connection failure"
+        case .tls: return "TLS failure"
+        case .timeout: return "timeout"
+        case .responseTooLarge: return "response too large"
+        case .transport: return "transport error"
+        }
+    }
+}
+
+/// The same for the key fetcher (OpenID discovery and JWKS).
+public final class MeteredFetcher: HTTPFetching, @unchecked Sendable {
+    let inner: HTTPFetching
+    let upstream: String
+    let metrics: GatewayMetrics
+
+    public init(_ inner: HTTPFetching, upstream: String, metrics: GatewayMetrics) {
+        self.inner = inner
+        self.upstream = upstream
+        self.metrics = metrics
+    }
+
+    public func get(_ url: String) throws -> FetchedResponse {
+        let started = Date().timeIntervalSince1970
+        do {
+            let response = try inner.get(url)
+            let failed = response.status >= 500
+            metrics.observeUpstream(upstream, seconds: Date().timeIntervalSince1970 - started, failed: failed)
+            if failed { metrics.recordUpstreamError(upstream, "HTTP \(response.status) from \(MeteredHTTPClient.host(url))") }
+            return response
+        } catch {
+            metrics.observeUpstream(upstream, seconds: Date().timeIntervalSince1970 - started, failed: true)
+            let kind = (error as? HTTPFetchError).map { e -> String in
+                switch e {
+                case .insecureURL: return "insecure URL"
+                case .responseTooLarge: return "response too large"
+                case .transport: return "transport error"
+                case .status(let s): return "HTTP \(s)"
+                }
+            } ?? "error"
+            metrics.recordUpstreamError(upstream, "\(kind) from \(MeteredHTTPClient.host(url))")
+            throw error
+        }
+    }
+}
