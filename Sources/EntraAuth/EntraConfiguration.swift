@@ -76,7 +76,7 @@ public struct EntraConfiguration {
         }
     }
 
-    var resolvedMetadataTenant: String {
+    public var resolvedMetadataTenant: String {
         metadataTenant ?? (!acceptAnyTenant && allowedTenants.count == 1 ? allowedTenants[0] : "organizations")
     }
 }

@@ -28,7 +28,7 @@ struct MCPFastCGI: ParsableCommand {
         commandName: "mcp-fcgi",
         abstract: "MCP tools behind nginx or Apache, as a FastCGI (or CGI) application.",
         version: GatewayVersion.string,
-        subcommands: [Serve.self, DevToken.self, CheckConfig.self, BlockCommand.self, UnblockCommand.self, BlocksCommand.self, AuditCommand.self, MappingCommand.self],
+        subcommands: [Serve.self, DevToken.self, CheckConfig.self, Doctor.self, BlockCommand.self, UnblockCommand.self, BlocksCommand.self, AuditCommand.self, MappingCommand.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -50,6 +50,14 @@ struct Serve: ParsableCommand {
     func run() throws {
         let cfg = try loadConfig(configFile.config)
         Log.shared.level = cfg.logLevel
+        // For a quick look without editing the file (systemd Environment=, FcgidInitialEnv).
+        if let name = ProcessInfo.processInfo.environment["MCP_FCGI_LOG_LEVEL"] {
+            guard let level = Log.Level(name: name) else {
+                Log.shared.error("MCP_FCGI_LOG_LEVEL must be debug, info, warning or error")
+                throw ExitCode(78)
+            }
+            Log.shared.level = level
+        }
         let gateway: Gateway
         do {
             gateway = try Gateway.make(config: cfg)
@@ -61,11 +69,20 @@ struct Serve: ParsableCommand {
             Log.shared.warning("DEVELOPMENT MODE: only tokens minted by `mcp-fcgi dev-token` are accepted; never expose this instance")
         }
         let address: ListenAddress
+        let activated: ListenAddress?
+        do {
+            activated = try ListenAddress.systemdActivated(environment: ProcessInfo.processInfo.environment)
+        } catch {
+            Log.shared.error("\(error)")
+            throw ExitCode(64)
+        }
         if let listen {
             do { address = try ListenAddress(parsing: listen) } catch {
                 Log.shared.error("\(error)")
                 throw ExitCode(64)
             }
+        } else if let activated {
+            address = activated
         } else if FastCGIServer.stdinIsListeningSocket() {
             address = .inherited
         } else {
@@ -76,9 +93,13 @@ struct Serve: ParsableCommand {
             Log.shared.error("--socket-mode must be octal, e.g. 660")
             throw ExitCode(64)
         }
+        let workerThreads = workers ?? cfg.server.workers
         let server = FastCGIServer(handler: gateway, options: .init(
-            workers: workers ?? cfg.server.workers, maxBodyBytes: cfg.limits.maxBodyBytes,
+            workers: workerThreads, maxBodyBytes: cfg.limits.maxBodyBytes,
             shutdownGrace: cfg.server.shutdownGraceSeconds, socketMode: mode))
+        gateway.operations.workerThreads = workerThreads
+        gateway.operations.metrics.counters?.registerProcess()
+        defer { gateway.operations.metrics.counters?.unregisterProcess() }
         do {
             throw ExitCode(try server.run(listen: address))
         } catch let e as ServerError {
@@ -142,8 +163,29 @@ struct CheckConfig: ParsableCommand {
     @OptionGroup var configFile: ConfigFileOption
 
     func run() throws {
-        _ = try loadConfig(configFile.config)
-        print("\(resolveConfigPath(configFile.config)): OK")
+        let path = resolveConfigPath(configFile.config)
+        do {
+            _ = try GatewayConfig.load(path: path)
+        } catch let e as ConfigErrors {
+            for error in e.errors { print("\(path): \(error)") }
+            print("\(e.errors.count) problem(s) found")
+            throw ExitCode(78)  // EX_CONFIG
+        }
+        print("\(path): OK")
+    }
+}
+
+struct Doctor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "From this host: state directory, store, metrics file, discovery and JWKS (and upstreams when configured); a pass/fail table.")
+
+    @OptionGroup var configFile: ConfigFileOption
+
+    func run() throws {
+        let cfg = try loadConfig(configFile.config)
+        let checks = MCPGateway.Doctor(config: cfg).run()
+        print(MCPGateway.Doctor.table(checks), terminator: "")
+        if checks.contains(where: { $0.outcome == .fail }) { throw ExitCode(1) }
     }
 }
 

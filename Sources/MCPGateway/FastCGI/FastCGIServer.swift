@@ -46,6 +46,8 @@ public final class FastCGIServer: @unchecked Sendable {
         switch address {
         case .inherited:
             listenFD = 0
+        case .activated(let fd):
+            listenFD = fd
         case .unix, .tcp:
             let fd = FCGX_OpenSocket(address.libfcgiPath, options.backlog)
             guard fd >= 0 else { throw ServerError("cannot listen on \(address.libfcgiPath): \(String(cString: strerror(errno)))") }

@@ -1,7 +1,11 @@
+import Foundation
+
 /// Where the FastCGI responder listens.
 public enum ListenAddress: Equatable, Sendable {
     /// The socket the spawner left on fd 0 (mod_fcgid, spawn-fcgi, systemd with StandardInput=socket).
     case inherited
+    /// A listening socket passed by systemd socket activation (LISTEN_FDS, first fd is 3).
+    case activated(fd: Int32)
     case unix(path: String)
     case tcp(host: String, port: Int)
 
@@ -24,10 +28,32 @@ public enum ListenAddress: Equatable, Sendable {
         }
     }
 
+    /// The socket systemd passed, if this process is the one it was meant for
+    /// (LISTEN_PID is our pid). With several sockets the first one is served.
+    public static func systemdActivated(environment: [String: String], pid: Int32 = getpid()) throws -> ListenAddress? {
+        guard let pidText = environment["LISTEN_PID"], let countText = environment["LISTEN_FDS"] else { return nil }
+        guard Int32(pidText) == pid else { return nil }
+        guard let count = Int(countText), count >= 1 else {
+            throw ListenAddressError(text: "LISTEN_FDS=\(countText)", reason: "systemd passed no socket")
+        }
+        let fd: Int32 = 3  // SD_LISTEN_FDS_START
+        var type: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        var listening: Int32 = 0
+        var listeningLength = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) == 0, type == Int32(SOCK_STREAM.rawValue),
+              getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &listeningLength) == 0, listening == 1 else {
+            throw ListenAddressError(text: "fd 3", reason: "the socket systemd passed is not a listening stream socket (ListenStream= in the .socket unit)")
+        }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        return .activated(fd: fd)
+    }
+
     /// The form libfcgi's FCGX_OpenSocket expects.
     var libfcgiPath: String {
         switch self {
         case .inherited: return ""
+        case .activated(let fd): return "fd \(fd)"
         case .unix(let path): return path
         case .tcp(let host, let port): return "\(host):\(port)"
         }

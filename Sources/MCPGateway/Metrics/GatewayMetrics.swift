@@ -4,7 +4,7 @@ import Foundation
 /// `/metrics` shows what every process (FastCGI workers, mod_fcgid processes, CGI runs)
 /// counted. Label values come only from fixed sets: a client cannot mint new series.
 public final class GatewayMetrics: @unchecked Sendable {
-    let counters: SharedCounters?
+    public let counters: SharedCounters?
     let knownTools: Set<String>
 
     static let knownMethods: Set<String> = [
