@@ -1,0 +1,70 @@
+"""A minimal FastCGI client (responder role) for talking to mcp-fcgi without a web
+server: socket activation tests and REMOTE_ADDR control. One request per connection."""
+from __future__ import annotations
+
+import socket
+import struct
+
+BEGIN_REQUEST, END_REQUEST, PARAMS, STDIN, STDOUT, STDERR = 1, 3, 4, 5, 6, 7
+
+
+def _record(kind: int, content: bytes, request_id: int = 1) -> bytes:
+    return struct.pack(">BBHHBx", 1, kind, request_id, len(content), 0) + content
+
+
+def _pair(name: str, value: str) -> bytes:
+    out = b""
+    for part in (name.encode(), value.encode()):
+        n = len(part)
+        out += bytes([n]) if n < 128 else struct.pack(">I", n | 0x80000000)
+    return out + name.encode() + value.encode()
+
+
+def request(sock_path: str, method: str, path: str, *, remote_addr: str = "127.0.0.1",
+            headers: dict[str, str] | None = None, body: bytes = b"", timeout: float = 10) -> tuple[int, dict, bytes]:
+    """Sends one request; returns (status, headers lower-cased, body)."""
+    params = {
+        "REQUEST_METHOD": method, "REQUEST_URI": path, "SCRIPT_NAME": path, "QUERY_STRING": "",
+        "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": remote_addr, "CONTENT_LENGTH": str(len(body)),
+    }
+    if body:
+        params["CONTENT_TYPE"] = (headers or {}).get("Content-Type", "application/json")
+    for name, value in (headers or {}).items():
+        params["HTTP_" + name.upper().replace("-", "_")] = value
+    encoded = b"".join(_pair(k, v) for k, v in params.items())
+    message = _record(BEGIN_REQUEST, struct.pack(">HB5x", 1, 0)) + _record(PARAMS, encoded) + _record(PARAMS, b"")
+    if body:
+        message += _record(STDIN, body)
+    message += _record(STDIN, b"")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(sock_path)
+        s.sendall(message)
+        data = b""
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            done = False
+            while len(data) >= 8:
+                _, kind, _, length, padding = struct.unpack(">BBHHB", data[:7])
+                if len(data) < 8 + length + padding:
+                    break
+                content = data[8:8 + length]
+                data = data[8 + length + padding:]
+                if kind == STDOUT:
+                    out += content
+                elif kind == END_REQUEST:
+                    done = True
+            if done:
+                break
+    head, _, payload = out.partition(b"\r\n\r\n")
+    status, fields = 200, {}
+    for line in head.decode("latin-1").split("\r\n"):
+        name, _, value = line.partition(":")
+        fields[name.strip().lower()] = value.strip()
+    if "status" in fields:
+        status = int(fields["status"].split()[0])
+    return status, fields, payload

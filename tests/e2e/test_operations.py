@@ -1,0 +1,209 @@
+"""Operations surface through the real web servers and as systemd would run it:
+/ready, /metrics (counted across every process), JSON logs whose request id is also in
+the audit trail, check-config, doctor, and socket activation with systemd-socket-activate."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import fcgi_client
+from conftest import BASE_PORT, REPO, e2e_config, mint_token, selected
+from mcp_http import Endpoint
+
+
+def metric(text: str, series: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+WHOAMI_200 = 'mcp_requests_total{method="tools/call",tool="whoami",status="200"}'
+
+
+def test_ready(endpoint: Endpoint):
+    reply = endpoint.request("GET", "/ready")
+    assert reply.status == 200, reply
+    assert reply.json == {"status": "ready"}
+
+
+def test_metrics_count_every_process(endpoint: Endpoint):
+    before = endpoint.request("GET", "/metrics")
+    assert before.status == 200, before
+    assert before.headers["content-type"].startswith("text/plain; version=0.0.4"), before.headers
+    calls = 12  # mod_fcgid spreads these over several processes
+    for _ in range(calls):
+        assert endpoint.legacy("tools/call", {"name": "whoami", "arguments": {}}).status == 200
+    assert endpoint.post(None, raw=b"{}", headers={"Authorization": "Bearer not-a-token"}).status == 401
+    after = endpoint.request("GET", "/metrics").body.decode()
+    assert metric(after, WHOAMI_200) - metric(before.body.decode(), WHOAMI_200) == calls, after
+    assert metric(after, 'mcp_auth_failures_total{reason="malformedToken"}') >= 1, after
+    assert "# TYPE mcp_requests_total counter" in after
+    assert endpoint.token not in after
+
+
+def test_cgi_metrics_count_one_process_per_request(cgi_endpoint: Endpoint):
+    before = cgi_endpoint.request("GET", "/metrics").body.decode()
+    for _ in range(3):
+        assert cgi_endpoint.legacy("tools/call", {"name": "whoami", "arguments": {}}).status == 200
+    after = cgi_endpoint.request("GET", "/metrics").body.decode()
+    assert metric(after, WHOAMI_200) - metric(before, WHOAMI_200) == 3, after
+    assert cgi_endpoint.request("GET", "/ready").status == 200
+
+
+@pytest.mark.parametrize("server", selected(["nginx"]))
+def test_request_id_in_json_log_and_audit_trail(stacks, server):
+    stack = stacks.get(server)
+    ep = Endpoint(server=server, base_url=stack.base_url, mcp_path="/mcp", token=stack.token, stack=stack)
+    reply = ep.legacy("ping", headers={"Authorization": "Bearer expired.or.bogus"})
+    assert reply.status == 401
+    request_id = reply.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{16}", request_id), request_id
+    log = stack.run_dir / "logs" / "responder.log"
+    deadline = time.time() + 5
+    lines = []
+    while time.time() < deadline:
+        lines = [json.loads(l) for l in log.read_text().splitlines() if l.startswith("{")]
+        if any(l.get("request_id") == request_id for l in lines):
+            break
+        time.sleep(0.1)
+    mine = [l for l in lines if l.get("request_id") == request_id]
+    assert mine and mine[0]["level"] == "info" and mine[0]["reason"] == "malformedToken", lines[-5:]
+    assert all({"time", "level", "msg", "pid"} <= set(l) for l in lines)
+    assert "expired.or.bogus" not in log.read_text()
+    tail = subprocess.run([str(stack.run_dir / "bin" / "mcp-fcgi"), "audit", "tail", "--lines", "50",
+                           "--config", str(stack.run_dir / "config.json")], capture_output=True, text=True, timeout=30)
+    assert tail.returncode == 0, tail.stderr
+    records = [json.loads(l) for l in tail.stdout.splitlines()]
+    assert any(r["request_id"] == request_id and r["reason"] == "malformedToken" for r in records), records[-3:]
+
+
+def test_system_status_tool(endpoint: Endpoint):
+    admin = mint_token(endpoint.stack, "--roles", "MCP.Admin")
+    reply = endpoint.legacy("tools/call", {"name": "system_status", "arguments": {}},
+                            headers={"Authorization": f"Bearer {admin}"})
+    assert reply.status == 200, reply
+    status = reply.result["structuredContent"]
+    assert status["store"]["healthy"] is True
+    assert status["worker_threads"] >= 1
+    assert status["processes"] >= 1
+    assert admin not in reply.body.decode()
+    assert endpoint.legacy("tools/call", {"name": "system_status", "arguments": {}}).status == 403
+
+
+# ------------------------------------------------------------------ commands
+
+
+def run(binary: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL, env=env)
+
+
+def test_check_config_lists_every_problem(binary, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"server": {"public_url": "ftp://x", "wrkers": 2},
+                               "metrics": {"allowed_networks": ["10.0.0.0/33"]},
+                               "auth": {"mode": "development", "tenant_id": "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"}}))
+    proc = run(binary, "check-config", "--config", str(bad))
+    assert proc.returncode == 78, proc
+    lines = proc.stdout.splitlines()
+    assert f"{bad}: server.public_url: must be an absolute http(s) URL without query or fragment" in lines
+    assert any(l.startswith(f"{bad}: server.wrkers: unknown setting") for l in lines)
+    assert any(l.startswith(f"{bad}: metrics.allowed_networks[0]: '10.0.0.0/33' is not an IP network") for l in lines)
+    assert any(l.startswith(f"{bad}: auth.audiences:") for l in lines)
+    assert lines[-1] == "4 problem(s) found"
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(e2e_config(BASE_PORT)))
+    ok = run(binary, "check-config", "--config", str(good))
+    assert ok.returncode == 0 and ok.stdout.strip() == f"{good}: OK", ok
+
+
+def test_doctor(binary, tmp_path):
+    cfg = e2e_config(BASE_PORT)
+    cfg["state_dir"] = str(tmp_path / "state")
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(cfg))
+    ok = run(binary, "doctor", "--config", str(path))
+    assert ok.returncode == 0, ok
+    assert re.search(r"^state directory\s+PASS", ok.stdout, re.M), ok.stdout
+    assert re.search(r"^shared store\s+PASS", ok.stdout, re.M), ok.stdout
+    assert ok.stdout.endswith("all checks passed\n")
+    # An Entra config whose login host does not answer: discovery fails, with the fix named.
+    cfg["auth"] = {"tenant_id": "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", "client_id": "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb",
+                   "authority": f"http://127.0.0.1:{BASE_PORT + 98}", "allow_insecure_http_for_testing": True}
+    path.write_text(json.dumps(cfg))
+    bad = run(binary, "doctor", "--config", str(path))
+    assert bad.returncode == 1, bad
+    assert re.search(r"^OpenID discovery\s+FAIL .*check outbound HTTPS", bad.stdout, re.M), bad.stdout
+    assert "1 check(s) failed" in bad.stdout
+
+
+# ------------------------------------------------------------------ systemd
+
+
+@pytest.mark.skipif(shutil.which("systemd-socket-activate") is None, reason="systemd-socket-activate missing")
+def test_socket_activation(binary, tmp_path):
+    """The way mcp-fcgi.socket starts the service: the listening socket on fd 3, LISTEN_FDS=1."""
+    cfg = e2e_config(BASE_PORT)
+    cfg["state_dir"] = str(tmp_path / "state")
+    cfg["server"]["workers"] = 2
+    cfg["logging"] = {"level": "info"}
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(cfg))
+    sock = str(tmp_path / "mcp-fcgi.sock")
+    stderr = open(tmp_path / "stderr.log", "w+")
+    proc = subprocess.Popen(["systemd-socket-activate", "-l", sock, "-E", f"MCP_FCGI_CONFIG={config}",
+                             str(binary), "serve"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        deadline = time.time() + 10
+        while not os.path.exists(sock):
+            assert proc.poll() is None and time.time() < deadline, "socket never appeared"
+            time.sleep(0.05)
+        # The first connection starts mcp-fcgi; later ones reach its worker threads.
+        status, _, body = fcgi_client.request(sock, "GET", "/health")
+        assert status == 200 and json.loads(body)["status"] == "ok"
+        status, _, body = fcgi_client.request(sock, "GET", "/ready")
+        assert status == 200, body
+        status, headers, body = fcgi_client.request(sock, "GET", "/metrics")
+        assert status == 200 and headers["content-type"].startswith("text/plain"), body
+        assert metric(body.decode(), "mcp_processes") == 1, body
+        assert metric(body.decode(), 'mcp_http_requests_total{path="/health",status="200"}') == 1, body
+        # Deny by default: only loopback may read metrics unless configured otherwise.
+        status, _, body = fcgi_client.request(sock, "GET", "/metrics", remote_addr="192.0.2.10")
+        assert status == 403, body
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        stderr.seek(0)
+        lines = [json.loads(l) for l in stderr.read().splitlines() if l.startswith("{")]
+        serving = [l for l in lines if l["msg"] == "serving FastCGI"]
+        assert serving and serving[0]["listen"] == "fd 3", lines
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")
+def test_systemd_units_parse(binary, tmp_path):
+    """systemd-analyze reads both units; any unknown or malformed setting is reported."""
+    for unit in (REPO / "deploy" / "systemd").iterdir():
+        (tmp_path / unit.name).write_text(unit.read_text().replace("/usr/bin/mcp-fcgi", str(binary)))
+    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / "mcp-fcgi.socket"),
+                           str(tmp_path / "mcp-fcgi.service")], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:/lib/systemd/system"})
+    # Without a running systemd the socket unit is not resolvable as a dependency; everything
+    # else (every key of both files) is parsed and checked.
+    problems = [l for l in proc.stderr.splitlines() if "mcp-fcgi.socket not found" not in l]
+    assert problems == [], proc.stderr
+    service = (REPO / "deploy" / "systemd" / "mcp-fcgi.service").read_text()
+    for hardening in ("User=mcp-fcgi", "ProtectSystem=strict", "ReadWritePaths=/var/lib/mcp-fcgi", "NoNewPrivileges=yes",
+                      "PrivateTmp=yes", "StateDirectory=mcp-fcgi", "CapabilityBoundingSet=\n"):
+        assert hardening in service, hardening
