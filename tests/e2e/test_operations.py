@@ -42,7 +42,7 @@ def test_metrics_count_every_process(endpoint: Endpoint):
     calls = 12  # mod_fcgid spreads these over several processes
     for _ in range(calls):
         assert endpoint.legacy("tools/call", {"name": "whoami", "arguments": {}}).status == 200
-    assert endpoint.post(None, raw=b"{}", headers={"Authorization": "Bearer not-a-token"}).status == 401
+    assert endpoint.legacy("ping", headers={"Authorization": "Bearer not-a-token"}).status == 401
     after = endpoint.request("GET", "/metrics").body.decode()
     assert metric(after, WHOAMI_200) - metric(before.body.decode(), WHOAMI_200) == calls, after
     assert metric(after, 'mcp_auth_failures_total{reason="malformedToken"}') >= 1, after
