@@ -9,5 +9,8 @@ let package = Package(
         .executableTarget(name: "token-verify-bench",
                           dependencies: [.product(name: "EntraAuth", package: "mcp-fcgi")],
                           swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(name: "mint-tokens",
+                          dependencies: [.product(name: "EntraAuth", package: "mcp-fcgi")],
+                          swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )
