@@ -48,64 +48,69 @@ struct Serve: ParsableCommand {
     var socketMode: String = "660"
 
     func run() throws {
-        let cfg = try loadConfig(configFile.config)
-        Log.shared.level = cfg.logLevel
-        // For a quick look without editing the file (systemd Environment=, FcgidInitialEnv).
-        if let name = ProcessInfo.processInfo.environment["MCP_FCGI_LOG_LEVEL"] {
-            guard let level = Log.Level(name: name) else {
-                Log.shared.error("MCP_FCGI_LOG_LEVEL must be debug, info, warning or error")
-                throw ExitCode(78)
-            }
-            Log.shared.level = level
-        }
-        let gateway: Gateway
-        do {
-            gateway = try Gateway.make(config: cfg)
-        } catch {
-            Log.shared.error("cannot start", ["error": .string(String(describing: error))])
+        try serve(config: configFile.config, listen: listen, workers: workers, socketMode: socketMode)
+    }
+}
+
+/// `serve`, callable without the argument parser (see the end of this file).
+func serve(config configOption: String?, listen: String?, workers: Int?, socketMode: String) throws {
+    let cfg = try loadConfig(configOption)
+    Log.shared.level = cfg.logLevel
+    // For a quick look without editing the file (systemd Environment=, FcgidInitialEnv).
+    if let name = ProcessInfo.processInfo.environment["MCP_FCGI_LOG_LEVEL"] {
+        guard let level = Log.Level(name: name) else {
+            Log.shared.error("MCP_FCGI_LOG_LEVEL must be debug, info, warning or error")
             throw ExitCode(78)
         }
-        if cfg.auth.mode == .development {
-            Log.shared.warning("DEVELOPMENT MODE: only tokens minted by `mcp-fcgi dev-token` are accepted; never expose this instance")
-        }
-        let address: ListenAddress
-        let activated: ListenAddress?
-        do {
-            activated = try ListenAddress.systemdActivated(environment: ProcessInfo.processInfo.environment)
-        } catch {
+        Log.shared.level = level
+    }
+    let gateway: Gateway
+    do {
+        gateway = try Gateway.make(config: cfg)
+    } catch {
+        Log.shared.error("cannot start", ["error": .string(String(describing: error))])
+        throw ExitCode(78)
+    }
+    if cfg.auth.mode == .development {
+        Log.shared.warning("DEVELOPMENT MODE: only tokens minted by `mcp-fcgi dev-token` are accepted; never expose this instance")
+    }
+    let address: ListenAddress
+    let activated: ListenAddress?
+    do {
+        activated = try ListenAddress.systemdActivated(environment: ProcessInfo.processInfo.environment)
+    } catch {
+        Log.shared.error("\(error)")
+        throw ExitCode(64)
+    }
+    if let listen {
+        do { address = try ListenAddress(parsing: listen) } catch {
             Log.shared.error("\(error)")
             throw ExitCode(64)
         }
-        if let listen {
-            do { address = try ListenAddress(parsing: listen) } catch {
-                Log.shared.error("\(error)")
-                throw ExitCode(64)
-            }
-        } else if let activated {
-            address = activated
-        } else if FastCGIServer.stdinIsListeningSocket() {
-            address = .inherited
-        } else {
-            let status = CGIResponder(handler: gateway, maxBodyBytes: cfg.limits.maxBodyBytes).respondOnce()
-            throw ExitCode(status)
-        }
-        guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else {
-            Log.shared.error("--socket-mode must be octal, e.g. 660")
-            throw ExitCode(64)
-        }
-        let workerThreads = workers ?? cfg.server.workers
-        let server = FastCGIServer(handler: gateway, options: .init(
-            workers: workerThreads, maxBodyBytes: cfg.limits.maxBodyBytes,
-            shutdownGrace: cfg.server.shutdownGraceSeconds, socketMode: mode))
-        gateway.operations.workerThreads = workerThreads
-        gateway.operations.metrics.counters?.registerProcess()
-        defer { gateway.operations.metrics.counters?.unregisterProcess() }
-        do {
-            throw ExitCode(try server.run(listen: address))
-        } catch let e as ServerError {
-            Log.shared.error("cannot serve", ["error": .string(e.description)])
-            throw ExitCode(71)
-        }
+    } else if let activated {
+        address = activated
+    } else if FastCGIServer.stdinIsListeningSocket() {
+        address = .inherited
+    } else {
+        let status = CGIResponder(handler: gateway, maxBodyBytes: cfg.limits.maxBodyBytes).respondOnce()
+        throw ExitCode(status)
+    }
+    guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else {
+        Log.shared.error("--socket-mode must be octal, e.g. 660")
+        throw ExitCode(64)
+    }
+    let workerThreads = workers ?? cfg.server.workers
+    let server = FastCGIServer(handler: gateway, options: .init(
+        workers: workerThreads, maxBodyBytes: cfg.limits.maxBodyBytes,
+        shutdownGrace: cfg.server.shutdownGraceSeconds, socketMode: mode))
+    gateway.operations.workerThreads = workerThreads
+    gateway.operations.metrics.counters?.registerProcess()
+    defer { gateway.operations.metrics.counters?.unregisterProcess() }
+    do {
+        throw ExitCode(try server.run(listen: address))
+    } catch let e as ServerError {
+        Log.shared.error("cannot serve", ["error": .string(e.description)])
+        throw ExitCode(71)
     }
 }
 
@@ -386,4 +391,15 @@ struct MappingCommand: ParsableCommand {
     }
 }
 
-MCPFastCGI.main()
+// With no arguments, as web servers run it (CGI, mod_fcgid, spawn-fcgi, systemd), go
+// straight to `serve`: the argument parser's reflection costs milliseconds per CGI process.
+if CommandLine.arguments.count == 1 {
+    do {
+        try serve(config: nil, listen: nil, workers: nil, socketMode: "660")
+    } catch let code as ExitCode {
+        exit(code.rawValue)
+    }
+    exit(0)
+} else {
+    MCPFastCGI.main()
+}

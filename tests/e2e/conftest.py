@@ -115,7 +115,7 @@ def binary() -> Path:
     path = Path(os.environ.get("MCP_FCGI_BINARY", REPO / ".build-e2e" / "release" / "mcp-fcgi"))
     if not path.exists():
         proc = subprocess.run(
-            ["swift", "build", "-c", "release", "--scratch-path", str(REPO / ".build-e2e")],
+            ["swift", "build", "-c", "release", "--static-swift-stdlib", "--scratch-path", str(REPO / ".build-e2e")],
             cwd=REPO, capture_output=True, text=True, timeout=1800,
         )
         if proc.returncode != 0 or not path.exists():
