@@ -17,10 +17,31 @@ func loadConfig(_ option: String?) throws -> GatewayConfig {
     }
 }
 
-/// The --config option every subcommand shares.
+/// The --config and --instance options every subcommand shares.
 struct ConfigFileOption: ParsableArguments {
     @Option(help: "Config file (default: $MCP_FCGI_CONFIG, then /etc/mcp-fcgi/config.json).")
     var config: String?
+
+    @Option(help: "Which instance, when the config has several (`instances`).")
+    var instance: String?
+
+    /// The instances a command acts on: the one named, the only one, or (where `all` makes sense) every one.
+    func instances(all: Bool = false) throws -> [GatewayConfig] {
+        let root = try loadConfig(config)
+        let list = root.instances.isEmpty ? [root] : root.instances
+        if let instance {
+            guard let c = list.first(where: { $0.instanceName == instance }) else {
+                throw ValidationError("no instance \(instance) in the config; it has \(list.map(\.instanceName).joined(separator: ", "))")
+            }
+            return [c]
+        }
+        guard list.count == 1 || all else {
+            throw ValidationError("this config has several instances (\(list.map(\.instanceName).joined(separator: ", "))): name one with --instance")
+        }
+        return list
+    }
+
+    func single() throws -> GatewayConfig { try instances()[0] }
 }
 
 struct MCPFastCGI: ParsableCommand {
@@ -64,15 +85,16 @@ func serve(config configOption: String?, listen: String?, workers: Int?, socketM
         }
         Log.shared.level = level
     }
-    let gateway: Gateway
+    let gateway: GatewayRouter
     do {
-        gateway = try Gateway.make(config: cfg)
+        gateway = try GatewayRouter.make(config: cfg)
     } catch {
         Log.shared.error("cannot start", ["error": .string(String(describing: error))])
         throw ExitCode(78)
     }
-    if cfg.auth.mode == .development {
-        Log.shared.warning("DEVELOPMENT MODE: only tokens minted by `mcp-fcgi dev-token` are accepted; never expose this instance")
+    for instance in cfg.instances where instance.auth.mode == .development {
+        Log.shared.warning("DEVELOPMENT MODE: only tokens minted by `mcp-fcgi dev-token` are accepted; never expose this instance",
+                           ["instance": .string(instance.instanceName)])
     }
     let address: ListenAddress
     let activated: ListenAddress?
@@ -103,9 +125,16 @@ func serve(config configOption: String?, listen: String?, workers: Int?, socketM
     let server = FastCGIServer(handler: gateway, options: .init(
         workers: workerThreads, maxBodyBytes: cfg.limits.maxBodyBytes,
         shutdownGrace: cfg.server.shutdownGraceSeconds, socketMode: mode))
-    gateway.operations.workerThreads = workerThreads
-    gateway.operations.metrics.counters?.registerProcess()
-    defer { gateway.operations.metrics.counters?.unregisterProcess() }
+    // Each metrics file counts this process once, however many instances share it.
+    var registered: [String: SharedCounters] = [:]
+    for instance in gateway.gateways {
+        instance.operations.workerThreads = workerThreads
+        if let counters = instance.operations.metrics.counters, registered[counters.path] == nil {
+            counters.registerProcess()
+            registered[counters.path] = counters
+        }
+    }
+    defer { for counters in registered.values { counters.unregisterProcess() } }
     do {
         throw ExitCode(try server.run(listen: address))
     } catch let e as ServerError {
@@ -143,7 +172,7 @@ struct DevToken: ParsableCommand {
     var name: String?
 
     func run() throws {
-        let cfg = try loadConfig(configFile.config)
+        let cfg = try configFile.single()
         guard cfg.auth.mode == .development else {
             FileHandle.standardError.write(Data("dev-token: this config is not in development mode (auth.mode is \"\(cfg.auth.mode.rawValue)\")\n".utf8))
             throw ExitCode(64)
@@ -169,14 +198,18 @@ struct CheckConfig: ParsableCommand {
 
     func run() throws {
         let path = resolveConfigPath(configFile.config)
+        let cfg: GatewayConfig
         do {
-            _ = try GatewayConfig.load(path: path)
+            cfg = try GatewayConfig.load(path: path)
         } catch let e as ConfigErrors {
             for error in e.errors { print("\(path): \(error)") }
             print("\(e.errors.count) problem(s) found")
             throw ExitCode(78)  // EX_CONFIG
         }
         print("\(path): OK")
+        for i in cfg.instances {
+            print("instance \(i.instanceName): \(i.server.mcpPath), auth \(i.auth.mode.rawValue), \(i.auth.allowedTenants.count) tenant(s), store \(i.resolvedStorePath)")
+        }
     }
 }
 
@@ -213,8 +246,11 @@ struct PrincipalOption: ParsableArguments {
 /// Opens the shared store for an operator command. Run as root, the files it creates
 /// are handed to the owner of the state directory, the user the service runs as,
 /// so the service can still open them.
-func withStore<T>(_ option: String?, _ body: (SQLiteStore) throws -> T) throws -> T {
-    let cfg = try loadConfig(option)
+func withStore<T>(_ option: ConfigFileOption, _ body: (SQLiteStore) throws -> T) throws -> T {
+    try withStore(try option.single(), body)
+}
+
+func withStore<T>(_ cfg: GatewayConfig, _ body: (SQLiteStore) throws -> T) throws -> T {
     try FileManager.default.createDirectory(atPath: cfg.stateDirectory, withIntermediateDirectories: true,
                                             attributes: [.posixPermissions: 0o700])
     let result = try body(try SQLiteStore(path: cfg.resolvedStorePath))
@@ -239,8 +275,11 @@ struct BlockCommand: ParsableCommand {
         let (kind, id) = try who.target()
         var end: Int64?
         if let until { end = try parseUntil(until) }
-        try withStore(configFile.config) { try $0.addBlock(Block(kind: kind, id: id, until: end, reason: reason)) }
-        print("blocked \(kind.rawValue) \(id)" + (end.map { " until \(Date(timeIntervalSince1970: TimeInterval($0)))" } ?? ""))
+        // Without --instance a block covers every instance: cutting access is an emergency.
+        for cfg in try configFile.instances(all: true) {
+            try withStore(cfg) { try $0.addBlock(Block(kind: kind, id: id, until: end, reason: reason)) }
+            print("blocked \(kind.rawValue) \(id) in instance \(cfg.instanceName)" + (end.map { " until \(Date(timeIntervalSince1970: TimeInterval($0)))" } ?? ""))
+        }
     }
 
     func parseUntil(_ text: String) throws -> Int64 {
@@ -264,9 +303,16 @@ struct UnblockCommand: ParsableCommand {
 
     func run() throws {
         let (kind, id) = try who.target()
-        let removed = try withStore(configFile.config) { try $0.removeBlock(kind: kind, id: id) }
-        print(removed ? "unblocked \(kind.rawValue) \(id)" : "no block on \(kind.rawValue) \(id)")
-        if !removed { throw ExitCode(1) }
+        var any = false
+        for cfg in try configFile.instances(all: true) {
+            let removed = try withStore(cfg) { try $0.removeBlock(kind: kind, id: id) }
+            if removed { print("unblocked \(kind.rawValue) \(id) in instance \(cfg.instanceName)") }
+            any = any || removed
+        }
+        if !any {
+            print("no block on \(kind.rawValue) \(id)")
+            throw ExitCode(1)
+        }
     }
 }
 
@@ -275,9 +321,11 @@ struct BlocksCommand: ParsableCommand {
     @OptionGroup var configFile: ConfigFileOption
 
     func run() throws {
-        for b in try withStore(configFile.config, { try $0.blocks(now: Int64(Date().timeIntervalSince1970)) }) {
-            let until = b.until.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval($0))) } ?? "until unblocked"
-            print("\(b.kind.rawValue)\t\(b.id)\t\(until)\t\(b.reason ?? "")")
+        for cfg in try configFile.instances(all: true) {
+            for b in try withStore(cfg, { try $0.blocks(now: Int64(Date().timeIntervalSince1970)) }) {
+                let until = b.until.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval($0))) } ?? "until unblocked"
+                print("\(cfg.instanceName)\t\(b.kind.rawValue)\t\(b.id)\t\(until)\t\(b.reason ?? "")")
+            }
         }
     }
 }
@@ -293,7 +341,7 @@ struct AuditCommand: ParsableCommand {
         @Option(help: "Only this tenant's records.") var tenant: String?
 
         func run() throws {
-            let records = try withStore(configFile.config) { try $0.audit(since: 0, tenant: tenant?.lowercased(), limit: max(0, lines)) }
+            let records = try withStore(configFile) { try $0.audit(since: 0, tenant: tenant?.lowercased(), limit: max(0, lines)) }
             for r in records { print(r.json) }
         }
     }
@@ -313,7 +361,7 @@ struct AuditCommand: ParsableCommand {
             } else {
                 throw ValidationError("--since takes an ISO 8601 time or a duration such as 90m, 12h, 7d")
             }
-            for r in try withStore(configFile.config, { try $0.audit(since: start, tenant: tenant?.lowercased(), limit: Int.max) }) {
+            for r in try withStore(configFile, { try $0.audit(since: start, tenant: tenant?.lowercased(), limit: Int.max) }) {
                 print(r.json)
             }
         }
@@ -346,7 +394,7 @@ struct MappingCommand: ParsableCommand {
         @OptionGroup var target: MappingTarget
         func run() throws {
             let m = try target.mapping()
-            try withStore(configFile.config) { try $0.addMappings([m]) }
+            try withStore(configFile) { try $0.addMappings([m]) }
             print("mapped \(m.kind.rawValue) \(m.principal) to workspace \(m.workspace) in tenant \(m.tenant)")
         }
     }
@@ -356,7 +404,7 @@ struct MappingCommand: ParsableCommand {
         @OptionGroup var target: MappingTarget
         func run() throws {
             let m = try target.mapping()
-            let removed = try withStore(configFile.config) { try $0.removeMapping(m) }
+            let removed = try withStore(configFile) { try $0.removeMapping(m) }
             print(removed ? "removed" : "no such mapping")
             if !removed { throw ExitCode(1) }
         }
@@ -367,7 +415,7 @@ struct MappingCommand: ParsableCommand {
         @Option(help: "Only this tenant.") var tenant: String?
         func run() throws {
             print(MappingCSV.header)
-            for m in try withStore(configFile.config, { try $0.mappings(tenant: tenant) }) {
+            for m in try withStore(configFile, { try $0.mappings(tenant: tenant) }) {
                 print("\(m.tenant),\(m.kind.rawValue),\(m.principal),\(m.workspace)")
             }
         }
@@ -384,7 +432,7 @@ struct MappingCommand: ParsableCommand {
                 for p in problems.lines { FileHandle.standardError.write(Data("\(file): \(p)\n".utf8)) }
                 throw ExitCode(65)  // EX_DATAERR
             case .success(let mappings):
-                try withStore(configFile.config) { try $0.addMappings(mappings) }
+                try withStore(configFile) { try $0.addMappings(mappings) }
                 print("imported \(mappings.count) mappings")
             }
         }

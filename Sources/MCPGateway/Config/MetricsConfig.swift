@@ -4,7 +4,7 @@ import MCPJSON
 public struct MetricsSettings: Sendable {
     public var enabled = true
     /// Checked against REMOTE_ADDR; loopback only unless widened.
-    public var allowedNetworks: [NetworkRange] = [NetworkRange("127.0.0.0/8")!, NetworkRange("::1/128")!]
+    public var allowedNetworks: [NetworkRange] = NetworkRange.loopback
 
     public init() {}
 

@@ -29,6 +29,8 @@ public final class MCPDispatcher: @unchecked Sendable {
         public var result: Result<JSONValue, RPCError>
         public var toolName: String?
         public var toolFailed = false
+        /// The last HTTP status the tool got from its upstream (Power BI, a backend), for the audit trail.
+        public var upstreamStatus: Int?
         /// Set when the tool exists but the caller lacks this permission.
         public var deniedPermission: String?
     }
@@ -131,17 +133,19 @@ public final class MCPDispatcher: @unchecked Sendable {
         }
         let context = ToolContext(caller: request.caller, requestId: request.requestId,
                                   protocolVersion: request.protocolVersion, era: request.era, server: server)
-        let result: ToolResult
+        var result: ToolResult
         do {
             result = try tool.call(arguments: arguments, context: context)
         } catch let e as ToolError {
             result = .failure(e.description)
+            result.upstreamStatus = e.upstreamStatus
         } catch {
             Log.shared.error("tool failed", ["tool": .string(name), "request_id": .string(request.requestId),
                                              "error": .string(String(describing: error))])
             result = .failure("The tool \(name) failed unexpectedly (request \(request.requestId)).")
         }
         outcome.toolFailed = result.isError
+        outcome.upstreamStatus = result.upstreamStatus
         outcome.result = .success(result.json)
         return outcome
     }
