@@ -59,6 +59,8 @@ public struct GatewayConfig: Sendable {
     public var rateLimits = RateLimits()
     public var audit = Audit()
     public var sessions = Sessions()
+    /// The gateway's confidential client for upstream tokens (`credential` section; CredentialConfig.swift).
+    public var credential: CredentialConfig?
 
     /// Legacy-era `Mcp-Session-Id`, opt-in and never required: clients that do not echo
     /// the id (Claude.ai among them) are served statelessly as before.
@@ -166,6 +168,10 @@ public struct GatewayConfig: Sendable {
         c.sessions.enabled = se.bool("enabled", default: false)
         c.sessions.idleMinutes = se.int("idle_minutes", default: 30, range: 1...1440)
         errors += se.finish()
+
+        let cr = top.section("credential")
+        c.credential = CredentialConfig.parse(cr)
+        errors += cr.finish()
 
         let z = top.section("authorization")
         if let roles = z.stringListMap("roles") { c.permissions.rolePermissions = roles.mapValues(Set.init) }
