@@ -164,6 +164,10 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
                                                 tool: outcome?.toolName ?? "")
                 Log.shared.info("tool call denied", ["request_id": .string(requestId), "caller": .string(caller.key),
                                                      "tool": JSONValue(outcome?.toolName), "permission": .string(permission)])
+            } else if let challenge = outcome?.claimsChallenge {
+                record.decision = "denied"
+                record.reason = "claims challenge"
+                response = authenticator.claimsChallenge(challenge, id: message.id)
             } else if case .failure(let e)? = outcome?.result {
                 record.reason = "error \(e.code)"
             } else if outcome?.toolFailed == true {

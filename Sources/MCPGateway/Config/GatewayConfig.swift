@@ -61,6 +61,8 @@ public struct GatewayConfig: Sendable {
     public var sessions = Sessions()
     /// The gateway's confidential client for upstream tokens (`credential` section; CredentialConfig.swift).
     public var credential: CredentialConfig?
+    /// Power BI tools (`powerbi` section; PowerBIConfig.swift). Nil: not offered.
+    public var powerBI: PowerBIConfig?
 
     /// Legacy-era `Mcp-Session-Id`, opt-in and never required: clients that do not echo
     /// the id (Claude.ai among them) are served statelessly as before.
@@ -172,6 +174,10 @@ public struct GatewayConfig: Sendable {
         let cr = top.section("credential")
         c.credential = CredentialConfig.parse(cr)
         errors += cr.finish()
+        let pb = top.section("powerbi")
+        c.powerBI = PowerBIConfig.parse(pb, credential: c.credential)
+        if c.powerBI != nil && c.credential == nil { top.fail("credential", "is required by powerbi: the gateway's app registration obtains the Power BI tokens") }
+        errors += pb.finish()
 
         let z = top.section("authorization")
         if let roles = z.stringListMap("roles") { c.permissions.rolePermissions = roles.mapValues(Set.init) }
