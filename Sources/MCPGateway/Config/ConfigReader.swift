@@ -85,6 +85,14 @@ final class ConfigSection {
 
     var isPresent: Bool { !object.isEmpty }
 
+    /// Whether the key is in this section at all (without marking it read).
+    func has(_ key: String) -> Bool { object[key] != nil }
+
+    /// Marks keys as read by someone else (instance sections read from a merged copy).
+    func markUsed(_ keys: [String]) { used.formUnion(keys) }
+
+    var raw: JSONObject { object }
+
     /// Call once every key has been read: anything unread is a mistake in the file.
     func finish() -> [ConfigError] {
         for key in object.keys where !used.contains(key) {
