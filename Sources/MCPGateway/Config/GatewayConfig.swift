@@ -380,7 +380,7 @@ extension GatewayConfig {
             var record = TenantRecord(id: key, name: s.string("name") ?? "")
             if record.name.isEmpty { s.fail("name", "is required: the organisation's name, shown to its users and in the audit trail") }
             if s.has("rate_limits") { record.rateLimits = parseRateLimits(s.section("rate_limits"), errors: &errors) }
-            if s.has("powerbi") { record.powerBI = s.section("powerbi").raw; s.markUsed(["powerbi"]) }
+            if s.has("powerbi") { let p = s.section("powerbi"); record.powerBI = PowerBITenantSettings.parse(p); errors += p.finish() }
             if s.has("backends") { record.backends = s.section("backends").raw; s.markUsed(["backends"]) }
             errors += s.finish()
             c.tenants[key] = record
