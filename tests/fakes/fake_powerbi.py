@@ -98,8 +98,8 @@ class PowerBIHandler(BaseHTTPRequestHandler):
         if gzipped:
             self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("RequestId", str(uuid.uuid4()))
-        for k, v in (headers or {}).items():
+        headers = {"RequestId": str(uuid.uuid4()), **(headers or {})}
+        for k, v in headers.items():
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
