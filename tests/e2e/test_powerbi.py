@@ -310,6 +310,17 @@ def test_missing_consent_and_interaction_required_read_clearly(stack):
     assert "sign in again" in mfa and "AADSTS50079" in mfa, mfa
 
 
+def test_interaction_required_becomes_a_claims_challenge_for_capable_clients(stack):
+    capable = mint_token(stack, "--tenant", TENANT_A, "--oid", ERIN, "--roles", "MCP.User", "--scopes", "mcp.tools",
+                         "--client-capabilities", "cp1")
+    ep = Endpoint(server=stack.server, base_url=stack.base_url, mcp_path="/mcp", token=capable, stack=stack)
+    r = ep.legacy("tools/call", {"name": "list_workspaces", "arguments": {}})
+    assert r.status == 401, r
+    challenge = r.headers["www-authenticate"]
+    assert 'error="insufficient_claims"' in challenge and 'claims="' in challenge, challenge
+    assert "resource_metadata=" in challenge, challenge
+
+
 def test_no_secret_or_token_reaches_the_logs_or_audit(stack, fakes):
     registry = fakes[4]
     ok(call(stack, token(stack, TENANT_A, ALICE), "list_workspaces", {}))
