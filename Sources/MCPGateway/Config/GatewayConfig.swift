@@ -59,6 +59,8 @@ public struct GatewayConfig: Sendable {
     public var rateLimits = RateLimits()
     public var audit = Audit()
     public var sessions = Sessions()
+    /// Customer web backends and their declared tools (`BackendConfig`).
+    public var backends: [String: BackendSettings] = [:]
 
     /// Legacy-era `Mcp-Session-Id`, opt-in and never required: clients that do not echo
     /// the id (Claude.ai among them) are served statelessly as before.
@@ -171,6 +173,10 @@ public struct GatewayConfig: Sendable {
         if let roles = z.stringListMap("roles") { c.permissions.rolePermissions = roles.mapValues(Set.init) }
         if let scopes = z.stringListMap("scopes") { c.permissions.scopePermissions = scopes.mapValues(Set.init) }
         errors += z.finish()
+
+        let (backends, backendErrors) = BackendConfig.parse(top, permissions: c.permissions)
+        c.backends = backends
+        errors += backendErrors
 
         let a = top.section("auth")
         if !a.isPresent && environment["AZURE_CLIENT_ID"] == nil && environment["TOKEN_AUDIENCE"] == nil {

@@ -10,11 +10,11 @@ public struct TenantRecord: Sendable {
     public var rateLimits: GatewayConfig.RateLimits?
     /// Power BI settings for this tenant (workspaces it may reach, access mode); parsed by `PowerBISettings`.
     public var powerBI: JSONObject?
-    /// Per-backend overrides for this tenant, by backend name.
-    public var backends: JSONObject?
+    /// Per-backend overrides for this tenant, by backend name (`BackendConfig.parseTenantOverrides`).
+    public var backends: [String: TenantBackendSettings]?
 
     public init(id: String, name: String, rateLimits: GatewayConfig.RateLimits? = nil,
-                powerBI: JSONObject? = nil, backends: JSONObject? = nil) {
+                powerBI: JSONObject? = nil, backends: [String: TenantBackendSettings]? = nil) {
         self.id = id.lowercased()
         self.name = name
         self.rateLimits = rateLimits
