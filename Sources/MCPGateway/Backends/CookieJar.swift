@@ -32,8 +32,12 @@ struct CookieJar: Equatable, Sendable {
         let before = cookies
         for line in setCookies {
             guard let parsed = Self.parse(line, now: now) else { continue }
-            cookies.removeAll { $0.name == parsed.name }
-            if parsed.expiresAt.map({ $0 > now }) ?? true { cookies.append(parsed) }
+            let live = parsed.expiresAt.map { $0 > now } ?? true
+            if let i = cookies.firstIndex(where: { $0.name == parsed.name }) {
+                if live { cookies[i] = parsed } else { cookies.remove(at: i) }
+            } else if live {
+                cookies.append(parsed)
+            }
         }
         return cookies != before
     }

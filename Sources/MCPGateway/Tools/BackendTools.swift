@@ -8,6 +8,7 @@ public enum BackendTools {
     /// its own client (CA bundle, timeout, plain http only for test rigs).
     public static func make(config: GatewayConfig, store: GatewayStore, broker: TokenBroker?,
                             environment: [String: String] = ProcessInfo.processInfo.environment,
+                            clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
                             makeHTTPClient: (BackendSettings) throws -> HTTPClient) throws -> [Tool] {
         guard !config.backends.isEmpty else { return [] }
         let needsSessions = config.backends.values.contains { $0.usesSessions }
@@ -20,7 +21,7 @@ public enum BackendTools {
                     "\(settings.authMode.rawValue) needs On-Behalf-Of tokens: configure the server's client credential")])
             }
             let connector = BackendConnector(settings: settings, http: try makeHTTPClient(settings), broker: broker, store: store,
-                                             cipher: cipher, apiKey: try apiKey(settings, environment))
+                                             cipher: cipher, apiKey: try apiKey(settings, environment), clock: clock)
             tools += settings.tools.map { BackendTool(spec: $0, connector: connector) }
             if settings.usesSessions { sessionBackends.append(connector) }
         }
