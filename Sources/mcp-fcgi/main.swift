@@ -17,10 +17,31 @@ func loadConfig(_ option: String?) throws -> GatewayConfig {
     }
 }
 
-/// The --config option every subcommand shares.
+/// The --config and --instance options every subcommand shares.
 struct ConfigFileOption: ParsableArguments {
     @Option(help: "Config file (default: $MCP_FCGI_CONFIG, then /etc/mcp-fcgi/config.json).")
     var config: String?
+
+    @Option(help: "Which instance, when the config has several (`instances`).")
+    var instance: String?
+
+    /// The instances a command acts on: the one named, the only one, or (where `all` makes sense) every one.
+    func instances(all: Bool = false) throws -> [GatewayConfig] {
+        let root = try loadConfig(config)
+        let list = root.instances.isEmpty ? [root] : root.instances
+        if let instance {
+            guard let c = list.first(where: { $0.instanceName == instance }) else {
+                throw ValidationError("no instance \(instance) in the config; it has \(list.map(\.instanceName).joined(separator: ", "))")
+            }
+            return [c]
+        }
+        guard list.count == 1 || all else {
+            throw ValidationError("this config has several instances (\(list.map(\.instanceName).joined(separator: ", "))): name one with --instance")
+        }
+        return list
+    }
+
+    func single() throws -> GatewayConfig { try instances()[0] }
 }
 
 struct MCPFastCGI: ParsableCommand {
@@ -50,15 +71,16 @@ struct Serve: ParsableCommand {
     func run() throws {
         let cfg = try loadConfig(configFile.config)
         Log.shared.level = cfg.logLevel
-        let gateway: Gateway
+        let gateway: GatewayRouter
         do {
-            gateway = try Gateway.make(config: cfg)
+            gateway = try GatewayRouter.make(config: cfg)
         } catch {
             Log.shared.error("cannot start", ["error": .string(String(describing: error))])
             throw ExitCode(78)
         }
-        if cfg.auth.mode == .development {
-            Log.shared.warning("DEVELOPMENT MODE: only tokens minted by `mcp-fcgi dev-token` are accepted; never expose this instance")
+        for instance in cfg.instances where instance.auth.mode == .development {
+            Log.shared.warning("DEVELOPMENT MODE: only tokens minted by `mcp-fcgi dev-token` are accepted; never expose this instance",
+                               ["instance": .string(instance.instanceName)])
         }
         let address: ListenAddress
         if let listen {
@@ -117,7 +139,7 @@ struct DevToken: ParsableCommand {
     var name: String?
 
     func run() throws {
-        let cfg = try loadConfig(configFile.config)
+        let cfg = try configFile.single()
         guard cfg.auth.mode == .development else {
             FileHandle.standardError.write(Data("dev-token: this config is not in development mode (auth.mode is \"\(cfg.auth.mode.rawValue)\")\n".utf8))
             throw ExitCode(64)
@@ -142,8 +164,11 @@ struct CheckConfig: ParsableCommand {
     @OptionGroup var configFile: ConfigFileOption
 
     func run() throws {
-        _ = try loadConfig(configFile.config)
+        let cfg = try loadConfig(configFile.config)
         print("\(resolveConfigPath(configFile.config)): OK")
+        for i in cfg.instances {
+            print("instance \(i.instanceName): \(i.server.mcpPath), auth \(i.auth.mode.rawValue), \(i.auth.allowedTenants.count) tenant(s), store \(i.resolvedStorePath)")
+        }
     }
 }
 
@@ -166,8 +191,11 @@ struct PrincipalOption: ParsableArguments {
 /// Opens the shared store for an operator command. Run as root, the files it creates
 /// are handed to the owner of the state directory, the user the service runs as,
 /// so the service can still open them.
-func withStore<T>(_ option: String?, _ body: (SQLiteStore) throws -> T) throws -> T {
-    let cfg = try loadConfig(option)
+func withStore<T>(_ option: ConfigFileOption, _ body: (SQLiteStore) throws -> T) throws -> T {
+    try withStore(try option.single(), body)
+}
+
+func withStore<T>(_ cfg: GatewayConfig, _ body: (SQLiteStore) throws -> T) throws -> T {
     try FileManager.default.createDirectory(atPath: cfg.stateDirectory, withIntermediateDirectories: true,
                                             attributes: [.posixPermissions: 0o700])
     let result = try body(try SQLiteStore(path: cfg.resolvedStorePath))
@@ -192,8 +220,11 @@ struct BlockCommand: ParsableCommand {
         let (kind, id) = try who.target()
         var end: Int64?
         if let until { end = try parseUntil(until) }
-        try withStore(configFile.config) { try $0.addBlock(Block(kind: kind, id: id, until: end, reason: reason)) }
-        print("blocked \(kind.rawValue) \(id)" + (end.map { " until \(Date(timeIntervalSince1970: TimeInterval($0)))" } ?? ""))
+        // Without --instance a block covers every instance: cutting access is an emergency.
+        for cfg in try configFile.instances(all: true) {
+            try withStore(cfg) { try $0.addBlock(Block(kind: kind, id: id, until: end, reason: reason)) }
+            print("blocked \(kind.rawValue) \(id) in instance \(cfg.instanceName)" + (end.map { " until \(Date(timeIntervalSince1970: TimeInterval($0)))" } ?? ""))
+        }
     }
 
     func parseUntil(_ text: String) throws -> Int64 {
@@ -217,9 +248,16 @@ struct UnblockCommand: ParsableCommand {
 
     func run() throws {
         let (kind, id) = try who.target()
-        let removed = try withStore(configFile.config) { try $0.removeBlock(kind: kind, id: id) }
-        print(removed ? "unblocked \(kind.rawValue) \(id)" : "no block on \(kind.rawValue) \(id)")
-        if !removed { throw ExitCode(1) }
+        var any = false
+        for cfg in try configFile.instances(all: true) {
+            let removed = try withStore(cfg) { try $0.removeBlock(kind: kind, id: id) }
+            if removed { print("unblocked \(kind.rawValue) \(id) in instance \(cfg.instanceName)") }
+            any = any || removed
+        }
+        if !any {
+            print("no block on \(kind.rawValue) \(id)")
+            throw ExitCode(1)
+        }
     }
 }
 
@@ -228,9 +266,11 @@ struct BlocksCommand: ParsableCommand {
     @OptionGroup var configFile: ConfigFileOption
 
     func run() throws {
-        for b in try withStore(configFile.config, { try $0.blocks(now: Int64(Date().timeIntervalSince1970)) }) {
-            let until = b.until.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval($0))) } ?? "until unblocked"
-            print("\(b.kind.rawValue)\t\(b.id)\t\(until)\t\(b.reason ?? "")")
+        for cfg in try configFile.instances(all: true) {
+            for b in try withStore(cfg, { try $0.blocks(now: Int64(Date().timeIntervalSince1970)) }) {
+                let until = b.until.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval($0))) } ?? "until unblocked"
+                print("\(cfg.instanceName)\t\(b.kind.rawValue)\t\(b.id)\t\(until)\t\(b.reason ?? "")")
+            }
         }
     }
 }
@@ -246,7 +286,7 @@ struct AuditCommand: ParsableCommand {
         @Option(help: "Only this tenant's records.") var tenant: String?
 
         func run() throws {
-            let records = try withStore(configFile.config) { try $0.audit(since: 0, tenant: tenant?.lowercased(), limit: max(0, lines)) }
+            let records = try withStore(configFile) { try $0.audit(since: 0, tenant: tenant?.lowercased(), limit: max(0, lines)) }
             for r in records { print(r.json) }
         }
     }
@@ -266,7 +306,7 @@ struct AuditCommand: ParsableCommand {
             } else {
                 throw ValidationError("--since takes an ISO 8601 time or a duration such as 90m, 12h, 7d")
             }
-            for r in try withStore(configFile.config, { try $0.audit(since: start, tenant: tenant?.lowercased(), limit: Int.max) }) {
+            for r in try withStore(configFile, { try $0.audit(since: start, tenant: tenant?.lowercased(), limit: Int.max) }) {
                 print(r.json)
             }
         }
@@ -299,7 +339,7 @@ struct MappingCommand: ParsableCommand {
         @OptionGroup var target: MappingTarget
         func run() throws {
             let m = try target.mapping()
-            try withStore(configFile.config) { try $0.addMappings([m]) }
+            try withStore(configFile) { try $0.addMappings([m]) }
             print("mapped \(m.kind.rawValue) \(m.principal) to workspace \(m.workspace) in tenant \(m.tenant)")
         }
     }
@@ -309,7 +349,7 @@ struct MappingCommand: ParsableCommand {
         @OptionGroup var target: MappingTarget
         func run() throws {
             let m = try target.mapping()
-            let removed = try withStore(configFile.config) { try $0.removeMapping(m) }
+            let removed = try withStore(configFile) { try $0.removeMapping(m) }
             print(removed ? "removed" : "no such mapping")
             if !removed { throw ExitCode(1) }
         }
@@ -320,7 +360,7 @@ struct MappingCommand: ParsableCommand {
         @Option(help: "Only this tenant.") var tenant: String?
         func run() throws {
             print(MappingCSV.header)
-            for m in try withStore(configFile.config, { try $0.mappings(tenant: tenant) }) {
+            for m in try withStore(configFile, { try $0.mappings(tenant: tenant) }) {
                 print("\(m.tenant),\(m.kind.rawValue),\(m.principal),\(m.workspace)")
             }
         }
@@ -337,7 +377,7 @@ struct MappingCommand: ParsableCommand {
                 for p in problems.lines { FileHandle.standardError.write(Data("\(file): \(p)\n".utf8)) }
                 throw ExitCode(65)  // EX_DATAERR
             case .success(let mappings):
-                try withStore(configFile.config) { try $0.addMappings(mappings) }
+                try withStore(configFile) { try $0.addMappings(mappings) }
                 print("imported \(mappings.count) mappings")
             }
         }

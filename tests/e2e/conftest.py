@@ -150,7 +150,8 @@ def stack_cmd(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
                           stdin=subprocess.DEVNULL)
 
 
-def stack_up(server: str, port: int, binary: Path, tmp_root: Path, config: dict) -> Stack:
+def stack_up(server: str, port: int, binary: Path, tmp_root: Path, config: dict,
+             mcp_path: str = "/mcp", mint: bool = True) -> Stack:
     """A fresh stack: whatever an earlier session left on this port is stopped and its
     run dir (state dir and dev signing key included) removed first."""
     run_dir = Path(f"/tmp/mcp-fcgi-e2e-{port}")
@@ -164,10 +165,10 @@ def stack_up(server: str, port: int, binary: Path, tmp_root: Path, config: dict)
         raise RuntimeError(f"scripts/stack up --server {server} failed ({proc.returncode}):\n"
                            f"{proc.stdout}\n{proc.stderr}")
     last = proc.stdout.strip().splitlines()[-1]
-    assert last == f"http://127.0.0.1:{port}/mcp", f"unexpected last line from stack up: {last!r}"
+    assert last == f"http://127.0.0.1:{port}{mcp_path}", f"unexpected last line from stack up: {last!r}"
     stack = Stack(server, port, run_dir)
     try:
-        stack.token = bearer_token_for(stack)
+        stack.token = bearer_token_for(stack) if mint else None
     except Exception:
         stack_down(stack)  # nobody else knows about this stack yet
         raise

@@ -11,9 +11,12 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     let identity: ServerIdentity
     let metadataPaths: Set<String>
     let developmentMode: Bool
-    let store: GatewayStore
+    public let store: GatewayStore
+    /// One instance of several: the unsuffixed metadata path and /me belong to no instance then.
+    let sharesHost: Bool
 
     public init(config: GatewayConfig, registry: ToolRegistry, authenticator: Authenticator, store: GatewayStore) {
+        sharesHost = config.instanceCount > 1
         self.config = config
         self.authenticator = authenticator
         self.store = store
@@ -23,8 +26,12 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         let dispatcher = MCPDispatcher(registry: registry, server: identity, pageSize: config.limits.toolsPageSize)
         endpoint = MCPEndpoint(dispatcher: dispatcher, allowedOrigins: config.allowedOrigins,
                                maxJSONDepth: config.limits.maxJSONDepth, maxBodyBytes: config.limits.maxBodyBytes)
-        metadataPaths = ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource" + config.server.mcpPath]
+        let suffixed = "/.well-known/oauth-protected-resource" + config.server.mcpPath
+        metadataPaths = sharesHost ? [suffixed] : ["/.well-known/oauth-protected-resource", suffixed]
     }
+
+    /// The paths that belong to this instance alone.
+    var ownPaths: [String] { [config.server.mcpPath] + metadataPaths }
 
     /// Builds the gateway the configuration describes: verifier, metadata, built-in tools.
     public static func make(config: GatewayConfig, extraTools: [Tool] = []) throws -> Gateway {
@@ -60,17 +67,21 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
 
         return Gateway(config: config, registry: registry,
                        authenticator: Authenticator(verifier: verifier, metadata: metadata, requiredScopes: auth.requiredScopes,
-                                                    policy: config.permissions),
+                                                    policy: config.permissions, instance: config.instanceName,
+                                                    tenants: config.tenants, trustedProxy: config.trustedProxy,
+                                                    allowedTenants: auth.allowedTenants, acceptAnyTenant: auth.acceptAnyTenant),
                        store: store)
     }
 
-    public func respond(to request: HTTPRequest) -> HTTPResponse {
+    public func respond(to incoming: HTTPRequest) -> HTTPResponse {
         let requestId = Gateway.newRequestId()
+        var request = incoming
+        authenticator.stripUntrustedAssertions(&request)
         var response: HTTPResponse
         switch request.path {
         case config.server.mcpPath: response = serveMCP(request, requestId: requestId)
         case "/health": response = health(request)
-        case "/me": response = me(request)
+        case "/me" where !sharesHost: response = me(request)
         case let p where metadataPaths.contains(p): response = resourceMetadata(request)
         default: response = HTTPResponse.error(404, "not_found", "No such endpoint: \(Gateway.printable(request.path))")
         }
@@ -85,7 +96,8 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     /// if the audit trail cannot be written, the caller gets 503, never an unrecorded answer.
     private func serveMCP(_ request: HTTPRequest, requestId: String) -> HTTPResponse {
         let started = Date().timeIntervalSince1970
-        var record = AuditRecord(time: started, requestId: requestId, decision: "denied", httpStatus: 0, latencyMilliseconds: 0)
+        var record = AuditRecord(time: started, requestId: requestId, instance: config.instanceName, decision: "denied",
+                                 httpStatus: 0, latencyMilliseconds: 0)
         var response = decide(request, requestId: requestId, record: &record)
         record.httpStatus = response.status
         record.latencyMilliseconds = (Date().timeIntervalSince1970 - started) * 1000
@@ -226,7 +238,8 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
                                      data: ["blocked": .string(block.kind.rawValue)])
                 return (HTTPResponse.json(403, JSONRPCMessage.errorEnvelope(id: id, error: error)), "blocked \(block.kind.rawValue)")
             }
-            let limits = config.rateLimits
+            // A tenant record's own limits replace the instance's for that tenant.
+            let limits = config.tenants[p.tenantId.lowercased()]?.rateLimits ?? config.rateLimits
             var buckets: [RateBucket] = []
             if limits.userPerMinute > 0 {
                 buckets.append(RateBucket(key: "user:\(p.tenantId)/\(p.objectId)", perMinute: Double(limits.userPerMinute),

@@ -9,13 +9,71 @@ public final class Authenticator: @unchecked Sendable {
     public let metadata: ResourceMetadata
     let requiredScopes: [String]
     public let policy: PermissionPolicy
+    let instance: String
+    let tenants: [String: TenantRecord]
+    let trustedProxy: GatewayConfig.TrustedProxy
+    /// Lower-cased tenant ids a proxy-asserted identity may belong to (tokens are checked by the verifier).
+    let allowedTenants: Set<String>
+    let acceptAnyTenant: Bool
 
     public init(verifier: TokenVerifier, metadata: ResourceMetadata, requiredScopes: [String],
-                policy: PermissionPolicy = .standard) {
+                policy: PermissionPolicy = .standard, instance: String = "default",
+                tenants: [String: TenantRecord] = [:], trustedProxy: GatewayConfig.TrustedProxy = .init(),
+                allowedTenants: [String] = [], acceptAnyTenant: Bool = false) {
         self.verifier = verifier
         self.metadata = metadata
         self.requiredScopes = requiredScopes
         self.policy = policy
+        self.instance = instance
+        self.tenants = tenants
+        self.trustedProxy = trustedProxy
+        self.allowedTenants = Set(allowedTenants.map { $0.lowercased() })
+        self.acceptAnyTenant = acceptAnyTenant
+    }
+
+    /// Whether the peer (REMOTE_ADDR) is one of the configured authenticating proxies.
+    public func isTrustedProxy(_ request: HTTPRequest) -> Bool {
+        guard trustedProxy.enabled, let peer = request.remoteAddress else { return false }
+        return trustedProxy.sources.contains { $0.contains(peer) }
+    }
+
+    /// Removes the identity headers a trusted proxy would assert from a request that did not
+    /// come from one, so no later stage can ever read a forged identity.
+    public func stripUntrustedAssertions(_ request: inout HTTPRequest) {
+        guard trustedProxy.enabled, !isTrustedProxy(request) else { return }
+        var removed = false
+        for name in trustedProxy.assertedHeaders where request.headers[name] != nil {
+            request.headers[name] = nil
+            removed = true
+        }
+        if removed {
+            Log.shared.warning("identity headers from an untrusted peer were removed",
+                               ["peer": .string(Gateway.printable(request.remoteAddress ?? "unknown"))])
+        }
+    }
+
+    /// The identity a trusted proxy asserted: a user object id (GUID), its tenant, roles.
+    /// The same tenant allow-list and permission policy apply as for tokens.
+    func assertedIdentity(_ request: HTTPRequest) -> Outcome? {
+        guard isTrustedProxy(request), let oid = request.headers[trustedProxy.userHeader]?.trimmingOWS() else { return nil }
+        let tenant = (request.headers[trustedProxy.tenantHeader].map { String($0.trimmingOWS()) } ?? trustedProxy.defaultTenant)?.lowercased()
+        func refuse(_ why: String, _ reason: String) -> Outcome {
+            .refused(HTTPResponse.error(403, "invalid_identity", "The authenticating proxy's identity headers were refused: \(why)"),
+                     reason: reason)
+        }
+        guard IssuerTenantCheck.isGUID(String(oid)) else { return refuse("the user id must be an Entra object id (GUID)", "proxy_bad_user") }
+        guard let tenant, IssuerTenantCheck.isGUID(tenant) else {
+            return refuse("no tenant id (set \(trustedProxy.tenantHeader) or trusted_proxy.default_tenant)", "proxy_bad_tenant")
+        }
+        guard acceptAnyTenant || allowedTenants.contains(tenant) else { return refuse("the tenant is not allowed here", "tenant_not_allowed") }
+        let user = String(oid).lowercased()
+        let roles = (request.headers[trustedProxy.rolesHeader] ?? "").split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+        let name = request.headers[trustedProxy.nameHeader].map { String($0.trimmingOWS().prefix(200)) }
+        // A delegated user with no scopes: permissions come from the asserted roles only.
+        let principal = Principal(tenantId: tenant, objectId: user, subject: user, issuer: "trusted-proxy", clientAppId: nil,
+                                  scopes: [], roles: roles, groups: nil, tokenVersion: nil, isAppOnly: false,
+                                  expiresAt: Int64(Date().timeIntervalSince1970) + 60, displayName: name, userPrincipalName: nil)
+        return .authenticated(caller(for: principal, token: nil), principal)
     }
 
     public enum Outcome {
@@ -24,6 +82,7 @@ public final class Authenticator: @unchecked Sendable {
     }
 
     public func authenticate(_ request: HTTPRequest) -> Outcome {
+        if trustedProxy.enabled, let asserted = assertedIdentity(request) { return asserted }
         guard let header = request.headers["authorization"], !header.isEmpty else {
             return .refused(challenge(status: 401, error: nil, description: "No access token was sent: use the Authorization: Bearer header"),
                             reason: "missing_token")
@@ -59,10 +118,14 @@ public final class Authenticator: @unchecked Sendable {
     }
 
     func caller(for p: Principal, token: String? = nil) -> Caller {
-        Caller(isAuthenticated: true, key: "\(p.tenantId)/\(p.objectId)", permissions: policy.permissions(for: p),
-               tenantId: p.tenantId, principal: p, bearerToken: token) {
+        let tenant = tenants[p.tenantId.lowercased()]
+        let instance = self.instance
+        return Caller(isAuthenticated: true, key: "\(p.tenantId)/\(p.objectId)", permissions: policy.permissions(for: p),
+                      tenantId: p.tenantId, principal: p, bearerToken: token, instance: instance, tenant: tenant) {
             var identity = p.json.objectValue ?? JSONObject()
             identity["authenticated"] = true
+            identity["instance"] = .string(instance)
+            if let tenant { identity["tenant_name"] = .string(tenant.name) }
             identity["permissions"] = JSONValue(self.policy.permissions(for: p).sorted())
             return identity
         }

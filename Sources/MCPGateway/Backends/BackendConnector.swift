@@ -100,8 +100,11 @@ final class BackendConnector: @unchecked Sendable {
 
     private func onBehalfOfToken(_ caller: Caller, _ target: Target) throws -> String {
         guard let broker, let scope = target.scope else { throw ToolError("The backend \(name) has no token broker configured.") }
-        guard let principal = caller.principal, !principal.isAppOnly, let assertion = caller.bearerToken else {
+        guard let principal = caller.principal, !principal.isAppOnly else {
             throw ToolError(TokenBrokerError.delegatedAccessNeedsUser.description)
+        }
+        guard let assertion = caller.bearerToken else {
+            throw ToolError("The backend \(name) needs your own Entra token to act for you, and this request carried none (signed in through a front proxy).")
         }
         do {
             return try broker.token(TokenRequest(tenantId: principal.tenantId, scopes: [scope],

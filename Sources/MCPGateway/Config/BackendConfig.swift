@@ -90,7 +90,7 @@ enum BackendConfig {
 
     /// Parses `backends`; `permissions` is the instance's policy, so a tool nobody could call is an error.
     static func parse(_ top: ConfigSection, permissions: PermissionPolicy) -> ([String: BackendSettings], [ConfigError]) {
-        guard let raw = top.raw("backends") else { return ([:], []) }
+        guard let raw = top.json("backends") else { return ([:], []) }
         guard let entries = raw.objectValue else { return ([:], [ConfigError("backends", "must be an object of backends by name")]) }
         var errors: [ConfigError] = []
         var backends: [String: BackendSettings] = [:]
@@ -171,7 +171,7 @@ enum BackendConfig {
         } else if let problem = ungranted(b.permission, permissions) {
             s.fail("permission", problem)
         }
-        if let list = s.raw("tools") {
+        if let list = s.json("tools") {
             if let items = list.arrayValue {
                 var seen: Set<String> = []
                 for (i, item) in items.enumerated() {
@@ -207,7 +207,7 @@ enum BackendConfig {
             t.fail("path", "is required, e.g. /api/conversations/{conversation_id}")
         }
 
-        var schema = t.raw("input_schema") ?? ToolDefinition.noArguments
+        var schema = t.json("input_schema") ?? ToolDefinition.noArguments
         var properties = JSONObject()
         if var o = schema.objectValue {
             if o["type"] != "object" { t.fail("input_schema", "must have \"type\": \"object\"") }

@@ -32,7 +32,7 @@ final class ConfigSection {
     }
 
     /// The value as written, for sections that hold JSON documents (schemas) or maps of objects.
-    func raw(_ key: String) -> JSONValue? { value(key) }
+    func json(_ key: String) -> JSONValue? { value(key) }
 
     func string(_ key: String) -> String? {
         guard let v = value(key) else { return nil }
@@ -87,6 +87,14 @@ final class ConfigSection {
     }
 
     var isPresent: Bool { !object.isEmpty }
+
+    /// Whether the key is in this section at all (without marking it read).
+    func has(_ key: String) -> Bool { object[key] != nil }
+
+    /// Marks keys as read by someone else (instance sections read from a merged copy).
+    func markUsed(_ keys: [String]) { used.formUnion(keys) }
+
+    var raw: JSONObject { object }
 
     /// Call once every key has been read: anything unread is a mistake in the file.
     func finish() -> [ConfigError] {

@@ -1,3 +1,4 @@
+import EntraAuth
 import Foundation
 import MCPJSON
 
@@ -83,7 +84,40 @@ public struct GatewayConfig: Sendable {
         public var tenantBurst = 200
     }
 
-    public var resolvedStorePath: String { storePath ?? stateDirectory + "/mcp-fcgi.db" }
+    /// The instance's name: "default" for a config without `instances`.
+    public var instanceName = "default"
+    /// Every instance this process serves, each a complete configuration of its own.
+    /// A config without `instances` serves one: itself.
+    public var instances: [GatewayConfig] = []
+    /// How many instances share this process (1 without `instances`).
+    public var instanceCount = 1
+    /// Tenant records by lower-cased tenant id; every one of them is on the allow-list.
+    public var tenants: [String: TenantRecord] = [:]
+    public var trustedProxy = TrustedProxy()
+
+    /// An authenticating proxy in front of the web server (Entra application proxy with
+    /// header-based SSO, or similar) that asserts who the user is in request headers.
+    /// Off by default; when on, only peers in `sources` are believed, and the headers are
+    /// removed from every other request before any stage sees them.
+    public struct TrustedProxy: Sendable {
+        public var enabled = false
+        public var sources: [NetworkRange] = []
+        public var userHeader = "x-authenticated-user-oid"
+        public var tenantHeader = "x-authenticated-tenant-id"
+        public var rolesHeader = "x-authenticated-roles"
+        public var nameHeader = "x-authenticated-user-name"
+        /// The tenant for users whose proxy sends no tenant header (single-tenant estates).
+        public var defaultTenant: String?
+
+        public init() {}
+
+        /// Every header this proxy may assert: the ones stripped from untrusted requests.
+        public var assertedHeaders: [String] { [userHeader, tenantHeader, rolesHeader, nameHeader] }
+    }
+
+    public var resolvedStorePath: String {
+        storePath ?? stateDirectory + (instanceCount == 1 ? "/mcp-fcgi.db" : "/instance-\(instanceName).db")
+    }
 
     public init() {}
 
@@ -102,7 +136,84 @@ public struct GatewayConfig: Sendable {
         return try parse(object, environment: environment)
     }
 
+    /// Settings that belong to the process, not to an instance: they may appear only at the top level.
+    static let processOnlyKeys = ["limits", "state_dir", "logging", "metrics"]
+    static let processOnlyServerKeys = ["workers", "shutdown_grace_seconds"]
+
     public static func parse(_ root: JSONObject, environment: [String: String] = [:]) throws -> GatewayConfig {
+        guard let listValue = root["instances"] else {
+            var c = try parseInstance(root, environment: environment)
+            c.instances = [c]
+            return c
+        }
+        guard let list = listValue.objectValue, !list.isEmpty else {
+            throw ConfigErrors([ConfigError("instances", "must be an object of named instances, e.g. {\"client-a\": {…}}")])
+        }
+        var base = root
+        base["instances"] = nil
+        var errors: [ConfigError] = []
+        var configs: [GatewayConfig] = []
+        for (name, value) in list {
+            let at = "instances.\(name)"
+            guard name.range(of: "^[a-z0-9][a-z0-9_-]{0,62}$", options: .regularExpression) != nil else {
+                errors.append(ConfigError(at, "instance names are 1-63 lower-case letters, digits, '-' or '_'")); continue
+            }
+            guard let own = value.objectValue else { errors.append(ConfigError(at, "must be an object")); continue }
+            var merged = base
+            for (key, v) in own {
+                if processOnlyKeys.contains(key) {
+                    errors.append(ConfigError("\(at).\(key)", "is a process-wide setting: set it at the top level"))
+                } else if key == "server", let ownServer = v.objectValue {
+                    // Instances share the process's server block and override their own keys (mcp_path, public_url, …).
+                    var server = base["server"]?.objectValue ?? JSONObject()
+                    for (k, sv) in ownServer {
+                        if processOnlyServerKeys.contains(k) {
+                            errors.append(ConfigError("\(at).server.\(k)", "is a process-wide setting: set it in the top-level server block"))
+                        }
+                        server[k] = sv
+                    }
+                    merged[key] = .object(server)
+                } else {
+                    merged[key] = v
+                }
+            }
+            // A shared store file would merge the instances' namespaces: each gets its own unless it names one.
+            if own["store"] == nil, var store = merged["store"]?.objectValue {
+                store["path"] = nil
+                merged["store"] = .object(store)
+            }
+            do {
+                // Environment overrides are for single-instance setups; several instances would all inherit them.
+                var c = try parseInstance(merged, environment: [:])
+                c.instanceName = name
+                c.instanceCount = list.count
+                configs.append(c)
+            } catch let e as ConfigErrors {
+                errors += e.errors.map { ConfigError($0.path.isEmpty ? at : "\(at).\($0.path)", $0.problem) }
+            }
+        }
+        for (i, a) in configs.enumerated() {
+            for b in configs[(i + 1)...] {
+                if a.server.mcpPath == b.server.mcpPath {
+                    errors.append(ConfigError("instances.\(b.instanceName).server.mcp_path", "\(b.server.mcpPath) is already the path of instance \(a.instanceName)"))
+                }
+                if a.resolvedStorePath == b.resolvedStorePath {
+                    errors.append(ConfigError("instances.\(b.instanceName).store.path", "is also the store of instance \(a.instanceName): each instance needs its own"))
+                }
+                let shared = Set(a.auth.audiences).intersection(b.auth.audiences)
+                if !shared.isEmpty {
+                    errors.append(ConfigError("instances.\(b.instanceName).auth.audiences",
+                        "\(shared.sorted().joined(separator: ", ")) is also an audience of instance \(a.instanceName): give each instance its own app registration, so a token for one is refused by the other"))
+                }
+            }
+        }
+        guard errors.isEmpty else { throw ConfigErrors(errors) }
+        var root = configs[0]
+        root.instances = configs
+        return root
+    }
+
+    static func parseInstance(_ root: JSONObject, environment: [String: String]) throws -> GatewayConfig {
         var c = GatewayConfig()
         let top = ConfigSection(root, path: "")
         var errors: [ConfigError] = []
@@ -152,12 +263,7 @@ public struct GatewayConfig: Sendable {
         if let p = c.storePath, !p.hasPrefix("/") { st.fail("path", "must be an absolute path") }
         errors += st.finish()
 
-        let r = top.section("rate_limits")
-        c.rateLimits.userPerMinute = r.int("user_per_minute", default: 120, range: 0...1_000_000)
-        c.rateLimits.userBurst = r.int("user_burst", default: 30, range: 1...1_000_000)
-        c.rateLimits.tenantPerMinute = r.int("tenant_per_minute", default: 1200, range: 0...10_000_000)
-        c.rateLimits.tenantBurst = r.int("tenant_burst", default: 200, range: 1...10_000_000)
-        errors += r.finish()
+        c.rateLimits = parseRateLimits(top.section("rate_limits"), errors: &errors)
 
         let au = top.section("audit")
         c.audit.includeArguments = au.bool("include_arguments", default: false)
@@ -177,12 +283,25 @@ public struct GatewayConfig: Sendable {
         let (backends, backendErrors) = BackendConfig.parse(top, permissions: c.permissions)
         c.backends = backends
         errors += backendErrors
+        parseTenants(top.section("tenants"), into: &c, errors: &errors)
+        parseTrustedProxy(top.section("trusted_proxy"), into: &c.trustedProxy, errors: &errors)
 
         let a = top.section("auth")
         if !a.isPresent && environment["AZURE_CLIENT_ID"] == nil && environment["TOKEN_AUDIENCE"] == nil {
             top.fail("auth", "is required: authentication cannot be switched off (use \"mode\": \"development\" with dev-token locally)")
         }
         parseAuth(a, into: &c.auth, environment: environment)
+        // Every tenant with a record is on the allow-list.
+        for id in c.tenants.keys.sorted() where !c.auth.allowedTenants.contains(where: { $0.lowercased() == id }) {
+            c.auth.allowedTenants.append(id)
+        }
+        if c.auth.allowedTenants.isEmpty && !c.auth.acceptAnyTenant {
+            a.fail("allowed_tenants", "list the tenant ids allowed to call (or tenant_id / AZURE_TENANT_ID, or tenant records under \"tenants\"); accept_any_tenant is a separate opt-in")
+        }
+        if c.trustedProxy.enabled, let t = c.trustedProxy.defaultTenant, !c.auth.acceptAnyTenant,
+           !c.auth.allowedTenants.contains(where: { $0.lowercased() == t }) {
+            errors.append(ConfigError("trusted_proxy.default_tenant", "\(t) is not an allowed tenant"))
+        }
         errors += a.finish()
         errors = top.finish() + errors
         guard errors.isEmpty else { throw ConfigErrors(errors) }
@@ -225,8 +344,8 @@ public struct GatewayConfig: Sendable {
             }
         }
         if auth.audiences.isEmpty { a.fail("audiences", "at least one audience is required (client_id, api://… App ID URI, or the public URL)") }
-        if auth.allowedTenants.isEmpty && !auth.acceptAnyTenant {
-            a.fail("allowed_tenants", "list the tenant ids allowed to call (or tenant_id / AZURE_TENANT_ID); accept_any_tenant is a separate opt-in")
+        for (i, t) in auth.allowedTenants.enumerated() where !IssuerTenantCheck.isGUID(t) {
+            a.fail("allowed_tenants[\(i)]", "\(t) is not a tenant id (a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47)")
         }
         if !auth.authority.hasPrefix("https://") && !(auth.allowInsecureHTTPForTesting && auth.authority.hasPrefix("http://")) {
             a.fail("authority", "must be an https URL (plain http only with allow_insecure_http_for_testing)")
@@ -238,4 +357,71 @@ public struct ConfigErrors: Error, CustomStringConvertible {
     public let errors: [ConfigError]
     public init(_ errors: [ConfigError]) { self.errors = errors }
     public var description: String { errors.map { "config: \($0)" }.joined(separator: "\n") }
+}
+
+extension GatewayConfig {
+    /// `tenants: {"<tenant id>": {"name": "Contoso", "rate_limits": {…}, "powerbi": {…}, "backends": {…}}}`.
+    static func parseTenants(_ t: ConfigSection, into c: inout GatewayConfig, errors: inout [ConfigError]) {
+        for id in t.raw.keys {
+            let s = t.section(id)
+            guard IssuerTenantCheck.isGUID(id) else {
+                t.fail(id, "tenant records are keyed by the Entra tenant id (a GUID)")
+                continue
+            }
+            let key = id.lowercased()
+            if c.tenants[key] != nil { t.fail(id, "is listed twice (tenant ids compare case-insensitively)"); continue }
+            var record = TenantRecord(id: key, name: s.string("name") ?? "")
+            if record.name.isEmpty { s.fail("name", "is required: the organisation's name, shown to its users and in the audit trail") }
+            if s.has("rate_limits") { record.rateLimits = parseRateLimits(s.section("rate_limits"), errors: &errors) }
+            if s.has("powerbi") { record.powerBI = s.section("powerbi").raw; s.markUsed(["powerbi"]) }
+            if s.has("backends") {
+                let (overrides, problems) = BackendConfig.parseTenantOverrides(.object(s.section("backends").raw), path: "\(s.path).backends",
+                                                                               backends: c.backends)
+                record.backends = overrides
+                errors += problems
+            }
+            errors += s.finish()
+            c.tenants[key] = record
+        }
+        errors += t.finish()
+    }
+
+    static func parseRateLimits(_ r: ConfigSection, errors: inout [ConfigError]) -> RateLimits {
+        var limits = RateLimits()
+        limits.userPerMinute = r.int("user_per_minute", default: limits.userPerMinute, range: 0...1_000_000)
+        limits.userBurst = r.int("user_burst", default: limits.userBurst, range: 1...1_000_000)
+        limits.tenantPerMinute = r.int("tenant_per_minute", default: limits.tenantPerMinute, range: 0...10_000_000)
+        limits.tenantBurst = r.int("tenant_burst", default: limits.tenantBurst, range: 1...10_000_000)
+        errors += r.finish()
+        return limits
+    }
+
+    static func parseTrustedProxy(_ p: ConfigSection, into proxy: inout TrustedProxy, errors: inout [ConfigError]) {
+        proxy.enabled = p.bool("enabled", default: false)
+        for (i, text) in (p.strings("sources") ?? []).enumerated() {
+            if let range = NetworkRange(text) { proxy.sources.append(range) } else {
+                p.fail("sources[\(i)]", "\(text) is not an address or CIDR range such as 10.1.2.3 or 10.1.0.0/16")
+            }
+        }
+        func header(_ key: String, _ current: String) -> String {
+            let name = p.string(key, default: current).lowercased()
+            if name.isEmpty || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) {
+                p.fail(key, "must be an HTTP header name (letters, digits and '-')")
+            }
+            if ["authorization", "cookie", "host", "content-type", "content-length"].contains(name) {
+                p.fail(key, "\(name) cannot carry an asserted identity")
+            }
+            return name
+        }
+        proxy.userHeader = header("user_header", proxy.userHeader)
+        proxy.tenantHeader = header("tenant_header", proxy.tenantHeader)
+        proxy.rolesHeader = header("roles_header", proxy.rolesHeader)
+        proxy.nameHeader = header("name_header", proxy.nameHeader)
+        proxy.defaultTenant = p.string("default_tenant")?.lowercased()
+        if let t = proxy.defaultTenant, !IssuerTenantCheck.isGUID(t) { p.fail("default_tenant", "must be a tenant id (GUID)") }
+        if proxy.enabled && proxy.sources.isEmpty {
+            p.fail("sources", "list the proxy's addresses: without them no request could be trusted")
+        }
+        errors += p.finish()
+    }
 }

@@ -6,6 +6,8 @@ import MCPJSON
 public struct AuditRecord: Equatable, Sendable {
     public var time: Double
     public var requestId: String
+    /// The instance (client deployment) that served it.
+    public var instance: String?
     public var tenant: String?
     public var user: String?
     public var clientApp: String?
@@ -24,6 +26,7 @@ public struct AuditRecord: Equatable, Sendable {
         var o = JSONObject()
         o["time"] = .string(AuditRecord.iso8601(time))
         o["request_id"] = .string(requestId)
+        o["instance"] = JSONValue(instance)
         o["tenant"] = JSONValue(tenant)
         o["user"] = JSONValue(user)
         o["client_app"] = JSONValue(clientApp)

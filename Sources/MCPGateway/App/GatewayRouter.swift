@@ -1,0 +1,28 @@
+import Foundation
+
+/// Picks the instance a request belongs to by its path. One process serves every
+/// instance; each has its own verifier, policy, limits, tools and store, and shares nothing
+/// with the others but the worker threads.
+public final class GatewayRouter: RequestHandler, @unchecked Sendable {
+    public let gateways: [Gateway]
+    private let byPath: [String: Gateway]
+
+    public init(gateways: [Gateway]) {
+        precondition(!gateways.isEmpty, "a router needs at least one instance")
+        self.gateways = gateways
+        var paths: [String: Gateway] = [:]
+        for g in gateways { for p in g.ownPaths { paths[p] = g } }
+        byPath = paths
+    }
+
+    /// One gateway per configured instance.
+    public static func make(config: GatewayConfig) throws -> GatewayRouter {
+        let instances = config.instances.isEmpty ? [config] : config.instances
+        return GatewayRouter(gateways: try instances.map { try Gateway.make(config: $0) })
+    }
+
+    public func respond(to request: HTTPRequest) -> HTTPResponse {
+        // Paths no instance owns (/health, unknown paths) are answered by the first: they reveal nothing instance-specific.
+        (byPath[request.path] ?? gateways[0]).respond(to: request)
+    }
+}
