@@ -28,7 +28,7 @@ let package = Package(
 
         // The request path: FastCGI -> HTTP -> transport rules -> MCP dispatch -> tools.
         .target(name: "MCPGateway",
-                dependencies: ["CFastCGI", "CSQLite", "COpenSSL", "MCPJSON", "EntraAuth"],
+                dependencies: ["CFastCGI", "CSQLite", "CCurl", "COpenSSL", "MCPJSON", "EntraAuth"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // Bearer-token verification: JWS, JWKS fetching and caching, Entra claims policy.

@@ -63,6 +63,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         try registry.register(WhoAmITool())
         try registry.register(ServerInfoTool(developmentMode: auth.mode == .development))
         try registry.register(AuditLogTool(store: store))
+        try PowerBITools.register(into: registry, config: config, store: store)
         for tool in extraTools { try registry.register(tool) }
 
         return Gateway(config: config, registry: registry,
@@ -176,6 +177,10 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
                                                 tool: outcome?.toolName ?? "")
                 Log.shared.info("tool call denied", ["request_id": .string(requestId), "caller": .string(caller.key),
                                                      "tool": JSONValue(outcome?.toolName), "permission": .string(permission)])
+            } else if let challenge = outcome?.claimsChallenge {
+                record.decision = "denied"
+                record.reason = "claims challenge"
+                response = authenticator.claimsChallenge(challenge, id: message.id)
             } else if case .failure(let e)? = outcome?.result {
                 record.reason = "error \(e.code)"
             } else if outcome?.toolFailed == true {

@@ -62,6 +62,10 @@ public struct GatewayConfig: Sendable {
     public var sessions = Sessions()
     /// Customer web backends and their declared tools (`BackendConfig`).
     public var backends: [String: BackendSettings] = [:]
+    /// The gateway's confidential client for upstream tokens (`credential` section; CredentialConfig.swift).
+    public var credential: CredentialConfig?
+    /// Power BI tools (`powerbi` section; PowerBIConfig.swift). Nil: not offered.
+    public var powerBI: PowerBIConfig?
 
     /// Legacy-era `Mcp-Session-Id`, opt-in and never required: clients that do not echo
     /// the id (Claude.ai among them) are served statelessly as before.
@@ -275,6 +279,14 @@ public struct GatewayConfig: Sendable {
         c.sessions.idleMinutes = se.int("idle_minutes", default: 30, range: 1...1440)
         errors += se.finish()
 
+        let cr = top.section("credential")
+        c.credential = CredentialConfig.parse(cr)
+        errors += cr.finish()
+        let pb = top.section("powerbi")
+        c.powerBI = PowerBIConfig.parse(pb, credential: c.credential)
+        if c.powerBI != nil && c.credential == nil { top.fail("credential", "is required by powerbi: the gateway's app registration obtains the Power BI tokens") }
+        errors += pb.finish()
+
         let z = top.section("authorization")
         if let roles = z.stringListMap("roles") { c.permissions.rolePermissions = roles.mapValues(Set.init) }
         if let scopes = z.stringListMap("scopes") { c.permissions.scopePermissions = scopes.mapValues(Set.init) }
@@ -373,7 +385,7 @@ extension GatewayConfig {
             var record = TenantRecord(id: key, name: s.string("name") ?? "")
             if record.name.isEmpty { s.fail("name", "is required: the organisation's name, shown to its users and in the audit trail") }
             if s.has("rate_limits") { record.rateLimits = parseRateLimits(s.section("rate_limits"), errors: &errors) }
-            if s.has("powerbi") { record.powerBI = s.section("powerbi").raw; s.markUsed(["powerbi"]) }
+            if s.has("powerbi") { let p = s.section("powerbi"); record.powerBI = PowerBITenantSettings.parse(p); errors += p.finish() }
             if s.has("backends") {
                 let (overrides, problems) = BackendConfig.parseTenantOverrides(.object(s.section("backends").raw), path: "\(s.path).backends",
                                                                                backends: c.backends)

@@ -31,6 +31,8 @@ public final class MCPDispatcher: @unchecked Sendable {
         public var toolFailed = false
         /// Set when the tool exists but the caller lacks this permission.
         public var deniedPermission: String?
+        /// Set when the tool needs the client to fetch a token with more claims (answered as 401).
+        public var claimsChallenge: ClaimsChallenge?
     }
 
     public func dispatch(_ request: Request) -> Outcome {
@@ -136,6 +138,9 @@ public final class MCPDispatcher: @unchecked Sendable {
             result = try tool.call(arguments: arguments, context: context)
         } catch let e as ToolError {
             result = .failure(e.description)
+        } catch let c as ClaimsChallenge {
+            outcome.claimsChallenge = c
+            result = .failure(c.description)
         } catch {
             Log.shared.error("tool failed", ["tool": .string(name), "request_id": .string(request.requestId),
                                              "error": .string(String(describing: error))])

@@ -1,0 +1,109 @@
+"""Guarantees that must hold across processes, with four responders forked by spawn-fcgi
+behind nginx (as many sites run FastCGI apps): the per-user rate limit is exact over all of
+them, every answered request is in the audit trail, and a responder killed mid-run loses
+no record of a request it answered."""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from conftest import BASE_PORT, e2e_config, mint_token, selected, stack_cmd, stack_down, Stack
+
+PORT = BASE_PORT + 16
+PROCESSES = 4
+BURST = 20
+USER = "44444444-4444-4444-8444-444444444444"
+BODY = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
+
+
+@pytest.fixture(scope="module", params=selected(["nginx"]))
+def stack(request, binary, tmp_path_factory):
+    config = e2e_config(PORT, workers=2)
+    # One request a minute refills: over a test of a few seconds the burst is what counts.
+    config["rate_limits"] = {"user_per_minute": 1, "user_burst": BURST, "tenant_per_minute": 0}
+    cfg_path = tmp_path_factory.mktemp("processes") / "config.json"
+    cfg_path.write_text(json.dumps(config))
+    run_dir = Path(f"/tmp/mcp-fcgi-e2e-{PORT}")
+    stack_cmd("down", "--run-dir", str(run_dir), "--port", str(PORT), timeout=120)
+    proc = stack_cmd("up", "--server", request.param, "--port", str(PORT), "--run-dir", str(run_dir),
+                     "--binary", str(binary), "--config", str(cfg_path), "--processes", str(PROCESSES))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    s = Stack(request.param, PORT, run_dir)
+    try:
+        yield s
+    finally:
+        stack_down(s)
+
+
+def pids(stack) -> list[int]:
+    return [int(p) for p in (stack.run_dir / "responder.pids").read_text().split()]
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def post(stack, token: str) -> httpx2.Response | None:
+    try:
+        return httpx2.post(f"{stack.base_url}/mcp", content=BODY, timeout=20.0, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"})
+    except httpx2.TransportError:
+        return None
+
+
+def audit(stack) -> list[dict]:
+    done = subprocess.run([str(stack.run_dir / "bin" / "mcp-fcgi"), "audit", "tail", "--lines", "100000",
+                           "--config", str(stack.run_dir / "config.json")],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_rate_limit_is_exact_across_processes_and_every_answer_is_audited(stack):
+    assert len(pids(stack)) == PROCESSES and all(Path(f"/proc/{p}").exists() for p in pids(stack))
+    token = mint_token(stack, "--oid", USER)
+    before = {p: cpu_ticks(p) for p in pids(stack)}
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        replies = list(pool.map(lambda _: post(stack, token), range(3 * BURST)))
+    statuses = [r.status_code for r in replies if r is not None]
+    assert len(statuses) == 3 * BURST
+    assert statuses.count(200) == BURST, statuses
+    assert statuses.count(429) == 2 * BURST
+    limited = next(r for r in replies if r.status_code == 429)
+    assert int(limited.headers["retry-after"]) >= 1
+    assert limited.json()["error"]["code"] == -32004
+    # More than one process did the work, so the count really was shared.
+    busy = [p for p in pids(stack) if cpu_ticks(p) > before[p]]
+    assert len(busy) >= 2, (before, busy)
+
+    records = {r["request_id"]: r for r in audit(stack) if r["user"] == USER}
+    for r in replies:
+        record = records[r.headers["x-request-id"]]
+        assert record["http_status"] == r.status_code
+        assert record["decision"] == ("allowed" if r.status_code == 200 else "denied")
+    assert sum(1 for r in records.values() if r["reason"] == "rate limited") == 2 * BURST
+
+
+def test_a_killed_responder_loses_no_record_of_what_it_answered(stack):
+    token = mint_token(stack)
+    victim = pids(stack)[0]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(post, stack, token) for _ in range(150)]
+        time.sleep(0.05)
+        os.kill(victim, signal.SIGKILL)
+        replies = [f.result() for f in futures]
+    answered = [r for r in replies if r is not None and "x-request-id" in r.headers]
+    assert len(answered) >= 100, [None if r is None else r.status_code for r in replies]
+    recorded = {r["request_id"] for r in audit(stack)}
+    missing = [r.headers["x-request-id"] for r in answered if r.headers["x-request-id"] not in recorded]
+    assert not missing, missing
