@@ -11,6 +11,7 @@ final class BackendConfigTests: XCTestCase {
             ("state_dir", "/tmp/mcp-fcgi-backend-config"),
             ("auth", ["mode": "development", "tenant_id": .string(Callers.tenant), "client_id": "api://x"]),
             ("authorization", authorization ?? ["roles": ["Chat.User": ["chat"], "MCP.Admin": ["admin"]]]),
+            ("credential", ["client_id": "dddddddd-dddd-4ddd-8ddd-dddddddddddd", "client_secret_env": "MCP_TEST_SECRET"]),
             ("backends", backends),
         ])
     }
@@ -132,6 +133,11 @@ final class BackendConfigTests: XCTestCase {
         assertProblem(["Chat!": Self.backend()], "backends.Chat!: backend names are")
         assertProblem(["chat": Self.backend(), "chat2": Self.backend()], "tool name 'get_conversation' is already used by backend")
         assertProblem(["chat": Self.backend(["wat": 1])], "backends.chat.wat: unknown setting")
+        var noCredential = Self.root(["chat": Self.backend()])
+        noCredential["credential"] = nil
+        XCTAssertThrowsError(try GatewayConfig.parse(noCredential)) {
+            XCTAssertTrue("\($0)".contains("backends.chat.auth_mode: session needs On-Behalf-Of tokens: configure the server's credential section"), "\($0)")
+        }
     }
 
     func testTenantOverridesAreTypedAndChecked() {

@@ -76,7 +76,7 @@ final class BackendConnector: @unchecked Sendable {
             func attempt() throws -> UpstreamResponse {
                 let cookie = session.jar.header(now: clock()) ?? ""
                 return try exchange(UpstreamRequest(method: method, url: url, headers: headers + [("Cookie", cookie)],
-                                                    body: body ?? [], idempotent: true, timeoutSeconds: settings.timeoutSeconds))
+                                                    body: body ?? [], timeoutSeconds: settings.timeoutSeconds))
             }
             var response = try attempt()
             if response.status == 401 && !fresh {

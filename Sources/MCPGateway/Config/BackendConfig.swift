@@ -89,7 +89,7 @@ enum BackendConfig {
                                                  "backend_login", "backend_logout", "backend_session_status"]
 
     /// Parses `backends`; `permissions` is the instance's policy, so a tool nobody could call is an error.
-    static func parse(_ top: ConfigSection, permissions: PermissionPolicy) -> ([String: BackendSettings], [ConfigError]) {
+    static func parse(_ top: ConfigSection, permissions: PermissionPolicy, credential: Bool) -> ([String: BackendSettings], [ConfigError]) {
         guard let raw = top.json("backends") else { return ([:], []) }
         guard let entries = raw.objectValue else { return ([:], [ConfigError("backends", "must be an object of backends by name")]) }
         var errors: [ConfigError] = []
@@ -108,6 +108,9 @@ enum BackendConfig {
                     section.fail("tools", "tool name '\(tool.name)' is already used by backend \(owner)")
                 }
                 toolOwners[tool.name] = name
+            }
+            if backend.usesTokens && !credential {
+                section.fail("auth_mode", "\(backend.authMode.rawValue) needs On-Behalf-Of tokens: configure the server's credential section")
             }
             errors += section.finish()
             backends[name] = backend

@@ -292,7 +292,7 @@ public struct GatewayConfig: Sendable {
         if let scopes = z.stringListMap("scopes") { c.permissions.scopePermissions = scopes.mapValues(Set.init) }
         errors += z.finish()
 
-        let (backends, backendErrors) = BackendConfig.parse(top, permissions: c.permissions)
+        let (backends, backendErrors) = BackendConfig.parse(top, permissions: c.permissions, credential: c.credential != nil)
         c.backends = backends
         errors += backendErrors
         parseTenants(top.section("tenants"), into: &c, errors: &errors)

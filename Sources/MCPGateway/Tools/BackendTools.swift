@@ -33,11 +33,31 @@ public enum BackendTools {
         return tools
     }
 
-    public static func register(into registry: ToolRegistry, config: GatewayConfig, store: GatewayStore, broker: TokenBroker?,
-                                makeHTTPClient: (BackendSettings) throws -> HTTPClient) throws {
-        for tool in try make(config: config, store: store, broker: broker, makeHTTPClient: makeHTTPClient) {
-            try registry.register(tool)
+    /// The process's wiring: libcurl clients (TLS always verified, the backend's CA bundle and
+    /// timeout, no automatic retries so a down backend fails within its timeout) and an
+    /// Entra token broker for the gateway's `credential`.
+    public static func register(into registry: ToolRegistry, config: GatewayConfig, store: GatewayStore) throws {
+        guard !config.backends.isEmpty else { return }
+        var broker: TokenBroker?
+        if let credential = config.credential {
+            var options = CurlHTTPClientOptions()
+            options.totalTimeoutSeconds = Double(credential.timeoutSeconds)
+            options.caBundlePath = credential.caBundle
+            options.allowInsecureHTTPForTesting = credential.allowInsecureHTTPForTesting
+            broker = EntraTokenBroker(clientId: credential.clientId, authority: credential.authority ?? config.auth.authority,
+                                      credential: try ClientCredential.load(credential), http: CurlHTTPClient(options: options))
         }
+        let tools = try make(config: config, store: store, broker: broker) { settings in
+            var options = CurlHTTPClientOptions()
+            options.connectTimeoutSeconds = min(5, settings.timeoutSeconds)
+            options.totalTimeoutSeconds = settings.timeoutSeconds
+            options.maxResponseBytes = settings.maxResponseBytes
+            options.caBundlePath = settings.caBundle
+            options.allowInsecureHTTPForTesting = settings.allowInsecureHTTPForTesting
+            options.maxRetries = 0
+            return CurlHTTPClient(options: options)
+        }
+        for tool in tools { try registry.register(tool) }
     }
 
     /// The static key of an api-key backend, read once at start; it must fit in a header.
