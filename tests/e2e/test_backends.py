@@ -9,6 +9,7 @@ import os
 import pwd
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -52,9 +53,33 @@ def fakes():
         model.conversations[user] = [{"id": f"conv-{user[:4]}-{i}", "title": f"{user[:4]} talk {i}", "owner": user} for i in range(3)]
     entra = start_entra(behaviour, registry)
     backend = start_backend(model)
-    yield behaviour, model, entra.server_address[1], backend.server_address[1], registry
+    ca_bundle, tls = internal_ca()
+    tls_backend = start_backend(model, tls=tls)
+    yield behaviour, model, entra.server_address[1], backend.server_address[1], registry, tls_backend.server_address[1], ca_bundle
     entra.shutdown()
     backend.shutdown()
+    tls_backend.shutdown()
+
+
+def internal_ca() -> tuple[str, ssl.SSLContext]:
+    """A private CA and a certificate it issued for 127.0.0.1, as an internal backend would have.
+    Returns the CA bundle (readable by the responder's user) and the server's TLS context."""
+    d = Path(f"/tmp/mcp-fcgi-e2e-backends-{NGINX_PORT}-ca")
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(mode=0o755, parents=True)
+    (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+    for args in (["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+                  "-subj", "/CN=mcp-fcgi e2e internal CA", "-addext", "basicConstraints=critical,CA:TRUE",
+                  "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+                 ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+                 ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                  "-out", "server.pem", "-days", "2", "-extfile", "server.ext"]):
+        done = subprocess.run(["openssl", *args], cwd=d, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    os.chmod(d / "ca.pem", 0o644)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(d / "server.pem", d / "server.key")
+    return str(d / "ca.pem"), context
 
 
 def closed_port() -> int:
@@ -77,7 +102,7 @@ def private_file(directory: Path, name: str, content: str) -> str:
     return str(path)
 
 
-def backend_config(port: int, entra_port: int, backend_port: int) -> dict:
+def backend_config(port: int, entra_port: int, backend_port: int, tls_port: int, ca_bundle: str) -> dict:
     secrets_dir = Path(f"/tmp/mcp-fcgi-e2e-backends-{port}-secrets")
     shutil.rmtree(secrets_dir, ignore_errors=True)
     cfg = e2e_config(port)
@@ -110,6 +135,18 @@ def backend_config(port: int, entra_port: int, backend_port: int) -> dict:
             **common, "base_url": base, "auth_mode": "api-key", "api_key_file": private_file(secrets_dir, "api-key", API_KEY),
             "tools": [{"name": "service_status", "description": "Service status.", "method": "GET", "path": "/api/service/status"}],
         },
+        "internal": {
+            **common, "base_url": f"https://127.0.0.1:{tls_port}", "auth_mode": "api-key", "ca_bundle": ca_bundle,
+            "api_key_file": private_file(secrets_dir, "api-key", API_KEY),
+            "tools": [{"name": "internal_status", "description": "An internal backend with its own CA.", "method": "GET",
+                       "path": "/api/service/status"}],
+        },
+        "untrusted": {
+            **common, "base_url": f"https://127.0.0.1:{tls_port}", "auth_mode": "api-key",
+            "api_key_file": private_file(secrets_dir, "api-key", API_KEY),
+            "tools": [{"name": "untrusted_status", "description": "The same backend without its CA.", "method": "GET",
+                       "path": "/api/service/status"}],
+        },
         "offline": {
             **common, "base_url": f"http://127.0.0.1:{closed_port()}", "auth_mode": "api-key",
             "api_key_file": private_file(secrets_dir, "api-key", API_KEY),
@@ -120,9 +157,9 @@ def backend_config(port: int, entra_port: int, backend_port: int) -> dict:
 
 
 def make_stack(server: str, port: int, fakes, binary, tmp_path_factory):
-    _, _, entra_port, backend_port, _ = fakes
+    _, _, entra_port, backend_port, _, tls_port, ca_bundle = fakes
     return stack_up(server, port, binary, tmp_path_factory.mktemp("backends"),
-                    backend_config(port, entra_port, backend_port), mint=False)
+                    backend_config(port, entra_port, backend_port, tls_port, ca_bundle), mint=False)
 
 
 @pytest.fixture(scope="module", params=selected(["nginx"]))
@@ -237,6 +274,13 @@ def test_token_and_api_key_backends(stack, fakes):
     profile = ok(call(stack, erin, "get_profile"))
     assert profile == {"user_id": ERIN, "tenant_id": DEV_TENANT, "via": "token"}
     assert ok(call(stack, erin, "service_status")) == {"status": "ok", "via": "api-key"}
+
+
+def test_tls_is_verified_against_the_backends_ca_bundle(stack):
+    erin = token(stack, ERIN)
+    assert ok(call(stack, erin, "internal_status")) == {"status": "ok", "via": "api-key"}
+    refused = failed(call(stack, erin, "untrusted_status"))
+    assert "The backend untrusted could not be reached: TLS failure talking to 127.0.0.1" in refused, refused
 
 
 def test_path_arguments_stay_in_their_segment(stack, fakes):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import ssl
 import threading
 import time
 import urllib.parse
@@ -166,8 +167,24 @@ class BackendHandler(BaseHTTPRequestHandler):
         return self.reply(404, {"error": "not_found", "message": f"No route {method} {path}"})
 
 
-def start_backend(model: BackendModel, port: int = 0) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", port), BackendHandler)
+class BackendServer(ThreadingHTTPServer):
+    """Handshakes on each connection's own thread, so a client that refuses the certificate
+    (the point of one test) neither blocks other connections nor prints a traceback."""
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request, client_address):
+        if self.tls is not None:
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
+        super().finish_request(request, client_address)
+
+
+def start_backend(model: BackendModel, port: int = 0, tls: ssl.SSLContext | None = None) -> ThreadingHTTPServer:
+    """Serves `model` on loopback; with `tls`, over HTTPS (an internal CA's certificate in the tests)."""
+    server = BackendServer(("127.0.0.1", port), BackendHandler)
+    server.tls = tls
     server.daemon_threads = True
     server.model = model  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, name="fake-backend", daemon=True).start()
