@@ -128,6 +128,7 @@ final class BackendConfigTests: XCTestCase {
         assertProblem(["chat": Self.backend(["auth_mode": "api-key", "scope": nil, "api_key_env": "K", "api_key_header": "Cookie"])],
                       "api_key_header: must not be Cookie")
         assertProblem(["chat": Self.backend(["auth_mode": "token", "login_path": "/login"])], "login_path: applies only to auth_mode session or hybrid")
+        assertProblem(["chat": Self.backend(["auth_mode": "token", "session_check_seconds": 3])], "session_check_seconds: applies only to auth_mode session or hybrid")
         assertProblem(["chat": Self.backend(["auth_mode": "hybrid"])], "tools[0].route: is required for a hybrid backend")
         assertProblem(["chat": Self.backend(["timeout_seconds": 0])], "backends.chat.timeout_seconds: must be between 1 and 300")
         assertProblem(["Chat!": Self.backend()], "backends.Chat!: backend names are")

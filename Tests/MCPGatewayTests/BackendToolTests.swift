@@ -248,12 +248,14 @@ final class BackendToolTests: XCTestCase {
         XCTAssertEqual(try call("list_items", alice).structuredContent?["result"]?.arrayValue?.first?["by"], "service")
         XCTAssertEqual(backend.requests.first?.headers.first { $0.0 == "X-API-Key" }?.1, "k-123")
         XCTAssertNil(tools["backend_login"], "no session tools without a session backend")
-        XCTAssertThrowsError(try build(["auth_mode": "api-key", "scope": nil, "user_info_id_field": nil, "api_key_env": "CHAT_KEY"], tools: spec)) {
+        XCTAssertThrowsError(try build(["auth_mode": "api-key", "scope": nil, "user_info_id_field": nil, "session_check_seconds": nil,
+                                        "api_key_env": "CHAT_KEY"], tools: spec)) {
             XCTAssertTrue("\($0)".contains("backends.chat.api_key_env: the environment variable CHAT_KEY is not set"), "\($0)")
         }
         let file = dir + "/chat.key"
         try "k-123\n".write(toFile: file, atomically: true, encoding: .utf8)
-        try build(["auth_mode": "api-key", "scope": nil, "user_info_id_field": nil, "api_key_file": .string(file)], tools: spec)
+        try build(["auth_mode": "api-key", "scope": nil, "user_info_id_field": nil, "session_check_seconds": nil,
+                   "api_key_file": .string(file)], tools: spec)
         XCTAssertFalse(try call("list_items", alice).isError)
     }
 

@@ -144,6 +144,9 @@ enum BackendConfig {
         }
         b.userInfoIdField = s.string("user_info_id_field")
         b.sessionCheckSeconds = s.int("session_check_seconds", default: b.sessionCheckSeconds, range: 0...300)
+        for key in ["user_info_id_field", "session_check_seconds"] where !b.usesSessions && !(s.raw[key]?.isNull ?? true) {
+            s.fail(key, "applies only to auth_mode session or hybrid")
+        }
         let keyFile = s.string("api_key_file"), keyEnv = s.string("api_key_env")
         switch (b.authMode, keyFile, keyEnv) {
         case (.apiKey, let f?, nil):
