@@ -131,6 +131,14 @@ def backend_config(port: int, entra_port: int, backend_port: int, tls_port: int,
             **common, "base_url": base, "auth_mode": "token", "scope": f"{RESOURCE}/.default",
             "tools": [{"name": "get_profile", "description": "Your profile (token route).", "method": "GET", "path": "/api/v1/profile"}],
         },
+        "chathybrid": {
+            **common, "base_url": base, "auth_mode": "hybrid", "scope": f"{RESOURCE}/.default", "user_info_id_field": "user_id",
+            "tools": [
+                {"name": "hybrid_conversations", "description": "Conversations (web route).", "method": "GET",
+                 "path": "/api/conversations", "route": "web"},
+                {"name": "hybrid_profile", "description": "Profile (API route).", "method": "GET", "path": "/api/v1/profile", "route": "api"},
+            ],
+        },
         "chatservice": {
             **common, "base_url": base, "auth_mode": "api-key", "api_key_file": private_file(secrets_dir, "api-key", API_KEY),
             "tools": [{"name": "service_status", "description": "Service status.", "method": "GET", "path": "/api/service/status"}],
@@ -263,17 +271,40 @@ def test_login_status_and_logout_end_the_backend_session(stack, fakes):
     out = ok(call(stack, dave, "backend_logout", {"backend": "simplechat"}))
     assert out["ended"] is True and "The backend ended the session." in out["detail"]
     assert model.live_sessions(DAVE) == 0, "the logout endpoint ended it at the backend"
-    assert ok(call(stack, dave, "backend_session_status", {}))["session"] == "none"
+    assert ok(call(stack, dave, "backend_session_status", {"backend": "simplechat"}))["session"] == "none"
+    assert "Name the backend: one of chathybrid, simplechat." in failed(call(stack, dave, "backend_session_status", {}))
     logins = model.logins[DAVE]
     ok(call(stack, dave, "get_conversations"))
     assert model.logins[DAVE] == logins + 1, "the next call signed in afresh"
 
 
-def test_token_and_api_key_backends(stack, fakes):
+def test_a_session_past_its_cookie_max_age_is_replaced_without_trying_it(stack, fakes):
+    model = fakes[1]
+    user = "e4b14e00-0000-4000-8000-0000000000c2"
+    tok = token(stack, user)
+    model.session_max_age = 2
+    try:
+        ok(call(stack, tok, "get_conversations"))
+        time.sleep(2.5)
+        rejected = sum(model.rejected.values())
+        ok(call(stack, tok, "get_conversations"))
+    finally:
+        model.session_max_age = 3600
+    assert model.logins[user] == 2
+    assert sum(model.rejected.values()) == rejected, "the expired cookie was not sent"
+
+
+def test_token_api_key_and_hybrid_backends(stack, fakes):
+    model = fakes[1]
     erin = token(stack, ERIN)
     profile = ok(call(stack, erin, "get_profile"))
     assert profile == {"user_id": ERIN, "tenant_id": DEV_TENANT, "via": "token"}
     assert ok(call(stack, erin, "service_status")) == {"status": "ok", "via": "api-key"}
+    logins = model.logins.get(ERIN, 0)
+    assert ok(call(stack, erin, "hybrid_profile"))["via"] == "token"
+    assert model.logins.get(ERIN, 0) == logins, "an API route needs no session"
+    assert ok(call(stack, erin, "hybrid_conversations"))["user_id"] == ERIN
+    assert model.logins[ERIN] == logins + 1, "a web route signs in"
 
 
 def test_tls_is_verified_against_the_backends_ca_bundle(stack):
