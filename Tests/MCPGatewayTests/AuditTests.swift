@@ -90,3 +90,32 @@ final class AuditTests: XCTestCase {
         XCTAssertEqual(try store.audit(since: 0, tenant: nil, limit: 10).map(\.requestId), ["new"])
     }
 }
+
+/// Tools report the upstream status behind their answer; the trail keeps it, the client never sees it.
+final class UpstreamStatusAuditTests: XCTestCase {
+    struct UpstreamTool: Tool {
+        let definition = ToolDefinition(name: "upstream_tool", description: "Calls an upstream.",
+                                        inputSchema: ["type": "object", "properties": ["fail": ["type": "boolean"]]],
+                                        annotations: .readOnlyLocal)
+        func call(arguments: JSONObject, context: ToolContext) throws -> ToolResult {
+            if arguments["fail"]?.boolValue == true { throw ToolError("The upstream said no", upstreamStatus: 403) }
+            var r = ToolResult.structured(["ok": true])
+            r.upstreamStatus = 200
+            return r
+        }
+    }
+
+    func testUpstreamStatusIsRecorded() throws {
+        let f = try GatewayFixture(tools: [UpstreamTool()])
+        let token = try f.token()
+        for fail in [false, true] {
+            let r = f.post(GatewayFixture.modernBody("tools/call", params: ["name": "upstream_tool", "arguments": ["fail": .bool(fail)]]),
+                           headers: GatewayFixture.modernHeaders("tools/call", name: "upstream_tool"), token: token)
+            XCTAssertEqual(r.status, 200)
+            XCTAssertFalse(String(decoding: r.body, as: UTF8.self).contains("upstreamStatus"))
+        }
+        let trail = try f.gateway.store.audit(since: 0, tenant: nil, limit: 10)
+        XCTAssertEqual(trail.map(\.upstreamStatus), [200, 403])
+        XCTAssertEqual(trail.map(\.reason), [nil, "tool error"])
+    }
+}

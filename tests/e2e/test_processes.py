@@ -7,6 +7,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -33,6 +34,7 @@ def stack(request, binary, tmp_path_factory):
     cfg_path.write_text(json.dumps(config))
     run_dir = Path(f"/tmp/mcp-fcgi-e2e-{PORT}")
     stack_cmd("down", "--run-dir", str(run_dir), "--port", str(PORT), timeout=120)
+    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh store: no counters left from an earlier run
     proc = stack_cmd("up", "--server", request.param, "--port", str(PORT), "--run-dir", str(run_dir),
                      "--binary", str(binary), "--config", str(cfg_path), "--processes", str(PROCESSES))
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -171,6 +171,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
                 }
             }
             record.decision = "allowed"
+            record.upstreamStatus = outcome?.upstreamStatus
             if let permission = outcome?.deniedPermission {
                 record.decision = "denied"
                 record.reason = "missing permission \(permission)"

@@ -29,6 +29,8 @@ public final class MCPDispatcher: @unchecked Sendable {
         public var result: Result<JSONValue, RPCError>
         public var toolName: String?
         public var toolFailed = false
+        /// The last HTTP status the tool got from its upstream (Power BI, a backend), for the audit trail.
+        public var upstreamStatus: Int?
         /// Set when the tool exists but the caller lacks this permission.
         public var deniedPermission: String?
         /// Set when the tool needs the client to fetch a token with more claims (answered as 401).
@@ -133,11 +135,12 @@ public final class MCPDispatcher: @unchecked Sendable {
         }
         let context = ToolContext(caller: request.caller, requestId: request.requestId,
                                   protocolVersion: request.protocolVersion, era: request.era, server: server)
-        let result: ToolResult
+        var result: ToolResult
         do {
             result = try tool.call(arguments: arguments, context: context)
         } catch let e as ToolError {
             result = .failure(e.description)
+            result.upstreamStatus = e.upstreamStatus
         } catch let c as ClaimsChallenge {
             outcome.claimsChallenge = c
             result = .failure(c.description)
@@ -147,6 +150,7 @@ public final class MCPDispatcher: @unchecked Sendable {
             result = .failure("The tool \(name) failed unexpectedly (request \(request.requestId)).")
         }
         outcome.toolFailed = result.isError
+        outcome.upstreamStatus = result.upstreamStatus
         outcome.result = .success(result.json)
         return outcome
     }

@@ -70,11 +70,15 @@ public struct ToolResult: Sendable {
     public var content: [JSONValue]
     public var structuredContent: JSONValue?
     public var isError: Bool
+    /// The HTTP status of the upstream call behind this result, if any: recorded in the
+    /// audit trail, never sent to the client.
+    public var upstreamStatus: Int?
 
-    public init(content: [JSONValue], structuredContent: JSONValue? = nil, isError: Bool = false) {
+    public init(content: [JSONValue], structuredContent: JSONValue? = nil, isError: Bool = false, upstreamStatus: Int? = nil) {
         self.content = content
         self.structuredContent = structuredContent
         self.isError = isError
+        self.upstreamStatus = upstreamStatus
     }
 
     /// Structured output, with the same JSON as text for clients that only read text.
@@ -99,7 +103,12 @@ public struct ToolResult: Sendable {
 /// A failure inside a tool; it reaches the client as an `isError` result, not a protocol error.
 public struct ToolError: Error, CustomStringConvertible {
     public let description: String
-    public init(_ message: String) { description = message }
+    /// The upstream's HTTP status when the failure came from there (for the audit trail).
+    public let upstreamStatus: Int?
+    public init(_ message: String, upstreamStatus: Int? = nil) {
+        description = message
+        self.upstreamStatus = upstreamStatus
+    }
 }
 
 /// What a tool knows about the request it serves.
