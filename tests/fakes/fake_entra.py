@@ -92,6 +92,8 @@ CLAIMS_CHALLENGE = json.dumps({"access_token": {"capolids": {"essential": True, 
 class EntraHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeEntra/1"
+    # Headers and body go out in two writes: without TCP_NODELAY the second waits for a delayed ACK (40 ms).
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):  # quiet: pytest shows failures, not traffic
         pass

@@ -78,6 +78,8 @@ GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 class PowerBIHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakePowerBI/1"
+    # Headers and body go out in two writes: without TCP_NODELAY the second waits for a delayed ACK (40 ms).
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):
         pass
@@ -98,8 +100,8 @@ class PowerBIHandler(BaseHTTPRequestHandler):
         if gzipped:
             self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("RequestId", str(uuid.uuid4()))
-        for k, v in (headers or {}).items():
+        headers = {"RequestId": str(uuid.uuid4()), **(headers or {})}
+        for k, v in headers.items():
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)

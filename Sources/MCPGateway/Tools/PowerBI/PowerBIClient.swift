@@ -120,18 +120,18 @@ public final class PowerBIClient: @unchecked Sendable {
         switch r.status {
         case 401, 403:
             let needs = access.mode == .delegated ? operation.delegatedNeeds : operation.servicePrincipalNeeds
-            return ToolError("Power BI refused \(operation.what) (HTTP \(r.status))\(detail): \(needs)")
+            return ToolError("Power BI refused \(operation.what) (HTTP \(r.status))\(detail): \(needs)", upstreamStatus: r.status)
         case 404:
-            return ToolError("Not found while \(operation.what)\(detail): check the ids, and that you can see the item in Power BI")
+            return ToolError("Not found while \(operation.what)\(detail): check the ids, and that you can see the item in Power BI", upstreamStatus: r.status)
         case 429:
             let wait = r.retryAfterSeconds.map { "retry in \($0) s" } ?? "retry in a minute"
-            return ToolError("Power BI is throttling requests while \(operation.what)\(detail): \(wait)")
+            return ToolError("Power BI is throttling requests while \(operation.what)\(detail): \(wait)", upstreamStatus: r.status)
         case 400:
-            return ToolError("Power BI rejected the request while \(operation.what)\(detail)")
+            return ToolError("Power BI rejected the request while \(operation.what)\(detail)", upstreamStatus: r.status)
         case 500...599:
-            return ToolError("Power BI failed while \(operation.what) (HTTP \(r.status))\(detail); try again later")
+            return ToolError("Power BI failed while \(operation.what) (HTTP \(r.status))\(detail); try again later", upstreamStatus: r.status)
         default:
-            return ToolError("Power BI answered HTTP \(r.status) while \(operation.what)\(detail)")
+            return ToolError("Power BI answered HTTP \(r.status) while \(operation.what)\(detail)", upstreamStatus: r.status)
         }
     }
 

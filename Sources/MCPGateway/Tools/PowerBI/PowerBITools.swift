@@ -35,9 +35,9 @@ public enum PowerBITools {
 
     // MARK: - Schema pieces
 
-    static let guid: JSONValue = ["type": "string", "format": "uuid", "minLength": 36, "maxLength": 36]
+    static let guid: JSONValue = ["type": "string", "format": "uuid"]
     static func idProperty(_ what: String) -> JSONValue {
-        ["type": "string", "format": "uuid", "minLength": 36, "maxLength": 36, "description": .string("The \(what) id (a GUID).")]
+        ["type": "string", "format": "uuid", "description": .string("The \(what) id (a GUID).")]
     }
     static let readOnly = ToolAnnotations(readOnly: true, destructive: false, idempotent: true, openWorld: true)
 
