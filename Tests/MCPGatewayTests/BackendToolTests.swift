@@ -83,6 +83,7 @@ final class BackendToolTests: XCTestCase {
         try build()
         let r = try call("get_conversations", alice)
         XCTAssertEqual(r.structuredContent?["user"], .string(Callers.alice))
+        XCTAssertEqual(r.upstreamStatus, 200, "the audit trail gets the backend's status")
         XCTAssertEqual(backend.paths(), ["POST /api/login", "GET /api/user_info", "GET /api/conversations"])
         let login = try XCTUnwrap(backend.requests.first)
         XCTAssertEqual(login.headers.first { $0.0 == "Authorization" }?.1.hasPrefix("Bearer obo:api://chat/.default:"), true)
@@ -291,6 +292,7 @@ final class BackendToolTests: XCTestCase {
     func testBackendFailuresBecomeClearToolErrors() throws {
         try build()
         backend.answer = (403, #"{"message":"You are not a member of this workspace"}"#)
+        XCTAssertThrowsError(try call("get_conversations", alice)) { XCTAssertEqual(($0 as? ToolError)?.upstreamStatus, 403) }
         XCTAssertTrue(failure("get_conversations", alice).contains("denied access while running get_conversations (403): You are not a member of this workspace"))
         backend.answer = (502, "<html>bad gateway</html>")
         XCTAssertTrue(failure("get_conversations", alice).contains("failed while running get_conversations (502)"))

@@ -362,6 +362,9 @@ def test_no_cookie_token_or_key_in_the_logs_audit_or_store(stack, fakes):
                             str(stack.run_dir / "config.json")], capture_output=True, text=True, timeout=30).stdout
     store = b"".join(p.read_bytes() for p in (stack.run_dir / "state").glob("*.db*"))
     assert "backend session established" in logs
+    records = [json.loads(line) for line in audit.splitlines() if line.strip()]
+    assert any(r["tool"] == "get_conversations" and r["upstream_status"] == 200 for r in records), "the backend's status is audited"
+    assert any(r["tool"] == "get_conversation" and r["upstream_status"] == 404 for r in records)
     with registry.lock:
         tokens = list(registry.issued)
     with model.lock:

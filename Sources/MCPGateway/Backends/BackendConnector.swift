@@ -291,18 +291,22 @@ final class BackendConnector: @unchecked Sendable {
 /// own explanation is included only from known JSON fields, bounded and printable.
 enum BackendFailure {
     static func error(_ backend: String, _ r: UpstreamResponse, action: String) -> ToolError {
+        ToolError(message(backend, r, action: action), upstreamStatus: r.status)
+    }
+
+    private static func message(_ backend: String, _ r: UpstreamResponse, action: String) -> String {
         let detail = explanation(r.body).map { ": \($0)" } ?? ""
         switch r.status {
-        case 401: return ToolError("The backend \(backend) refused your credentials while \(action) (401)\(detail).")
-        case 403: return ToolError("The backend \(backend) denied access while \(action) (403)\(detail).")
-        case 404: return ToolError("The backend \(backend) found nothing there (404)\(detail).")
-        case 408, 504: return ToolError("The backend \(backend) timed out while \(action) (\(r.status)).")
+        case 401: return "The backend \(backend) refused your credentials while \(action) (401)\(detail)."
+        case 403: return "The backend \(backend) denied access while \(action) (403)\(detail)."
+        case 404: return "The backend \(backend) found nothing there (404)\(detail)."
+        case 408, 504: return "The backend \(backend) timed out while \(action) (\(r.status))."
         case 429:
             let wait = r.retryAfterSeconds.map { "; retry in \($0) s" } ?? "; retry shortly"
-            return ToolError("The backend \(backend) is limiting requests (429)\(wait).")
-        case 300..<400: return ToolError("The backend \(backend) redirected the request (\(r.status)); check the tool's path.")
-        case 400..<500: return ToolError("The backend \(backend) rejected the request while \(action) (\(r.status))\(detail).")
-        default: return ToolError("The backend \(backend) failed while \(action) (\(r.status))\(detail).")
+            return "The backend \(backend) is limiting requests (429)\(wait)."
+        case 300..<400: return "The backend \(backend) redirected the request (\(r.status)); check the tool's path."
+        case 400..<500: return "The backend \(backend) rejected the request while \(action) (\(r.status))\(detail)."
+        default: return "The backend \(backend) failed while \(action) (\(r.status))\(detail)."
         }
     }
 

@@ -110,20 +110,26 @@ struct BackendTool: Tool {
             throw BackendFailure.error(connector.name, response, action: "running \(spec.name)")
         }
         guard response.body.count <= spec.maxResponseBytes else {
-            throw ToolError("The answer from the backend \(connector.name) is larger than \(spec.maxResponseBytes) bytes (max_response_bytes).")
+            throw ToolError("The answer from the backend \(connector.name) is larger than \(spec.maxResponseBytes) bytes (max_response_bytes).",
+                            upstreamStatus: response.status)
         }
+        var result: ToolResult
         switch spec.response {
         case .text:
-            return ToolResult(content: [["type": "text", "text": .string(String(decoding: response.body, as: UTF8.self))]])
+            result = ToolResult(content: [["type": "text", "text": .string(String(decoding: response.body, as: UTF8.self))]])
         case .json:
-            if response.body.isEmpty { return .structured(["status": .integer(response.status)]) }
-            guard let value = try? JSONParser.parse(response.body, limits: JSONLimits(maxDepth: 64, maxBytes: spec.maxResponseBytes)) else {
-                throw ToolError("The backend \(connector.name) answered \(spec.name) with something that is not JSON.")
+            if response.body.isEmpty {
+                result = .structured(["status": .integer(response.status)])
+            } else if let value = try? JSONParser.parse(response.body, limits: JSONLimits(maxDepth: 64, maxBytes: spec.maxResponseBytes)) {
+                // Structured content is an object; other JSON is wrapped so clients can still validate it.
+                if case .object = value { result = .structured(value) } else { result = .structured(["result": value]) }
+            } else {
+                throw ToolError("The backend \(connector.name) answered \(spec.name) with something that is not JSON.",
+                                upstreamStatus: response.status)
             }
-            // Structured content is an object; other JSON is wrapped so clients can still validate it.
-            if case .object = value { return .structured(value) }
-            return .structured(["result": value])
         }
+        result.upstreamStatus = response.status
+        return result
     }
 }
 
