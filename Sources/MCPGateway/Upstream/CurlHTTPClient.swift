@@ -41,9 +41,9 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
     private static let globalInit: Void = { _ = curl_global_init(3) }()
 
     public func send(_ request: UpstreamRequest) throws -> UpstreamResponse {
-        let host = Self.host(of: request.url)
         let lower = request.url.lowercased()
-        guard lower.hasPrefix("https://") || (options.allowInsecureHTTPForTesting && lower.hasPrefix("http://")), host != nil else {
+        guard lower.hasPrefix("https://") || (options.allowInsecureHTTPForTesting && lower.hasPrefix("http://")),
+              let host = Self.host(of: request.url) else {
             throw UpstreamError.invalidURL(Self.redactedURL(request.url))
         }
         let started = Self.now()
@@ -52,9 +52,9 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
         var attempt = 0
         while true {
             let remaining = deadline - Self.now()
-            guard remaining > 0.001 else { throw UpstreamError.timeout(host: host!, seconds: budget) }
+            guard remaining > 0.001 else { throw UpstreamError.timeout(host: host, seconds: budget) }
             let outcome: Result<UpstreamResponse, UpstreamError>
-            do { outcome = .success(try perform(request, host: host!, timeout: remaining)) } catch let e as UpstreamError {
+            do { outcome = .success(try perform(request, host: host, timeout: remaining)) } catch let e as UpstreamError {
                 outcome = .failure(e)
             }
             attempt += 1
@@ -65,7 +65,7 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
                     r.elapsedSeconds = Self.now() - started
                     return r
                 case .failure(let e):
-                    if case .timeout = e { throw UpstreamError.timeout(host: host!, seconds: budget) }
+                    if case .timeout = e { throw UpstreamError.timeout(host: host, seconds: budget) }
                     throw e
                 }
             }
