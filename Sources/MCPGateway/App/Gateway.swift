@@ -64,6 +64,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         try registry.register(ServerInfoTool(developmentMode: auth.mode == .development))
         try registry.register(AuditLogTool(store: store))
         try PowerBITools.register(into: registry, config: config, store: store)
+        try BackendTools.register(into: registry, config: config, store: store)
         for tool in extraTools { try registry.register(tool) }
 
         return Gateway(config: config, registry: registry,

@@ -60,6 +60,8 @@ public struct GatewayConfig: Sendable {
     public var rateLimits = RateLimits()
     public var audit = Audit()
     public var sessions = Sessions()
+    /// Customer web backends and their declared tools (`BackendConfig`).
+    public var backends: [String: BackendSettings] = [:]
     /// The gateway's confidential client for upstream tokens (`credential` section; CredentialConfig.swift).
     public var credential: CredentialConfig?
     /// Power BI tools (`powerbi` section; PowerBIConfig.swift). Nil: not offered.
@@ -290,6 +292,9 @@ public struct GatewayConfig: Sendable {
         if let scopes = z.stringListMap("scopes") { c.permissions.scopePermissions = scopes.mapValues(Set.init) }
         errors += z.finish()
 
+        let (backends, backendErrors) = BackendConfig.parse(top, permissions: c.permissions, credential: c.credential != nil)
+        c.backends = backends
+        errors += backendErrors
         parseTenants(top.section("tenants"), into: &c, errors: &errors)
         parseTrustedProxy(top.section("trusted_proxy"), into: &c.trustedProxy, errors: &errors)
 
@@ -381,7 +386,12 @@ extension GatewayConfig {
             if record.name.isEmpty { s.fail("name", "is required: the organisation's name, shown to its users and in the audit trail") }
             if s.has("rate_limits") { record.rateLimits = parseRateLimits(s.section("rate_limits"), errors: &errors) }
             if s.has("powerbi") { let p = s.section("powerbi"); record.powerBI = PowerBITenantSettings.parse(p); errors += p.finish() }
-            if s.has("backends") { record.backends = s.section("backends").raw; s.markUsed(["backends"]) }
+            if s.has("backends") {
+                let (overrides, problems) = BackendConfig.parseTenantOverrides(.object(s.section("backends").raw), path: "\(s.path).backends",
+                                                                               backends: c.backends)
+                record.backends = overrides
+                errors += problems
+            }
             errors += s.finish()
             c.tenants[key] = record
         }

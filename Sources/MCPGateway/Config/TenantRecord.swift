@@ -10,11 +10,11 @@ public struct TenantRecord: Sendable {
     public var rateLimits: GatewayConfig.RateLimits?
     /// Power BI settings for this tenant (access mode, workspaces it may reach); they override the instance's.
     public var powerBI: PowerBITenantSettings?
-    /// Per-backend overrides for this tenant, by backend name.
-    public var backends: JSONObject?
+    /// Per-backend overrides for this tenant, by backend name (`BackendConfig.parseTenantOverrides`).
+    public var backends: [String: TenantBackendSettings]?
 
     public init(id: String, name: String, rateLimits: GatewayConfig.RateLimits? = nil,
-                powerBI: PowerBITenantSettings? = nil, backends: JSONObject? = nil) {
+                powerBI: PowerBITenantSettings? = nil, backends: [String: TenantBackendSettings]? = nil) {
         self.id = id.lowercased()
         self.name = name
         self.rateLimits = rateLimits
