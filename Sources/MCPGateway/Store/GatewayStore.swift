@@ -179,7 +179,7 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
     }
 
     public func addBlock(_ b: Block) throws {
-        try db.transaction(write: true) { db in
+        _ = try db.transaction(write: true) { db in
             try db.query("INSERT OR REPLACE INTO blocks (kind, id, until, reason, created) VALUES (?, ?, ?, ?, ?)",
                          [.text(b.kind.rawValue), .text(b.id), b.until.map { .int($0) } ?? .null,
                           b.reason.map { .text($0) } ?? .null, .int(Int64(Date().timeIntervalSince1970))])
@@ -268,7 +268,7 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
     }
 
     public func appendAudit(_ r: AuditRecord) throws {
-        try db.transaction(write: true) { db in
+        _ = try db.transaction(write: true) { db in
             try db.query("""
                 INSERT INTO audit (time, request_id, tenant, user, client_app, method, tool, arguments_digest, arguments,
                                    decision, reason, http_status, upstream_status, latency_ms, instance)
