@@ -31,7 +31,7 @@ let package = Package(
 
         // The request path: FastCGI -> HTTP -> transport rules -> MCP dispatch -> tools.
         .target(name: "MCPGateway",
-                dependencies: ["CFastCGI", "CSQLite", "CSharedCounters", "MCPJSON", "EntraAuth"],
+                dependencies: ["CFastCGI", "CSQLite", "CSharedCounters", "CCurl", "COpenSSL", "MCPJSON", "EntraAuth"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // Bearer-token verification: JWS, JWKS fetching and caching, Entra claims policy.

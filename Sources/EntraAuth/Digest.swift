@@ -15,7 +15,7 @@ public struct SHA256Digest: Hashable, Sendable {
 
     public init(_ bytes: [UInt8]) { self = bytes.withUnsafeBytes { SHA256Digest($0) } }
 
-    var bytes: [UInt8] {
+    public var bytes: [UInt8] {
         var v = (w0, w1, w2, w3)
         return withUnsafeBytes(of: &v) { Array($0) }
     }

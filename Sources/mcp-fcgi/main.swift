@@ -2,6 +2,7 @@ import ArgumentParser
 import EntraAuth
 import Foundation
 import MCPGateway
+import MCPJSON
 
 /// The config path: --config, else $MCP_FCGI_CONFIG, else the Debian-style default.
 func resolveConfigPath(_ option: String?) -> String {
@@ -171,6 +172,10 @@ struct DevToken: ParsableCommand {
     @Option(help: "Display name claim.")
     var name: String?
 
+    @Option(name: .customLong("client-capabilities"),
+            help: "Comma-separated xms_cc values, e.g. cp1 for a client that handles claims challenges.")
+    var clientCapabilities: String?
+
     func run() throws {
         let cfg = try configFile.single()
         guard cfg.auth.mode == .development else {
@@ -184,8 +189,10 @@ struct DevToken: ParsableCommand {
         guard (1...86_400).contains(ttl) else { throw ValidationError("--ttl must be 1 to 86400 seconds") }
         let key = try DevSigningKey.loadOrCreate(stateDirectory: cfg.stateDirectory)
         let list = { (s: String) in s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        var extra = JSONObject()
+        if let clientCapabilities { extra["xms_cc"] = JSONValue(list(clientCapabilities)) }
         let token = try DevTokenMinter(key: key).mint(tenantId: tid, objectId: oid, audience: aud, scopes: list(scopes),
-                                                      roles: list(roles), name: name, ttl: ttl)
+                                                      roles: list(roles), name: name, ttl: ttl, extraClaims: extra)
         print(token)
     }
 }

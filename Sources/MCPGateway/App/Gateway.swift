@@ -55,8 +55,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         entra.developmentMode = auth.mode == .development
         try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
-        let metrics = GatewayMetrics.open(stateDirectory: config.stateDirectory,
-                                          knownTools: Set(["whoami", "server_info", "audit_log", "system_status"] + extraTools.map(\.definition.name)))
+        let metrics = GatewayMetrics.open(stateDirectory: config.stateDirectory)
         let verifier = try TokenVerifier(configuration: entra,
                                          http: MeteredFetcher(CurlHTTPFetcher(options: entra.http), upstream: "entra_keys", metrics: metrics))
 
@@ -70,10 +69,13 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         try registry.register(WhoAmITool())
         try registry.register(ServerInfoTool(developmentMode: auth.mode == .development))
         try registry.register(AuditLogTool(store: store))
+        try PowerBITools.register(into: registry, config: config, store: store, metrics: metrics)
+        try BackendTools.register(into: registry, config: config, store: store, metrics: metrics)
         let operations = OperationsStatus(config: config, store: store, verifier: verifier, metrics: metrics,
                                           startedAt: Date().timeIntervalSince1970)
         try registry.register(SystemStatusTool(operations: operations))
         for tool in extraTools { try registry.register(tool) }
+        metrics.knownTools = Set(registry.all.map(\.definition.name))
 
         return Gateway(config: config, registry: registry,
                        authenticator: Authenticator(verifier: verifier, metadata: metadata, requiredScopes: auth.requiredScopes,
@@ -192,6 +194,10 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
                                                 tool: outcome?.toolName ?? "")
                 Log.shared.info("tool call denied", ["request_id": .string(requestId), "caller": .string(caller.key),
                                                      "tool": JSONValue(outcome?.toolName), "permission": .string(permission)])
+            } else if let challenge = outcome?.claimsChallenge {
+                record.decision = "denied"
+                record.reason = "claims challenge"
+                response = authenticator.claimsChallenge(challenge, id: message.id)
             } else if case .failure(let e)? = outcome?.result {
                 record.reason = "error \(e.code)"
             } else if outcome?.toolFailed == true {

@@ -31,6 +31,9 @@ final class ConfigSection {
         return v
     }
 
+    /// The value as written, for sections that hold JSON documents (schemas) or maps of objects.
+    func json(_ key: String) -> JSONValue? { value(key) }
+
     func string(_ key: String) -> String? {
         guard let v = value(key) else { return nil }
         guard let s = v.stringValue else { fail(key, "must be a string"); return nil }

@@ -61,6 +61,12 @@ public struct GatewayConfig: Sendable {
     public var audit = Audit()
     public var sessions = Sessions()
     public var metrics = MetricsSettings()
+    /// Customer web backends and their declared tools (`BackendConfig`).
+    public var backends: [String: BackendSettings] = [:]
+    /// The gateway's confidential client for upstream tokens (`credential` section; CredentialConfig.swift).
+    public var credential: CredentialConfig?
+    /// Power BI tools (`powerbi` section; PowerBIConfig.swift). Nil: not offered.
+    public var powerBI: PowerBIConfig?
 
     /// Legacy-era `Mcp-Session-Id`, opt-in and never required: clients that do not echo
     /// the id (Claude.ai among them) are served statelessly as before.
@@ -275,12 +281,22 @@ public struct GatewayConfig: Sendable {
         errors += se.finish()
 
         let me = top.section("metrics"); c.metrics = MetricsSettings.parse(me); errors += me.finish()
+        let cr = top.section("credential")
+        c.credential = CredentialConfig.parse(cr)
+        errors += cr.finish()
+        let pb = top.section("powerbi")
+        c.powerBI = PowerBIConfig.parse(pb, credential: c.credential)
+        if c.powerBI != nil && c.credential == nil { top.fail("credential", "is required by powerbi: the gateway's app registration obtains the Power BI tokens") }
+        errors += pb.finish()
 
         let z = top.section("authorization")
         if let roles = z.stringListMap("roles") { c.permissions.rolePermissions = roles.mapValues(Set.init) }
         if let scopes = z.stringListMap("scopes") { c.permissions.scopePermissions = scopes.mapValues(Set.init) }
         errors += z.finish()
 
+        let (backends, backendErrors) = BackendConfig.parse(top, permissions: c.permissions, credential: c.credential != nil)
+        c.backends = backends
+        errors += backendErrors
         parseTenants(top.section("tenants"), into: &c, errors: &errors)
         parseTrustedProxy(top.section("trusted_proxy"), into: &c.trustedProxy, errors: &errors)
 
@@ -371,8 +387,13 @@ extension GatewayConfig {
             var record = TenantRecord(id: key, name: s.string("name") ?? "")
             if record.name.isEmpty { s.fail("name", "is required: the organisation's name, shown to its users and in the audit trail") }
             if s.has("rate_limits") { record.rateLimits = parseRateLimits(s.section("rate_limits"), errors: &errors) }
-            if s.has("powerbi") { record.powerBI = s.section("powerbi").raw; s.markUsed(["powerbi"]) }
-            if s.has("backends") { record.backends = s.section("backends").raw; s.markUsed(["backends"]) }
+            if s.has("powerbi") { let p = s.section("powerbi"); record.powerBI = PowerBITenantSettings.parse(p); errors += p.finish() }
+            if s.has("backends") {
+                let (overrides, problems) = BackendConfig.parseTenantOverrides(.object(s.section("backends").raw), path: "\(s.path).backends",
+                                                                               backends: c.backends)
+                record.backends = overrides
+                errors += problems
+            }
             errors += s.finish()
             c.tenants[key] = record
         }

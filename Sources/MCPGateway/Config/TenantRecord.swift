@@ -8,13 +8,13 @@ public struct TenantRecord: Sendable {
     public var name: String
     /// Replaces the instance's rate limits for this tenant's users and the tenant as a whole.
     public var rateLimits: GatewayConfig.RateLimits?
-    /// Power BI settings for this tenant (workspaces it may reach, access mode); parsed by `PowerBISettings`.
-    public var powerBI: JSONObject?
-    /// Per-backend overrides for this tenant, by backend name.
-    public var backends: JSONObject?
+    /// Power BI settings for this tenant (access mode, workspaces it may reach); they override the instance's.
+    public var powerBI: PowerBITenantSettings?
+    /// Per-backend overrides for this tenant, by backend name (`BackendConfig.parseTenantOverrides`).
+    public var backends: [String: TenantBackendSettings]?
 
     public init(id: String, name: String, rateLimits: GatewayConfig.RateLimits? = nil,
-                powerBI: JSONObject? = nil, backends: JSONObject? = nil) {
+                powerBI: PowerBITenantSettings? = nil, backends: [String: TenantBackendSettings]? = nil) {
         self.id = id.lowercased()
         self.name = name
         self.rateLimits = rateLimits

@@ -33,6 +33,8 @@ public final class MCPDispatcher: @unchecked Sendable {
         public var upstreamStatus: Int?
         /// Set when the tool exists but the caller lacks this permission.
         public var deniedPermission: String?
+        /// Set when the tool needs the client to fetch a token with more claims (answered as 401).
+        public var claimsChallenge: ClaimsChallenge?
     }
 
     public func dispatch(_ request: Request) -> Outcome {
@@ -139,6 +141,9 @@ public final class MCPDispatcher: @unchecked Sendable {
         } catch let e as ToolError {
             result = .failure(e.description)
             result.upstreamStatus = e.upstreamStatus
+        } catch let c as ClaimsChallenge {
+            outcome.claimsChallenge = c
+            result = .failure(c.description)
         } catch {
             Log.shared.error("tool failed", ["tool": .string(name), "request_id": .string(request.requestId),
                                              "error": .string(String(describing: error))])

@@ -5,7 +5,8 @@ import Foundation
 /// counted. Label values come only from fixed sets: a client cannot mint new series.
 public final class GatewayMetrics: @unchecked Sendable {
     public let counters: SharedCounters?
-    let knownTools: Set<String>
+    /// Tool names that get their own label value; set once at start-up, after registration.
+    var knownTools: Set<String>
 
     static let knownMethods: Set<String> = [
         "initialize", "ping", "server/discover", "tools/list", "tools/call", "resources/list", "prompts/list",
@@ -16,13 +17,13 @@ public final class GatewayMetrics: @unchecked Sendable {
     static let latencyBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
     /// nil counters: metrics are off or the file could not be mapped; recording does nothing.
-    public init(counters: SharedCounters?, knownTools: Set<String>) {
+    public init(counters: SharedCounters?, knownTools: Set<String> = []) {
         self.counters = counters
         self.knownTools = knownTools
     }
 
     /// Opens `<state_dir>/metrics.shm`; a failure is logged and leaves metrics off, never the service.
-    public static func open(stateDirectory: String, knownTools: Set<String>) -> GatewayMetrics {
+    public static func open(stateDirectory: String, knownTools: Set<String> = []) -> GatewayMetrics {
         do {
             let counters = try SharedCounters(path: stateDirectory + "/metrics.shm")
             return GatewayMetrics(counters: counters, knownTools: knownTools)

@@ -14,6 +14,11 @@ public struct MeteredHTTPClient: HTTPClient {
         self.metrics = metrics
     }
 
+    /// `client`, timed when there are metrics to record into.
+    public static func wrap(_ client: HTTPClient, upstream: String, metrics: GatewayMetrics?) -> HTTPClient {
+        metrics.map { MeteredHTTPClient(client, upstream: upstream, metrics: $0) } ?? client
+    }
+
     public func send(_ request: UpstreamRequest) throws -> UpstreamResponse {
         let started = Date().timeIntervalSince1970
         do {

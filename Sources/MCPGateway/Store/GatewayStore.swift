@@ -1,5 +1,6 @@
 import EntraAuth
 import Foundation
+import MCPJSON
 
 /// Who an operator has cut off.
 public struct Block: Equatable, Sendable {
@@ -61,6 +62,49 @@ public protocol GatewayStore: AnyObject, Sendable {
     func workspaces(tenant: String, user: String, groups: [String]) throws -> Set<String>
     /// Proves the store takes writes (a write transaction that changes nothing) and says how big it is.
     func health() throws -> StoreHealth
+    /// A user's sealed session with a backend, if one is stored.
+    func backendSession(_ key: BackendSessionKey) throws -> StoredBackendSession?
+    /// Stores (or replaces) the user's session with a backend.
+    func saveBackendSession(_ key: BackendSessionKey, _ session: StoredBackendSession, now: Double) throws
+    /// Records a successful check, unless another process has replaced the session since.
+    func markBackendSessionChecked(_ key: BackendSessionKey, sealed: [UInt8], at: Double) throws
+    func deleteBackendSession(_ key: BackendSessionKey) throws -> Bool
+}
+
+/// Whose session with which backend: one row per (instance, tenant, user, backend).
+public struct BackendSessionKey: Hashable, Sendable {
+    public let instance: String
+    public let tenant: String
+    public let user: String
+    public let backend: String
+
+    public init(instance: String, tenant: String, user: String, backend: String) {
+        self.instance = instance
+        self.tenant = tenant.lowercased()
+        self.user = user.lowercased()
+        self.backend = backend
+    }
+
+    /// Bound into the seal, with the backend's URL, so a value copied to another row or
+    /// pointed at another host does not open.
+    func associatedData(baseURL: String) -> [UInt8] {
+        Array("mcp-fcgi backend session v1\u{0}\(instance)\u{0}\(tenant)\u{0}\(user)\u{0}\(backend)\u{0}\(baseURL)".utf8)
+    }
+}
+
+/// The cookies of one backend session, sealed (AES-256-GCM); the store never sees them in the clear.
+public struct StoredBackendSession: Equatable, Sendable {
+    public var sealed: [UInt8]
+    /// When the backend said the session ends (cookie Max-Age / Expires), if it did.
+    public var expiresAt: Double?
+    /// When the backend last confirmed it through its user-info endpoint.
+    public var checkedAt: Double
+
+    public init(sealed: [UInt8], expiresAt: Double?, checkedAt: Double) {
+        self.sealed = sealed
+        self.expiresAt = expiresAt
+        self.checkedAt = checkedAt
+    }
 }
 
 public struct StoreHealth: Sendable {
@@ -119,6 +163,11 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
         """
         ALTER TABLE audit ADD COLUMN instance TEXT;
         """,
+        """
+        CREATE TABLE backend_sessions (instance TEXT NOT NULL, tenant TEXT NOT NULL, user TEXT NOT NULL, backend TEXT NOT NULL,
+                                       sealed TEXT NOT NULL, expires REAL, checked REAL NOT NULL, updated REAL NOT NULL,
+                                       PRIMARY KEY (instance, tenant, user, backend));
+        """,
     ]
 
     /// `durable: false` is for the serving processes (see `SQLiteDatabase`).
@@ -137,7 +186,7 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
     }
 
     public func addBlock(_ b: Block) throws {
-        try db.transaction(write: true) { db in
+        _ = try db.transaction(write: true) { db in
             try db.query("INSERT OR REPLACE INTO blocks (kind, id, until, reason, created) VALUES (?, ?, ?, ?, ?)",
                          [.text(b.kind.rawValue), .text(b.id), b.until.map { .int($0) } ?? .null,
                           b.reason.map { .text($0) } ?? .null, .int(Int64(Date().timeIntervalSince1970))])
@@ -226,7 +275,7 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
     }
 
     public func appendAudit(_ r: AuditRecord) throws {
-        try db.transaction(write: true) { db in
+        _ = try db.transaction(write: true) { db in
             try db.query("""
                 INSERT INTO audit (time, request_id, tenant, user, client_app, method, tool, arguments_digest, arguments,
                                    decision, reason, http_status, upstream_status, latency_ms, instance)
@@ -320,6 +369,42 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
         return try db.transaction(write: false) { db in
             Set(try db.query("SELECT workspace FROM workspace_map WHERE tenant = ? AND ((kind = 'user' AND principal = ?)\(groupClause))",
                              params).compactMap { $0.first?.text })
+        }
+    }
+
+    public func backendSession(_ k: BackendSessionKey) throws -> StoredBackendSession? {
+        try db.transaction(write: false) { db in
+            guard let r = try db.query("SELECT sealed, expires, checked FROM backend_sessions WHERE instance = ? AND tenant = ? AND user = ? AND backend = ?",
+                                       [.text(k.instance), .text(k.tenant), .text(k.user), .text(k.backend)]).first,
+                  let sealed = r[0].text.flatMap({ Base64.decodeStandard(Array($0.utf8)) }) else { return nil }
+            return StoredBackendSession(sealed: sealed, expiresAt: r[1].double, checkedAt: r[2].double ?? 0)
+        }
+    }
+
+    public func saveBackendSession(_ k: BackendSessionKey, _ s: StoredBackendSession, now: Double) throws {
+        try db.transaction(write: true) { db in
+            try db.query("""
+                INSERT INTO backend_sessions (instance, tenant, user, backend, sealed, expires, checked, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (instance, tenant, user, backend) DO UPDATE SET sealed = excluded.sealed, expires = excluded.expires,
+                    checked = excluded.checked, updated = excluded.updated
+                """, [.text(k.instance), .text(k.tenant), .text(k.user), .text(k.backend), .text(Base64.encode(s.sealed)),
+                      s.expiresAt.map { .double($0) } ?? .null, .double(s.checkedAt), .double(now)])
+            // Sessions long expired or unused for a month are swept as new ones are stored.
+            try db.query("DELETE FROM backend_sessions WHERE expires < ? OR updated < ?", [.double(now - 86_400), .double(now - 30 * 86_400)])
+        }
+    }
+
+    public func markBackendSessionChecked(_ k: BackendSessionKey, sealed: [UInt8], at: Double) throws {
+        try db.transaction(write: true) { db in
+            _ = try db.query("UPDATE backend_sessions SET checked = ? WHERE instance = ? AND tenant = ? AND user = ? AND backend = ? AND sealed = ?",
+                         [.double(at), .text(k.instance), .text(k.tenant), .text(k.user), .text(k.backend), .text(Base64.encode(sealed))])
+        }
+    }
+
+    public func deleteBackendSession(_ k: BackendSessionKey) throws -> Bool {
+        try db.transaction(write: true) { db in
+            try db.query("DELETE FROM backend_sessions WHERE instance = ? AND tenant = ? AND user = ? AND backend = ? RETURNING user",
+                         [.text(k.instance), .text(k.tenant), .text(k.user), .text(k.backend)]).count == 1
         }
     }
 

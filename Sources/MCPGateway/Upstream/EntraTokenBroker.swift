@@ -1,0 +1,139 @@
+import EntraAuth
+import Foundation
+import MCPJSON
+
+/// `TokenBroker` against the Entra ID v2 token endpoint, as the gateway's confidential
+/// client: On-Behalf-Of for users, client credentials for the gateway itself, always in
+/// the caller's tenant. Tokens are cached per process (every worker thread shares them)
+/// until shortly before they expire.
+public final class EntraTokenBroker: TokenBroker, @unchecked Sendable {
+    public let clientId: String
+    /// e.g. https://login.microsoftonline.com (no trailing slash).
+    public let authority: String
+    let credential: ClientCredential
+    let http: HTTPClient
+    /// Tokens are treated as expired this long before Entra says they are.
+    let expiryMarginSeconds: Double
+    let clock: @Sendable () -> Double
+    private let lock = NSLock()
+    private var cache: [String: BrokeredToken] = [:]
+    private let maxCacheEntries = 10_000
+
+    public init(clientId: String, authority: String, credential: ClientCredential, http: HTTPClient,
+                expiryMarginSeconds: Double = 300, clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
+        self.clientId = clientId
+        self.authority = authority.hasSuffix("/") ? String(authority.dropLast()) : authority
+        self.credential = credential
+        self.http = http
+        self.expiryMarginSeconds = expiryMarginSeconds
+        self.clock = clock
+    }
+
+    public func token(_ request: TokenRequest) throws -> BrokeredToken {
+        // The tenant goes into the URL: only a GUID may.
+        guard IssuerTenantCheck.isGUID(request.tenantId) else {
+            throw TokenBrokerError.rejected(code: "invalid_request", detail: "the tenant id is not a GUID")
+        }
+        let key = cacheKey(request)
+        let now = clock()
+        lock.lock()
+        let cached = cache[key]
+        lock.unlock()
+        if let cached, cached.expiresAt - expiryMarginSeconds > now { return cached }
+
+        let endpoint = "\(authority)/\(request.tenantId.lowercased())/oauth2/v2.0/token"
+        var form: [(String, String)] = [("client_id", clientId), ("scope", request.scopes.joined(separator: " "))]
+        switch request.grant {
+        case .onBehalfOf(let assertion, _):
+            form += [("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", assertion),
+                     ("requested_token_use", "on_behalf_of")]
+        case .clientCredentials:
+            form.append(("grant_type", "client_credentials"))
+        }
+        switch credential {
+        case .secret(let s): form.append(("client_secret", s.value))
+        case .certificate(let c):
+            form.append(("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"))
+            form.append(("client_assertion", try c.assertion(clientId: clientId, audience: endpoint, now: Int(now))))
+        }
+        let body = Array(Self.formEncode(form).utf8)
+        let response: UpstreamResponse
+        do {
+            // A token request is safe to repeat: nothing changes at Entra until a token is used.
+            response = try http.send(UpstreamRequest(method: "POST", url: endpoint,
+                                                     headers: [("Content-Type", "application/x-www-form-urlencoded"),
+                                                               ("Accept", "application/json")],
+                                                     body: body, idempotent: true))
+        } catch let e as UpstreamError {
+            throw TokenBrokerError.unavailable(e.description)
+        }
+        let json = try? JSONParser.parse(response.body, limits: JSONLimits(maxDepth: 8, maxBytes: 256 << 10))
+        guard response.status == 200 else {
+            throw Self.mapError(status: response.status, body: json?.objectValue, scopes: request.scopes)
+        }
+        guard let o = json?.objectValue, let access = o["access_token"]?.stringValue, !access.isEmpty else {
+            throw TokenBrokerError.unavailable("the token endpoint answered 200 without an access_token")
+        }
+        // expires_in is a number, or a numeric string in some older answers.
+        let lifetime = o["expires_in"]?.numberValue ?? o["expires_in"]?.stringValue.flatMap(Double.init) ?? 3600
+        let token = BrokeredToken(accessToken: access, expiresAt: now + lifetime)
+        lock.lock()
+        if cache.count >= maxCacheEntries { cache = cache.filter { $0.value.expiresAt - expiryMarginSeconds > now } }
+        if cache.count < maxCacheEntries { cache[key] = token }
+        lock.unlock()
+        return token
+    }
+
+    /// (tenant, user, scopes, SHA-256 of the incoming token) for OBO; (tenant, scopes) for the app itself.
+    func cacheKey(_ r: TokenRequest) -> String {
+        let scopes = r.scopes.sorted().joined(separator: " ")
+        switch r.grant {
+        case .onBehalfOf(let assertion, let userKey):
+            return "obo|\(r.tenantId.lowercased())|\(userKey)|\(scopes)|\(SHA256Digest(Array(assertion.utf8)).hex)"
+        case .clientCredentials:
+            return "app|\(r.tenantId.lowercased())|\(scopes)"
+        }
+    }
+
+    var cachedCount: Int { lock.lock(); defer { lock.unlock() }; return cache.count }
+
+    /// Entra's error JSON (`error`, `error_description`, `error_codes`, `suberror`, `claims`) as a `TokenBrokerError`.
+    static func mapError(status: Int, body: JSONObject?, scopes: [String]) -> TokenBrokerError {
+        guard let body, let code = body["error"]?.stringValue else {
+            return status >= 500 || status == 429 ? .unavailable("the token endpoint answered HTTP \(status)")
+                : .rejected(code: "http_\(status)", detail: "the token endpoint answered HTTP \(status) without an OAuth error")
+        }
+        let codes = Set(body["error_codes"]?.arrayValue?.compactMap(\.intValue) ?? [])
+        let detail = summary(body["error_description"]?.stringValue ?? code)
+        if codes.contains(65001) || body["suberror"]?.stringValue == "consent_required" || detail.hasPrefix("AADSTS65001") {
+            return .consentRequired(scopes: scopes, detail: detail)
+        }
+        if code == "interaction_required" || codes.contains(50079) || codes.contains(50076) {
+            return .interactionRequired(claims: body["claims"]?.stringValue, detail: detail)
+        }
+        if codes.contains(7000114) { return .delegatedAccessNeedsUser }
+        if code == "invalid_client" {
+            return .rejected(code: code, detail: detail + "; check the server's client id, secret or certificate")
+        }
+        if code == "temporarily_unavailable" || status >= 500 { return .unavailable(detail) }
+        return .rejected(code: code, detail: detail)
+    }
+
+    /// The first line of Entra's description, without trace and correlation ids, bounded.
+    static func summary(_ description: String) -> String {
+        var s = description.split(whereSeparator: \.isNewline).first.map(String.init) ?? description
+        for marker in [" Trace ID:", " Correlation ID:", " Timestamp:"] {
+            if let r = s.range(of: marker) { s = String(s[..<r.lowerBound]) }
+        }
+        s = s.trimmingCharacters(in: .whitespaces)
+        return s.count > 300 ? String(s.prefix(300)) + "…" : s
+    }
+
+    static func formEncode(_ pairs: [(String, String)]) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return pairs.map { k, v in
+            (k.addingPercentEncoding(withAllowedCharacters: allowed) ?? "") + "=" + (v.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")
+        }.joined(separator: "&")
+    }
+}
