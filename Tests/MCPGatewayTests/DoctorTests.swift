@@ -62,4 +62,70 @@ final class DoctorTests: XCTestCase {
         XCTAssertEqual(checks.first?.outcome, .fail)
         XCTAssertEqual(checks.first { $0.name == "shared store" }?.outcome, .fail)
     }
+
+    final class FakeUpstreams: HTTPClient, @unchecked Sendable {
+        let powerBIStatus: Int
+        let lock = NSLock()
+        var asked: [(String, String?)] = []
+        init(powerBIStatus: Int) { self.powerBIStatus = powerBIStatus }
+        func send(_ request: UpstreamRequest) throws -> UpstreamResponse {
+            lock.withLock { asked.append((request.url, request.headers.first { $0.0.lowercased() == "authorization" }?.1)) }
+            if request.url.contains("/oauth2/v2.0/token") {
+                return UpstreamResponse(status: 200, body: Array(#"{"access_token":"app-token-123","expires_in":3599,"token_type":"Bearer"}"#.utf8))
+            }
+            if request.url.contains("/groups") { return UpstreamResponse(status: powerBIStatus, body: Array("{}".utf8)) }
+            if request.url.hasPrefix("https://chat.example.test") { return UpstreamResponse(status: 401) }
+            throw UpstreamError.connect(host: "down.example.test", detail: "refused")
+        }
+    }
+
+    func upstreamConfig(_ dir: String, backends: JSONValue) throws -> GatewayConfig {
+        try GatewayConfig.parse(JSONObject(pairs: [
+            ("server", ["public_url": "https://h.example/mcp"]), ("state_dir", .string(dir)),
+            ("auth", ["mode": "development", "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "api://x"]),
+            ("credential", ["client_id": "9a9a9a9a-0000-4000-8000-0000000000a9", "client_secret_env": "DOCTOR_TEST_SECRET"]),
+            ("powerbi", ["access_mode": "delegated"]),
+            ("authorization", ["roles": ["MCP.User": ["user", "chat"]]]),
+            ("backends", backends),
+        ]))
+    }
+
+    static let downTool: JSONValue = [
+        "name": "down_status", "description": "Status.", "method": "GET", "path": "/api/status",
+        "input_schema": ["type": "object", "properties": [:]],
+    ]
+    var downTool: JSONValue { Self.downTool }
+
+    func testTokenEndpointPowerBIAndBackends() throws {
+        let dir = NSTemporaryDirectory() + "doctor-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fake = FakeUpstreams(powerBIStatus: 200)
+        let config = try upstreamConfig(dir, backends: ["chat": BackendConfigTests.backend(),
+                                                        "down": BackendConfigTests.backend(["base_url": "https://down.example.test"], tools: [downTool])])
+        let checks = Doctor(config: config, upstream: fake, environment: ["DOCTOR_TEST_SECRET": "s3cret"]).run()
+        let byName = Dictionary(uniqueKeysWithValues: checks.map { ($0.name, $0) })
+        XCTAssertEqual(byName["token endpoint"]?.outcome, .pass, byName["token endpoint"]?.detail ?? "")
+        XCTAssertEqual(byName["Power BI"]?.outcome, .pass, byName["Power BI"]?.detail ?? "")
+        XCTAssertEqual(byName["backend chat"]?.outcome, .pass)
+        XCTAssertTrue(byName["backend chat"]?.detail.contains("HTTP 401") == true)
+        XCTAssertEqual(byName["backend down"]?.outcome, .fail)
+        XCTAssertTrue(fake.asked.contains { $0.0.hasSuffix("/groups?$top=1") && $0.1 == "Bearer app-token-123" })
+        XCTAssertTrue(fake.asked.contains { $0.0 == "https://chat.example.test/api/user_info" && $0.1 == nil })
+        let table = Doctor.table(checks)
+        XCTAssertFalse(table.contains("app-token-123") || table.contains("s3cret"), table)
+    }
+
+    func testPowerBIRefusingTheGatewayFailsWithAFix() throws {
+        let dir = NSTemporaryDirectory() + "doctor-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let checks = Doctor(config: try upstreamConfig(dir, backends: [:]), upstream: FakeUpstreams(powerBIStatus: 403),
+                            environment: ["DOCTOR_TEST_SECRET": "s3cret"]).run()
+        let pbi = try XCTUnwrap(checks.first { $0.name == "Power BI" })
+        XCTAssertEqual(pbi.outcome, .fail)
+        XCTAssertTrue(pbi.detail.contains("HTTP 403") && pbi.detail.contains("service principals"), pbi.detail)
+        // Without the secret there is no token, and Power BI is skipped rather than failed twice.
+        let noSecret = Doctor(config: try upstreamConfig(dir, backends: [:]), upstream: FakeUpstreams(powerBIStatus: 200), environment: [:]).run()
+        XCTAssertEqual(noSecret.first { $0.name == "token endpoint" }?.outcome, .fail)
+        XCTAssertEqual(noSecret.first { $0.name == "Power BI" }?.outcome, .skip)
+    }
 }

@@ -15,9 +15,15 @@ public struct Doctor {
 
     let config: GatewayConfig
     let http: HTTPFetching
+    /// For the token endpoint, Power BI and backends; nil: libcurl with each section's options.
+    let upstream: HTTPClient?
+    let environment: [String: String]
 
-    public init(config: GatewayConfig, http: HTTPFetching? = nil) {
+    public init(config: GatewayConfig, http: HTTPFetching? = nil, upstream: HTTPClient? = nil,
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.config = config
+        self.upstream = upstream
+        self.environment = environment
         var options = HTTPFetchOptions()
         options.caBundlePath = config.auth.caBundle
         options.allowInsecureHTTPForTesting = config.auth.allowInsecureHTTPForTesting
@@ -32,9 +38,7 @@ public struct Doctor {
         checks.append(store())
         checks.append(metricsFile())
         checks += signingKeys()
-        // The upstream sections (credential, powerbi, backends) add their checks here as they land.
-        checks.append(Check(name: "token endpoint", outcome: .skip,
-                            detail: "no client credential is configured (needed only by tools that call upstreams)", milliseconds: nil))
+        checks += upstreams()
         handFilesToServiceUser()
         return checks
     }
@@ -141,6 +145,72 @@ public struct Doctor {
             return "\(uri) holds \(set.keys.keys.count) usable signing key(s)"
         }
         checks.append(check("JWKS", r, ms, fix: "check outbound HTTPS to the key endpoint (and auth.ca_bundle behind a TLS-inspecting proxy)"))
+        return checks
+    }
+
+    func client(caBundle: String?, insecure: Bool, timeout: Int) -> HTTPClient {
+        if let upstream { return upstream }
+        var options = CurlHTTPClientOptions()
+        options.caBundlePath = caBundle
+        options.allowInsecureHTTPForTesting = insecure
+        options.connectTimeoutSeconds = 5
+        options.totalTimeoutSeconds = Double(timeout)
+        options.maxRetries = 0
+        return CurlHTTPClient(options: options)
+    }
+
+    /// The gateway's own token (client credentials), Power BI with it, and each backend.
+    func upstreams() -> [Check] {
+        var checks: [Check] = []
+        var powerBIToken: String?
+        if let credential = config.credential {
+            let tenant = config.auth.allowedTenants.first
+            let scope = config.powerBI?.scope ?? config.backends.values.compactMap(\.scope).sorted().first
+                ?? "https://graph.microsoft.com/.default"
+            let (r, ms) = timed {
+                guard let tenant else { throw ServerError("no tenant to ask a token in: set auth.tenant_id") }
+                let broker = EntraTokenBroker(
+                    clientId: credential.clientId, authority: credential.authority ?? config.powerBI?.authority ?? config.auth.authority,
+                    credential: try ClientCredential.load(credential, environment: environment),
+                    http: client(caBundle: credential.caBundle, insecure: credential.allowInsecureHTTPForTesting, timeout: credential.timeoutSeconds))
+                let token = try broker.token(TokenRequest(tenantId: tenant, scopes: [scope], grant: .clientCredentials))
+                if scope == config.powerBI?.scope { powerBIToken = token.accessToken }
+                // Never the token itself: only that one came and how long it lives.
+                return "client credentials for \(scope) in tenant \(tenant): token valid for \(Int(token.expiresAt - Date().timeIntervalSince1970)) s"
+            }
+            checks.append(check("token endpoint", r, ms, fix: "check credential.client_id, the secret or certificate, and outbound HTTPS to the authority"))
+        } else {
+            checks.append(Check(name: "token endpoint", outcome: .skip,
+                                detail: "no credential section (needed only by tools that call upstreams)", milliseconds: nil))
+        }
+        if let pbi = config.powerBI {
+            if let token = powerBIToken {
+                let url = pbi.apiBase + "/groups?$top=1"
+                let (r, ms) = timed {
+                    let response = try client(caBundle: pbi.caBundle, insecure: pbi.allowInsecureHTTPForTesting, timeout: pbi.timeoutSeconds)
+                        .send(UpstreamRequest(method: "GET", url: url, headers: [("Authorization", "Bearer " + token)]))
+                    guard response.status == 200 else {
+                        throw ServerError("\(pbi.apiBase) answered HTTP \(response.status) to the gateway's own token: allow service principals in the Power BI tenant settings and add the app to the workspaces")
+                    }
+                    return "\(pbi.apiBase) answers the gateway's token (HTTP 200)"
+                }
+                checks.append(check("Power BI", r, ms, fix: "check outbound HTTPS to the Power BI API and powerbi.ca_bundle"))
+            } else {
+                checks.append(Check(name: "Power BI", outcome: .skip, detail: "no token from the token endpoint", milliseconds: nil))
+            }
+        }
+        for backend in config.backends.values.sorted(by: { $0.name < $1.name }) {
+            let (r, ms) = timed {
+                // Reachability only: without credentials the backend may well answer 401.
+                let response = try client(caBundle: backend.caBundle, insecure: backend.allowInsecureHTTPForTesting,
+                                          timeout: Int(backend.timeoutSeconds.rounded(.up)))
+                    .send(UpstreamRequest(method: "GET", url: (backend.baseURL.hasSuffix("/") ? String(backend.baseURL.dropLast()) : backend.baseURL)
+                                                              + backend.userInfoPath))
+                guard response.status < 500 else { throw ServerError("\(backend.baseURL) answered HTTP \(response.status)") }
+                return "\(backend.baseURL) answers (HTTP \(response.status) without credentials)"
+            }
+            checks.append(check("backend \(backend.name)", r, ms, fix: "check the backend's base_url, its TLS certificate (ca_bundle) and that it is up"))
+        }
         return checks
     }
 
