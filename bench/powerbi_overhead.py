@@ -5,7 +5,10 @@ import argparse
 import http.client
 import json
 import os
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,11 +37,34 @@ def timed(conn: http.client.HTTPConnection, path: str, body: bytes, headers: dic
     return time.perf_counter() - start, resp.status, data
 
 
+def wrk_ms(text: str) -> float:
+    """wrk's latency ("850.00us", "1.17ms", "1.02s") in milliseconds."""
+    value, unit = re.fullmatch(r"([0-9.]+)(us|ms|s)", text).groups()
+    return round(float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], 3)
+
+
+def wrk_row(url: str, body: bytes, headers: dict, seconds: int, workdir: Path) -> dict:
+    """16 connections of POSTs for `seconds`: requests/s, p50, p99 (ms), non-2xx."""
+    lua = workdir / f"wrk-{abs(hash(url))}.lua"
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body.decode())}"]
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    lua.write_text("\n".join(lines) + "\n")
+    out = subprocess.run(["wrk", "-t1", "-c16", f"-d{seconds}s", "--latency", "-s", str(lua), url],
+                         capture_output=True, text=True, timeout=seconds + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
+    p50 = wrk_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = wrk_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": int(bad.group(1)) if bad else 0}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=500)
     ap.add_argument("--binary", default=str(REPO / ".build-e2e" / "release" / "mcp-fcgi"))
     ap.add_argument("--port", type=int, default=int(os.environ.get("E2E_BASE_PORT", "20000")) + 30)
+    ap.add_argument("--wrk-seconds", type=int, default=0,
+                    help="also load both paths with wrk (16 connections) for this long each; 0: off")
     args = ap.parse_args()
 
     registry = TokenRegistry()
@@ -85,6 +111,13 @@ def main() -> int:
             gateway_times.append(timed(gw, "/mcp", call, gw_headers)[0])
             direct_times.append(timed(direct, direct_path, direct_body, direct_headers)[0])
         obo = behaviour.counts["obo"]
+        loaded = {}
+        if args.wrk_seconds > 0 and shutil.which("wrk"):
+            workdir = Path(tempfile.mkdtemp(prefix="pbi-wrk-"))
+            loaded = {"gateway": wrk_row(f"http://127.0.0.1:{args.port}/mcp", call, gw_headers, args.wrk_seconds, workdir),
+                      "direct": wrk_row(f"http://127.0.0.1:{pbi_port}{direct_path}", direct_body, direct_headers,
+                                        args.wrk_seconds, workdir)}
+            shutil.rmtree(workdir, ignore_errors=True)
     finally:
         stack_down(stack)
         entra.shutdown()
@@ -99,7 +132,7 @@ def main() -> int:
     print(f"gateway overhead at the median: {round(g50 - d50, 3)} ms over {args.calls} calls; OBO exchanges: {obo}", file=sys.stderr)
     print(json.dumps({"calls": args.calls, "gateway_median_ms": g50, "direct_median_ms": d50,
                       "overhead_median_ms": round(g50 - d50, 3), "gateway_p90_ms": ms(gateway_times, 0.9),
-                      "direct_p90_ms": ms(direct_times, 0.9), "obo_exchanges": obo}))
+                      "direct_p90_ms": ms(direct_times, 0.9), "obo_exchanges": obo, "wrk": loaded}))
     return 0
 
 
