@@ -453,6 +453,9 @@ if CommandLine.arguments.count == 1 {
         try serve(config: nil, listen: nil, workers: nil, socketMode: "660")
     } catch let code as ExitCode {
         exit(code.rawValue)
+    } catch {
+        Log.shared.error("cannot serve", ["error": .string(String(describing: error))])
+        exit(1)
     }
     exit(0)
 } else {

@@ -32,6 +32,7 @@ final class DoctorTests: XCTestCase {
 
     func testEveryCheckPassesWithReachableKeys() throws {
         let dir = NSTemporaryDirectory() + "doctor-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let fake = FakeEntra(jwks: try DevSigningKey.generate().jwks)
         let checks = Doctor(config: try entraConfig(dir), http: fake).run()
@@ -45,6 +46,7 @@ final class DoctorTests: XCTestCase {
 
     func testUnreachableKeysFailWithAFix() throws {
         let dir = NSTemporaryDirectory() + "doctor-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let checks = Doctor(config: try entraConfig(dir), http: FakeEntra(jwks: [:], keysDown: true)).run()
         let jwks = try XCTUnwrap(checks.first { $0.name == "JWKS" })
@@ -98,6 +100,7 @@ final class DoctorTests: XCTestCase {
 
     func testTokenEndpointPowerBIAndBackends() throws {
         let dir = NSTemporaryDirectory() + "doctor-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let fake = FakeUpstreams(powerBIStatus: 200)
         let config = try upstreamConfig(dir, backends: ["chat": BackendConfigTests.backend(),
@@ -117,6 +120,7 @@ final class DoctorTests: XCTestCase {
 
     func testPowerBIRefusingTheGatewayFailsWithAFix() throws {
         let dir = NSTemporaryDirectory() + "doctor-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let checks = Doctor(config: try upstreamConfig(dir, backends: [:]), upstream: FakeUpstreams(powerBIStatus: 403),
                             environment: ["DOCTOR_TEST_SECRET": "s3cret"]).run()

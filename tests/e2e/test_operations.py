@@ -131,6 +131,11 @@ def test_doctor(binary, tmp_path):
     cfg["state_dir"] = str(tmp_path / "state")
     path = tmp_path / "dev.json"
     path.write_text(json.dumps(cfg))
+    if os.geteuid() == 0:
+        # Run as root, doctor does not create the state directory (it would lock the service out).
+        missing = run(binary, "doctor", "--config", str(path))
+        assert missing.returncode == 1 and "create it owned by the service user" in missing.stdout, missing
+    (tmp_path / "state").mkdir(mode=0o700)
     ok = run(binary, "doctor", "--config", str(path))
     assert ok.returncode == 0, ok
     assert re.search(r"^state directory\s+PASS", ok.stdout, re.M), ok.stdout

@@ -81,7 +81,14 @@ public struct Doctor {
     func stateDirectory() -> Check {
         let dir = config.stateDirectory
         let (r, ms) = timed {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            var isDirectory: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory) {
+                // Made by root it would lock the service out: leave it to the service user.
+                guard geteuid() != 0 else {
+                    throw ServerError("\(dir) does not exist: create it owned by the service user (install -d -o mcp-fcgi -m 0700 \(dir); systemd's StateDirectory= does it)")
+                }
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            }
             let probe = dir + "/.doctor-\(getpid())"
             guard FileManager.default.createFile(atPath: probe, contents: Data("ok".utf8)) else {
                 throw ServerError("cannot write in \(dir): give it to the user the service runs as (chown) or set state_dir")
