@@ -33,11 +33,21 @@ public struct Doctor {
     }
 
     public func run() -> [Check] {
-        var checks: [Check] = []
-        checks.append(stateDirectory())
-        checks.append(store())
-        checks.append(metricsFile())
-        checks += signingKeys()
+        var checks: [Check] = [stateDirectory()]
+        if checks[0].outcome == .pass {
+            checks.append(store())
+            checks.append(metricsFile())
+        } else {
+            // Each would fail for the same reason, or create files in the wrong place.
+            for name in ["shared store", "metrics file"] {
+                checks.append(Check(name: name, outcome: .skip, detail: "needs the state directory", milliseconds: nil))
+            }
+        }
+        if config.auth.mode == .development && checks[0].outcome != .pass {
+            checks.append(Check(name: "signing keys", outcome: .skip, detail: "the dev key lives in the state directory", milliseconds: nil))
+        } else {
+            checks += signingKeys()
+        }
         checks += upstreams()
         handFilesToServiceUser()
         return checks
