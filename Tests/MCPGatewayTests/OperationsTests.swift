@@ -187,6 +187,12 @@ final class OperationsTests: XCTestCase {
         XCTAssertTrue(text.contains("mcp_upstream_request_duration_seconds_count{upstream=\"powerbi\"} 2"), text)
         XCTAssertTrue(text.contains("mcp_upstream_request_duration_seconds_sum{upstream=\"powerbi\"} "), text)
         XCTAssertTrue(text.contains("mcp_upstream_errors_total{upstream=\"powerbi\"} 2"), text)
+        f.gateway.operations.metrics.observeUpstream("slow", seconds: 3, failed: false)
+        let slow = metricsText(f)
+        XCTAssertTrue(slow.contains("mcp_upstream_request_duration_seconds_bucket{upstream=\"slow\",le=\"0.005\"} 0"), slow)
+        XCTAssertTrue(slow.contains("mcp_upstream_request_duration_seconds_bucket{upstream=\"slow\",le=\"2.5\"} 0"), slow)
+        XCTAssertTrue(slow.contains("mcp_upstream_request_duration_seconds_bucket{upstream=\"slow\",le=\"5\"} 1"), slow)
+        XCTAssertTrue(slow.contains("mcp_upstream_request_duration_seconds_sum{upstream=\"slow\"} 3\n"), slow)
         let status = f.gateway.operations.status()
         let errors = status["last_upstream_errors"]?.arrayValue?.compactMap { $0["error"]?.stringValue } ?? []
         XCTAssertEqual(errors, ["powerbi: connection failure talking to down.example", "powerbi: HTTP 503 from api.example"])

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 import fcgi_client
 from conftest import BASE_PORT, REPO, e2e_config, mint_token, selected
@@ -48,6 +49,11 @@ def test_metrics_count_every_process(endpoint: Endpoint):
     assert metric(after, 'mcp_auth_failures_total{reason="malformedToken"}') >= 1, after
     assert "# TYPE mcp_requests_total counter" in after
     assert endpoint.token not in after
+    # The reference parser reads every family: the exposition format is right.
+    families = {f.name: f for f in text_string_to_metric_families(after)}
+    assert families["mcp_requests"].type == "counter", families.keys()
+    assert families["mcp_processes"].type == "gauge"
+    assert families["mcp_processes"].samples[0].value >= 1
 
 
 def test_cgi_metrics_count_one_process_per_request(cgi_endpoint: Endpoint):

@@ -96,7 +96,8 @@ public final class GatewayMetrics: @unchecked Sendable {
         var f = Figures()
         for (key, value) in counters?.snapshot() ?? [:] {
             switch Self.family(key) {
-            case "mcp_token_cache_lookups_total": if key.contains("\"hit\"") { f.tokenCacheHits += value } else { f.tokenCacheMisses += value }
+            case "mcp_token_cache_lookups_total":
+                if key == "mcp_token_cache_lookups_total{result=\"hit\"}" { f.tokenCacheHits += value } else { f.tokenCacheMisses += value }
             case "mcp_rate_limit_rejections_total": f.rateLimitRejections += value
             case "mcp_blocked_requests_total": f.blockedRequests += value
             case "mcp_requests_total": f.mcpRequests += value
@@ -121,7 +122,17 @@ public final class GatewayMetrics: @unchecked Sendable {
     /// The Prometheus text exposition (version 0.0.4) of every series, plus live gauges.
     public func render(gauges: [(name: String, help: String, value: Double)]) -> String {
         var families: [String: [(String, String)]] = [:]
-        for (key, value) in counters?.snapshot() ?? [:] {
+        var samples = counters?.snapshot() ?? [:]
+        // Every bucket of every upstream seen, zeros included, as Prometheus expects.
+        let countPrefix = "mcp_upstream_request_duration_seconds_count{upstream=\""
+        for key in samples.keys where key.hasPrefix(countPrefix) {
+            let upstream = key.dropFirst(countPrefix.count).dropLast(2)
+            for le in Self.latencyBuckets.map(Self.number) + ["+Inf"] {
+                let bucket = "mcp_upstream_request_duration_seconds_bucket{upstream=\"\(upstream)\",le=\"\(le)\"}"
+                if samples[bucket] == nil { samples[bucket] = 0 }
+            }
+        }
+        for (key, value) in samples {
             var series = key
             var text = String(value)
             if key.hasPrefix("mcp_upstream_request_duration_microseconds_sum") {
