@@ -205,6 +205,8 @@ def test_socket_activation(binary, tmp_path):
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")
 def test_systemd_units_parse(binary, tmp_path):
     """systemd-analyze reads both units; any unknown or malformed setting is reported."""
+    units = sorted(p.name for p in (REPO / "deploy" / "systemd").iterdir())
+    assert units == ["mcp-fcgi.service", "mcp-fcgi.socket"], units
     for unit in (REPO / "deploy" / "systemd").iterdir():
         (tmp_path / unit.name).write_text(unit.read_text().replace("/usr/bin/mcp-fcgi", str(binary)))
     proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / "mcp-fcgi.socket"),
@@ -214,6 +216,9 @@ def test_systemd_units_parse(binary, tmp_path):
     # else (every key of both files) is parsed and checked.
     problems = [l for l in proc.stderr.splitlines() if "mcp-fcgi.socket not found" not in l]
     assert problems == [], proc.stderr
+    socket = (REPO / "deploy" / "systemd" / "mcp-fcgi.socket").read_text()
+    for setting in ("ListenStream=/run/mcp-fcgi/mcp-fcgi.sock", "Accept=no", "SocketMode=0660"):
+        assert setting in socket, setting
     service = (REPO / "deploy" / "systemd" / "mcp-fcgi.service").read_text()
     for hardening in ("User=mcp-fcgi", "ProtectSystem=strict", "ReadWritePaths=/var/lib/mcp-fcgi", "NoNewPrivileges=yes",
                       "PrivateTmp=yes", "StateDirectory=mcp-fcgi", "CapabilityBoundingSet=\n"):
