@@ -18,6 +18,9 @@ public struct Principal: Equatable, Sendable {
     public let userPrincipalName: String?
     /// `xms_cc`: client capabilities; "cp1" means the client can answer claims challenges.
     public let clientCapabilities: [String]
+    /// The user is in more groups than the token can list (Entra's group overage: `hasgroups`,
+    /// or `_claim_names.groups` pointing at Graph); `groups` is then incomplete.
+    public let groupsOverflowed: Bool
 
     /// App-only: `idtyp=app`, or no `scp` at all (client-credentials tokens carry only `roles`).
     static func isAppOnly(_ claims: JSONObject) -> Bool {
@@ -60,16 +63,19 @@ public struct Principal: Equatable, Sendable {
         userPrincipalName = try optional("preferred_username") ?? optional("upn")
         // A list in Entra tokens; a lone string is read as a one-element list.
         clientCapabilities = claims["xms_cc"]?.stringValue.map { [$0] } ?? claims["xms_cc"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        groupsOverflowed = claims["hasgroups"]?.boolValue == true || claims["_claim_names"]?["groups"] != nil
     }
 
     public init(tenantId: String, objectId: String, subject: String, issuer: String, clientAppId: String?,
                 scopes: [String], roles: [String], groups: [String]?, tokenVersion: String?, isAppOnly: Bool,
-                expiresAt: Int64, displayName: String?, userPrincipalName: String?, clientCapabilities: [String] = []) {
+                expiresAt: Int64, displayName: String?, userPrincipalName: String?, clientCapabilities: [String] = [],
+                groupsOverflowed: Bool = false) {
         self.tenantId = tenantId; self.objectId = objectId; self.subject = subject; self.issuer = issuer
         self.clientAppId = clientAppId; self.scopes = scopes; self.roles = roles; self.groups = groups
         self.tokenVersion = tokenVersion; self.isAppOnly = isAppOnly; self.expiresAt = expiresAt
         self.displayName = displayName; self.userPrincipalName = userPrincipalName
         self.clientCapabilities = clientCapabilities
+        self.groupsOverflowed = groupsOverflowed
     }
 
     /// For a whoami tool: identity, grants and expiry, never the token itself.

@@ -49,6 +49,12 @@ final class DevModeTests: XCTestCase {
         XCTAssertEqual(p.roles, ["Reports.Read"])
         XCTAssertEqual(p.issuer, "https://dev.mcp-fcgi.invalid/\(Fixture.tenantA)/v2.0")
         XCTAssertFalse(p.isAppOnly)
+        XCTAssertFalse(p.groupsOverflowed)
+        let overage = try minter.mint(tenantId: Fixture.tenantA, objectId: Fixture.oid, audience: Fixture.audience, scopes: ["a"],
+                                      extraClaims: ["_claim_names": ["groups": "src1"], "_claim_sources": ["src1": ["endpoint": "https://graph"]]])
+        XCTAssertTrue(try verifier.verify(overage).groupsOverflowed)
+        XCTAssertTrue(try verifier.verify(try minter.mint(tenantId: Fixture.tenantA, objectId: Fixture.oid, audience: Fixture.audience,
+                                                          scopes: ["a"], extraClaims: ["hasgroups": true])).groupsOverflowed)
 
         let app = try minter.mint(tenantId: Fixture.tenantA, objectId: Fixture.oid, audience: Fixture.audience, roles: ["Admin"])
         XCTAssertTrue(try verifier.verify(app).isAppOnly)

@@ -53,10 +53,11 @@ final class PowerBIToolsTests: XCTestCase {
     }
 
     private func caller(appOnly: Bool = false, capabilities: [String] = [], tenantRecord: TenantRecord? = nil,
-                        groups: [String]? = nil) -> Caller {
+                        groups: [String]? = nil, groupsOverflowed: Bool = false) -> Caller {
         let p = Principal(tenantId: Self.tenant, objectId: Self.user, subject: Self.user, issuer: "iss", clientAppId: "app",
                           scopes: appOnly ? [] : ["mcp.tools"], roles: [], groups: groups, tokenVersion: "2.0", isAppOnly: appOnly,
-                          expiresAt: 4_000_000_000, displayName: nil, userPrincipalName: nil, clientCapabilities: capabilities)
+                          expiresAt: 4_000_000_000, displayName: nil, userPrincipalName: nil, clientCapabilities: capabilities,
+                          groupsOverflowed: groupsOverflowed)
         return Caller(isAuthenticated: true, key: "\(Self.tenant)/\(Self.user)", permissions: ["user", "admin"], tenantId: Self.tenant,
                       principal: p, bearerToken: "incoming.user.token", tenant: tenantRecord) { JSONObject() }
     }
@@ -143,6 +144,11 @@ final class PowerBIToolsTests: XCTestCase {
         try store.addMappings([WorkspaceMapping(tenant: Self.tenant, kind: .group, principal: group, workspace: Self.wsB)])
         let r = try run(t["list_workspaces"], [:], caller: caller(groups: [group]))
         XCTAssertEqual(r.structuredContent?["workspaces"]?.arrayValue?.compactMap { $0["id"]?.stringValue }, [Self.wsB])
+        // Group overage: the token cannot list the groups, and the refusal says why a group mapping did not apply.
+        let args: JSONObject = ["workspace_id": .string(Self.wsB)]
+        XCTAssertThrowsError(try run(t["list_datasets"], args, caller: caller(groups: nil, groupsOverflowed: true))) { e in
+            XCTAssertTrue("\(e)".contains("more groups than your sign-in token can list"), "\(e)")
+        }
     }
 
     func testTenantSettingsOverrideTheInstance() throws {

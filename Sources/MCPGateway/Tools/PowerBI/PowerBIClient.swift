@@ -26,6 +26,8 @@ public final class PowerBIClient: @unchecked Sendable {
         let grant: TokenRequest.Grant
         /// The client answers claims challenges (`xms_cc` contains `cp1`).
         var clientAnswersClaims = false
+        /// The token could not list all the caller's groups, so group mappings may be missing.
+        var groupsOverflowed = false
     }
 
     /// Settles mode and allowed workspaces before anything leaves the process (deny by default).
@@ -51,7 +53,8 @@ public final class PowerBIClient: @unchecked Sendable {
                 throw ToolError("The workspace mapping cannot be read right now; try again shortly.")
             }
             let allowed = tenantSettings?.workspaces.map { mapped.intersection($0) } ?? mapped
-            return Access(mode: mode, tenantId: tenantId, allowedWorkspaces: allowed, grant: .clientCredentials)
+            return Access(mode: mode, tenantId: tenantId, allowedWorkspaces: allowed, grant: .clientCredentials,
+                          groupsOverflowed: p.groupsOverflowed)
         }
     }
 
@@ -59,8 +62,10 @@ public final class PowerBIClient: @unchecked Sendable {
     func checkWorkspace(_ id: String, _ access: Access) throws -> String {
         let w = try Self.guid(id, "workspace_id")
         if let allowed = access.allowedWorkspaces, !allowed.contains(w) {
+            let overflow = access.groupsOverflowed
+                ? " (you are in more groups than your sign-in token can list, so only mappings to you personally apply)" : ""
             throw ToolError(access.mode == .servicePrincipal
-                ? "Workspace \(w) is not mapped to you on this server; ask its operator to map it (mcp-fcgi mapping add)"
+                ? "Workspace \(w) is not mapped to you on this server\(overflow); ask its operator to map it (mcp-fcgi mapping add)"
                 : "Workspace \(w) is not available to your organisation on this server")
         }
         return w
