@@ -48,6 +48,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         entra.acceptDelegatedTokens = auth.acceptDelegatedTokens
         entra.acceptAppOnlyTokens = auth.acceptAppOnlyTokens
         entra.clockSkewSeconds = Int64(auth.clockSkewSeconds)
+        entra.tokenCacheCapacity = auth.tokenCacheEntries
         entra.jwksURI = auth.jwksURI
         entra.jwksRefreshIntervalSeconds = Int64(auth.jwksRefreshHours) * 3600
         entra.http.caBundlePath = auth.caBundle
