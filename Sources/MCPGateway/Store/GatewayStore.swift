@@ -172,13 +172,7 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
 
     /// `durable: false` is for the serving processes (see `SQLiteDatabase`).
     public init(path: String, durable: Bool = true) throws {
-        let db = try SQLiteDatabase(path: path, durable: durable)
-        self.db = db
-        auditBatcher = AuditBatcher { records in
-            try db.transaction(write: true) { db in
-                for r in records { try Self.insertAudit(r, into: db) }
-            }
-        }
+        db = try SQLiteDatabase(path: path, durable: durable)
         try db.transaction(write: true) { db in
             let version = try db.query("PRAGMA user_version").first?.first?.int ?? 0
             guard version <= Int64(Self.migrations.count) else {
@@ -280,22 +274,17 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
         }
     }
 
-    /// Concurrent appends share a transaction (see `AuditBatcher`); each returns once its record is committed.
     public func appendAudit(_ r: AuditRecord) throws {
-        try auditBatcher.append(r)
-    }
-
-    private let auditBatcher: AuditBatcher
-
-    private static func insertAudit(_ r: AuditRecord, into db: SQLiteDatabase) throws {
-        try db.query("""
-            INSERT INTO audit (time, request_id, tenant, user, client_app, method, tool, arguments_digest, arguments,
-                               decision, reason, http_status, upstream_status, latency_ms, instance)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, [.double(r.time), .text(r.requestId), .optional(r.tenant), .optional(r.user), .optional(r.clientApp),
-                  .optional(r.method), .optional(r.tool), .optional(r.argumentsDigest), .optional(r.arguments),
-                  .text(r.decision), .optional(r.reason), .int(Int64(r.httpStatus)),
-                  r.upstreamStatus.map { .int(Int64($0)) } ?? .null, .double(r.latencyMilliseconds), .optional(r.instance)])
+        _ = try db.transaction(write: true) { db in
+            try db.query("""
+                INSERT INTO audit (time, request_id, tenant, user, client_app, method, tool, arguments_digest, arguments,
+                                   decision, reason, http_status, upstream_status, latency_ms, instance)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, [.double(r.time), .text(r.requestId), .optional(r.tenant), .optional(r.user), .optional(r.clientApp),
+                      .optional(r.method), .optional(r.tool), .optional(r.argumentsDigest), .optional(r.arguments),
+                      .text(r.decision), .optional(r.reason), .int(Int64(r.httpStatus)),
+                      r.upstreamStatus.map { .int(Int64($0)) } ?? .null, .double(r.latencyMilliseconds), .optional(r.instance)])
+        }
     }
 
     public func audit(since: Double, tenant: String?, limit: Int) throws -> [AuditRecord] {
