@@ -20,8 +20,8 @@ let package = Package(
                        providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
-        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
-                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libcurl (headers from libcurl4-openssl-dev), loaded with dlopen on first use.
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl")]),
 
         // Counters in a file mapped by every process, with atomic adds (metrics).
         .target(name: "CSharedCounters"),

@@ -18,7 +18,8 @@ public struct EntraConfiguration {
     /// Leeway for exp/nbf/iat. 120 s: servers run NTP, tokens live 60-90 min.
     public var clockSkewSeconds: Int64 = 120
     public var maxTokenBytes = CompactJWS.defaultMaxBytes
-    public var tokenCacheCapacity = 10_000
+    /// Verified tokens kept per process, LRU (about 1 kB each).
+    public var tokenCacheCapacity = 2_000
 
     /// Shared state: JWKS cache, fetch record and (dev mode) the signing key. Owner-only.
     public var stateDirectory: String

@@ -45,12 +45,9 @@ public final class CurlHTTPFetcher: HTTPFetching, @unchecked Sendable {
     public let options: HTTPFetchOptions
 
     public init(options: HTTPFetchOptions = HTTPFetchOptions()) {
-        _ = Self.globalInit
         self.options = options
     }
 
-    /// curl_global_init is not thread-safe; run it exactly once (3 = CURL_GLOBAL_ALL).
-    private static let globalInit: Void = { _ = curl_global_init(3) }()
 
     /// True for https URLs, and for http ones when testing allows it.
     public static func isAllowed(_ url: String, options: HTTPFetchOptions) -> Bool {
@@ -67,8 +64,8 @@ public final class CurlHTTPFetcher: HTTPFetching, @unchecked Sendable {
 
     public func get(_ url: String) throws -> FetchedResponse {
         guard Self.isAllowed(url, options: options) else { throw HTTPFetchError.insecureURL }
-        guard let h = curl_easy_init() else { throw HTTPFetchError.transport("curl_easy_init failed") }
-        defer { curl_easy_cleanup(h) }
+        guard let h = mcp_curl_easy_init() else { throw HTTPFetchError.transport(mcp_curl_load_error().map { String(cString: $0) } ?? "curl_easy_init failed") }
+        defer { mcp_curl_easy_cleanup(h) }
         let sink = Sink(limit: options.maxResponseBytes)
         let context = Unmanaged.passRetained(sink)
         defer { context.release() }
@@ -98,9 +95,9 @@ public final class CurlHTTPFetcher: HTTPFetching, @unchecked Sendable {
         ok = ok && mcp_curl_setopt_pointer(h, CURLOPT_WRITEDATA, context.toOpaque()) == CURLE_OK
         guard ok else { throw HTTPFetchError.transport("curl option rejected") }
 
-        let code = curl_easy_perform(h)
+        let code = mcp_curl_easy_perform(h)
         if sink.overflow || code == CURLE_FILESIZE_EXCEEDED { throw HTTPFetchError.responseTooLarge }
-        guard code == CURLE_OK else { throw HTTPFetchError.transport(String(cString: curl_easy_strerror(code))) }
+        guard code == CURLE_OK else { throw HTTPFetchError.transport(String(cString: mcp_curl_easy_strerror(code))) }
         var status = 0
         _ = mcp_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
         return FetchedResponse(status: status, body: sink.body)

@@ -4,14 +4,18 @@ import Foundation
 import MCPGateway
 import MCPJSON
 
+/// The environment, read once: Foundation builds a new dictionary on every
+/// `ProcessInfo.environment`, which a CGI process would otherwise pay four times.
+let processEnvironment = ProcessInfo.processInfo.environment
+
 /// The config path: --config, else $MCP_FCGI_CONFIG, else the Debian-style default.
 func resolveConfigPath(_ option: String?) -> String {
-    option ?? ProcessInfo.processInfo.environment["MCP_FCGI_CONFIG"] ?? "/etc/mcp-fcgi/config.json"
+    option ?? processEnvironment["MCP_FCGI_CONFIG"] ?? "/etc/mcp-fcgi/config.json"
 }
 
 func loadConfig(_ option: String?) throws -> GatewayConfig {
     do {
-        return try GatewayConfig.load(path: resolveConfigPath(option))
+        return try GatewayConfig.load(path: resolveConfigPath(option), environment: processEnvironment)
     } catch let e as ConfigErrors {
         FileHandle.standardError.write(Data((e.description + "\n").utf8))
         throw ExitCode(78)  // EX_CONFIG
@@ -79,7 +83,7 @@ func serve(config configOption: String?, listen: String?, workers: Int?, socketM
     let cfg = try loadConfig(configOption)
     Log.shared.level = cfg.logLevel
     // For a quick look without editing the file (systemd Environment=, FcgidInitialEnv).
-    if let name = ProcessInfo.processInfo.environment["MCP_FCGI_LOG_LEVEL"] {
+    if let name = processEnvironment["MCP_FCGI_LOG_LEVEL"] {
         guard let level = Log.Level(name: name) else {
             Log.shared.error("MCP_FCGI_LOG_LEVEL must be debug, info, warning or error")
             throw ExitCode(78)
@@ -100,7 +104,7 @@ func serve(config configOption: String?, listen: String?, workers: Int?, socketM
     let address: ListenAddress
     let activated: ListenAddress?
     do {
-        activated = try ListenAddress.systemdActivated(environment: ProcessInfo.processInfo.environment)
+        activated = try ListenAddress.systemdActivated(environment: processEnvironment)
     } catch {
         Log.shared.error("\(error)")
         throw ExitCode(64)

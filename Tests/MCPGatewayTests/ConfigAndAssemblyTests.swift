@@ -17,6 +17,15 @@ final class ConfigTests: XCTestCase {
         XCTAssertFalse(c.auth.allowInsecureHTTPForTesting)
     }
 
+    func testTokenCacheSizeIsASetting() throws {
+        XCTAssertEqual(try GatewayConfig.parse(minimal).auth.tokenCacheEntries, 2_000)
+        var root = minimal
+        root["auth"] = ["tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "api://x", "token_cache_entries": 0]
+        XCTAssertEqual(try GatewayConfig.parse(root).auth.tokenCacheEntries, 0)
+        root["auth"] = ["tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "api://x", "token_cache_entries": -1]
+        XCTAssertThrowsError(try GatewayConfig.parse(root)) { XCTAssertTrue(String(describing: $0).contains("auth.token_cache_entries")) }
+    }
+
     func testEveryProblemIsReportedWithItsPath() {
         var root = minimal
         root["server"] = ["public_url": "ftp://x", "mcp_path": "mcp/", "workerz": 3]

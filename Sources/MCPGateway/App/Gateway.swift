@@ -48,6 +48,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         entra.acceptDelegatedTokens = auth.acceptDelegatedTokens
         entra.acceptAppOnlyTokens = auth.acceptAppOnlyTokens
         entra.clockSkewSeconds = Int64(auth.clockSkewSeconds)
+        entra.tokenCacheCapacity = auth.tokenCacheEntries
         entra.jwksURI = auth.jwksURI
         entra.jwksRefreshIntervalSeconds = Int64(auth.jwksRefreshHours) * 3600
         entra.http.caBundlePath = auth.caBundle
@@ -87,12 +88,15 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     }
 
     public func respond(to incoming: HTTPRequest) -> HTTPResponse {
-        let requestId = Gateway.newRequestId()
+        // One draw from the system generator: the request id, and the audit pruning lottery.
+        var generator = SystemRandomNumberGenerator()
+        let draw: UInt64 = generator.next()
+        let requestId = Gateway.hex(draw)
         var request = incoming
         authenticator.stripUntrustedAssertions(&request)
         var response: HTTPResponse
         switch request.path {
-        case config.server.mcpPath: response = serveMCP(request, requestId: requestId)
+        case config.server.mcpPath: response = serveMCP(request, requestId: requestId, draw: draw)
         case "/health": response = health(request)
         case "/ready": response = ready(request)
         case "/metrics": response = metricsEndpoint(request)
@@ -110,7 +114,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
 
     /// Serves the MCP endpoint and puts the request on the record before answering:
     /// if the audit trail cannot be written, the caller gets 503, never an unrecorded answer.
-    private func serveMCP(_ request: HTTPRequest, requestId: String) -> HTTPResponse {
+    private func serveMCP(_ request: HTTPRequest, requestId: String, draw: UInt64) -> HTTPResponse {
         let started = Date().timeIntervalSince1970
         var record = AuditRecord(time: started, requestId: requestId, instance: config.instanceName, decision: "denied",
                                  httpStatus: 0, latencyMilliseconds: 0)
@@ -119,7 +123,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         record.latencyMilliseconds = (Date().timeIntervalSince1970 - started) * 1000
         do {
             try store.appendAudit(record)
-            pruneAuditOccasionally(now: started)
+            pruneAuditOccasionally(now: started, draw: draw)
         } catch {
             Log.shared.error("audit trail unavailable; refusing", ["request_id": .string(requestId), "error": .string("\(error)")])
             response = HTTPResponse.json(503, JSONRPCMessage.errorEnvelope(id: nil, error: RPCError(RPCErrorCode.internalError,
@@ -239,9 +243,10 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     /// 256 random bits: session ids must not be guessable.
     static func newSessionId() -> String { randomHex(words: 4) }
 
-    /// Retention without a scheduler: about one request in a thousand prunes.
-    private func pruneAuditOccasionally(now: Double) {
-        guard Int.random(in: 0..<1000) == 0 else { return }
+    /// Retention without a scheduler: about one request in a thousand prunes (`draw` is
+    /// the request's random word, so no second trip to the system generator).
+    private func pruneAuditOccasionally(now: Double, draw: UInt64) {
+        guard (draw >> 32) % 1000 == 0 else { return }
         _ = try? store.pruneAudit(before: now - Double(config.audit.retentionDays) * 86_400)
     }
 
@@ -332,10 +337,21 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     /// Random hex from the system generator: 16 digits per 64-bit word.
     static func randomHex(words: Int) -> String {
         var g = SystemRandomNumberGenerator()
-        return (0..<words).map { _ -> String in
-            let s = String(g.next() as UInt64, radix: 16)
-            return String(repeating: "0", count: 16 - s.count) + s
-        }.joined()
+        var s = ""
+        s.reserveCapacity(16 * words)
+        for _ in 0..<words { s += hex(g.next()) }
+        return s
+    }
+
+    /// 16 lower-case hex digits, zero-padded.
+    static func hex(_ word: UInt64) -> String {
+        String(unsafeUninitializedCapacity: 16) { buffer in
+            let digits: StaticString = "0123456789abcdef"
+            for i in 0..<16 {
+                buffer[i] = digits.utf8Start[Int((word >> (60 - 4 * UInt64(i))) & 0xF)]
+            }
+            return 16
+        }
     }
 
     /// Echo paths only as visible ASCII, bounded, so a log or body cannot be forged.

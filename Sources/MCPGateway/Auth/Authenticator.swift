@@ -96,7 +96,8 @@ public final class Authenticator: @unchecked Sendable {
                             reason: "missing_token")
         }
         // Only "Bearer <token>" counts; the scheme is case-insensitive (RFC 9110 §11.1).
-        guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+        // utf8 views: counting Characters would walk the whole (kilobyte-long) token.
+        guard header.utf8.count > 7, Authenticator.hasBearerScheme(header) else {
             return .refused(challenge(status: 401, error: "invalid_request", description: "The Authorization header must use the Bearer scheme"),
                             reason: "wrong_scheme")
         }
@@ -126,6 +127,17 @@ public final class Authenticator: @unchecked Sendable {
             }
             return .authenticated(caller(for: principal, token: token), principal)
         }
+    }
+
+    /// "Bearer " in any letter case, compared on bytes.
+    static func hasBearerScheme(_ header: String) -> Bool {
+        var matched = 0
+        for (b, want) in zip(header.utf8, "bearer ".utf8) {
+            let folded = b >= 0x41 && b <= 0x5A ? b | 0x20 : b
+            guard folded == want else { return false }
+            matched += 1
+        }
+        return matched == 7
     }
 
     func caller(for p: Principal, token: String? = nil) -> Caller {

@@ -37,6 +37,8 @@ public struct GatewayConfig: Sendable {
         public var acceptDelegatedTokens = true
         public var acceptAppOnlyTokens = false
         public var clockSkewSeconds = 120
+        /// Verified tokens each process remembers (about 1 kB each); 0 verifies every request.
+        public var tokenCacheEntries = 2_000
         public var jwksURI: String?
         public var jwksRefreshHours = 12
         public var caBundle: String?
@@ -335,6 +337,7 @@ public struct GatewayConfig: Sendable {
         auth.acceptDelegatedTokens = a.bool("accept_delegated_tokens", default: true)
         auth.acceptAppOnlyTokens = a.bool("accept_app_only_tokens", default: false)
         auth.clockSkewSeconds = a.int("clock_skew_seconds", default: 120, range: 0...300)
+        auth.tokenCacheEntries = a.int("token_cache_entries", default: auth.tokenCacheEntries, range: 0...1_000_000)
         auth.jwksURI = a.string("jwks_uri")
         auth.jwksRefreshHours = a.int("jwks_refresh_hours", default: 12, range: 12...24)
         auth.caBundle = a.string("ca_bundle")

@@ -69,7 +69,18 @@ public final class Log: @unchecked Sendable {
         var t = time_t(tv.tv_sec)
         var tmv = tm()
         gmtime_r(&t, &tmv)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(tmv.tm_year) + 1900, Int(tmv.tm_mon) + 1,
-                      Int(tmv.tm_mday), Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec), Int(tv.tv_usec / 1000))
+        // By hand rather than String(format:), which sets up Foundation's locale machinery
+        // on first use: a cost every CGI process that logs would pay.
+        var out = ""
+        out.reserveCapacity(24)
+        func put(_ n: Int, _ width: Int) {
+            let digits = String(n)
+            if digits.utf8.count < width { out += String(repeating: "0", count: width - digits.utf8.count) }
+            out += digits
+        }
+        put(Int(tmv.tm_year) + 1900, 4); out += "-"; put(Int(tmv.tm_mon) + 1, 2); out += "-"; put(Int(tmv.tm_mday), 2)
+        out += "T"; put(Int(tmv.tm_hour), 2); out += ":"; put(Int(tmv.tm_min), 2); out += ":"; put(Int(tmv.tm_sec), 2)
+        out += "."; put(Int(tv.tv_usec / 1000), 3); out += "Z"
+        return out
     }
 }

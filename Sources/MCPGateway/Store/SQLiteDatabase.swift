@@ -60,13 +60,14 @@ final class SQLiteDatabase: @unchecked Sendable {
     func transaction<T>(write: Bool, _ body: (SQLiteDatabase) throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
-        if write { try execute("BEGIN IMMEDIATE") }
+        // Prepared once and reused (see `query`): sqlite3_exec would parse them on every request.
+        if write { try query("BEGIN IMMEDIATE") }
         do {
             let result = try body(self)
-            if write { try execute("COMMIT") }
+            if write { try query("COMMIT") }
             return result
         } catch {
-            if write { try? execute("ROLLBACK") }
+            if write, sqlite3_get_autocommit(db) == 0 { _ = try? query("ROLLBACK") }
             throw error
         }
     }

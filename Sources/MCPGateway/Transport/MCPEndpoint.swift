@@ -158,6 +158,7 @@ public struct MCPEndpoint: Sendable {
     }
 
     static func isJSONMediaType(_ value: String) -> Bool {
+        if value == "application/json" { return true }  // what clients send, without the split
         let type = value.split(separator: ";", maxSplits: 1).first?.trimmingOWS() ?? ""
         return type.utf8.count == 16 && type.lowercased() == "application/json"
     }

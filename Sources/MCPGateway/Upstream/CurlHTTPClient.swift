@@ -31,14 +31,11 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
     private let maxIdle = 64
 
     public init(options: CurlHTTPClientOptions = CurlHTTPClientOptions()) {
-        _ = Self.globalInit
         self.options = options
     }
 
-    deinit { for h in idle { curl_easy_cleanup(h) } }
+    deinit { for h in idle { mcp_curl_easy_cleanup(h) } }
 
-    /// curl_global_init is not thread-safe; run it exactly once (3 = CURL_GLOBAL_ALL).
-    private static let globalInit: Void = { _ = curl_global_init(3) }()
 
     public func send(_ request: UpstreamRequest) throws -> UpstreamResponse {
         let lower = request.url.lowercased()
@@ -105,10 +102,10 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
         poolLock.unlock()
         if let h {
             // Forgets the options of the last request; keeps live connections and caches.
-            curl_easy_reset(h)
+            mcp_curl_easy_reset(h)
             return h
         }
-        return curl_easy_init()
+        return mcp_curl_easy_init()
     }
 
     private func checkin(_ h: UnsafeMutableRawPointer) {
@@ -118,28 +115,28 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
             poolLock.unlock()
         } else {
             poolLock.unlock()
-            curl_easy_cleanup(h)
+            mcp_curl_easy_cleanup(h)
         }
     }
 
     private func perform(_ request: UpstreamRequest, host: String, timeout: Double) throws -> UpstreamResponse {
-        guard let h = checkout() else { throw UpstreamError.transport(host: host, detail: "curl_easy_init failed") }
+        guard let h = checkout() else { throw UpstreamError.transport(host: host, detail: mcp_curl_load_error().map { String(cString: $0) } ?? "curl_easy_init failed") }
         var reusable = true
-        defer { if reusable { checkin(h) } else { curl_easy_cleanup(h) } }
+        defer { if reusable { checkin(h) } else { mcp_curl_easy_cleanup(h) } }
         let sink = Sink(limit: options.maxResponseBytes)
         let context = Unmanaged.passRetained(sink)
         defer { context.release() }
         var headerList: UnsafeMutablePointer<curl_slist>?
-        defer { curl_slist_free_all(headerList) }
+        defer { mcp_curl_slist_free_all(headerList) }
         for (name, value) in request.headers {
             // A header with a line break could smuggle another header or request.
             guard !name.contains(where: { $0.isNewline }), !value.contains(where: { $0.isNewline }) else {
                 throw UpstreamError.transport(host: host, detail: "header \(name) holds a line break")
             }
-            headerList = curl_slist_append(headerList, "\(name): \(value)")
+            headerList = mcp_curl_slist_append(headerList, "\(name): \(value)")
         }
         // No 100-continue round trip before bodies.
-        headerList = curl_slist_append(headerList, "Expect:")
+        headerList = mcp_curl_slist_append(headerList, "Expect:")
 
         let started = Self.now()
         var ok = mcp_curl_setopt_string(h, CURLOPT_URL, request.url) == CURLE_OK
@@ -201,20 +198,20 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
             throw UpstreamError.transport(host: host, detail: "libcurl rejected an option")
         }
 
-        let code = curl_easy_perform(h)
+        let code = mcp_curl_easy_perform(h)
         if code != CURLE_OK { reusable = false }
         if sink.overflow || code == CURLE_FILESIZE_EXCEEDED { throw UpstreamError.responseTooLarge(host: host, limit: options.maxResponseBytes) }
         switch code {
         case CURLE_OK: break
         case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY, CURLE_COULDNT_CONNECT:
-            throw UpstreamError.connect(host: host, detail: String(cString: curl_easy_strerror(code)))
+            throw UpstreamError.connect(host: host, detail: String(cString: mcp_curl_easy_strerror(code)))
         case CURLE_OPERATION_TIMEDOUT:
             throw UpstreamError.timeout(host: host, seconds: timeout)
         case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE, CURLE_SSL_CERTPROBLEM,
              CURLE_SSL_CIPHER, CURLE_SSL_ENGINE_NOTFOUND, CURLE_SSL_ISSUER_ERROR, CURLE_SSL_CRL_BADFILE, CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-            throw UpstreamError.tls(host: host, detail: String(cString: curl_easy_strerror(code)))
+            throw UpstreamError.tls(host: host, detail: String(cString: mcp_curl_easy_strerror(code)))
         default:
-            throw UpstreamError.transport(host: host, detail: String(cString: curl_easy_strerror(code)))
+            throw UpstreamError.transport(host: host, detail: String(cString: mcp_curl_easy_strerror(code)))
         }
         var status = 0
         _ = mcp_curl_getinfo_long(h, CURLINFO_RESPONSE_CODE, &status)
