@@ -75,6 +75,25 @@ void mcp_curl_slist_free_all(struct curl_slist *list) { if (list) p_slist_free_a
 CURLcode mcp_curl_setopt_long(CURL *h, CURLoption o, long v) { return p_easy_setopt(h, o, v); }
 CURLcode mcp_curl_setopt_string(CURL *h, CURLoption o, const char *v) { return p_easy_setopt(h, o, v); }
 CURLcode mcp_curl_setopt_pointer(CURL *h, CURLoption o, void *v) { return p_easy_setopt(h, o, v); }
+
+CURLcode mcp_curl_set_safe_defaults(CURL *h, int allow_plain_http, const char *ca_bundle, long connect_timeout_ms,
+                                    long total_timeout_ms, long max_response_bytes, const char *user_agent) {
+    CURLcode c;
+#define MCP_SET(option, value) if ((c = p_easy_setopt(h, option, value)) != CURLE_OK) return c
+    MCP_SET(CURLOPT_PROTOCOLS_STR, allow_plain_http ? "http,https" : "https");
+    MCP_SET(CURLOPT_FOLLOWLOCATION, 0L);
+    MCP_SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    MCP_SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    if (ca_bundle) { MCP_SET(CURLOPT_CAINFO, ca_bundle); }
+    MCP_SET(CURLOPT_NOSIGNAL, 1L);  /* worker threads: no SIGALRM-based DNS timeouts */
+    MCP_SET(CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
+    MCP_SET(CURLOPT_TIMEOUT_MS, total_timeout_ms);
+    MCP_SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_response_bytes);
+    MCP_SET(CURLOPT_USERAGENT, user_agent);
+    MCP_SET(CURLOPT_ACCEPT_ENCODING, "");  /* every encoding libcurl has; it decompresses before our size check */
+#undef MCP_SET
+    return CURLE_OK;
+}
 CURLcode mcp_curl_setopt_write_callback(CURL *h, size_t (*cb)(char *, size_t, size_t, void *)) {
     return p_easy_setopt(h, CURLOPT_WRITEFUNCTION, cb);
 }

@@ -71,20 +71,10 @@ public final class CurlHTTPFetcher: HTTPFetching, @unchecked Sendable {
         defer { context.release() }
 
         var ok = mcp_curl_setopt_string(h, CURLOPT_URL, url) == CURLE_OK
-        // Only these protocols, even if a URL or redirect says otherwise; no redirects at all.
-        ok = ok && mcp_curl_setopt_string(h, CURLOPT_PROTOCOLS_STR, options.allowInsecureHTTPForTesting ? "http,https" : "https") == CURLE_OK
-        ok = ok && mcp_curl_setopt_long(h, CURLOPT_FOLLOWLOCATION, 0) == CURLE_OK
-        // Certificate and host name checks stay on; they are set explicitly so nothing inherits otherwise.
-        ok = ok && mcp_curl_setopt_long(h, CURLOPT_SSL_VERIFYPEER, 1) == CURLE_OK
-        ok = ok && mcp_curl_setopt_long(h, CURLOPT_SSL_VERIFYHOST, 2) == CURLE_OK
-        if let ca = options.caBundlePath { ok = ok && mcp_curl_setopt_string(h, CURLOPT_CAINFO, ca) == CURLE_OK }
-        // Worker threads: no SIGALRM-based DNS timeouts.
-        ok = ok && mcp_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1) == CURLE_OK
-        ok = ok && mcp_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, options.connectTimeoutMilliseconds) == CURLE_OK
-        ok = ok && mcp_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, options.totalTimeoutMilliseconds) == CURLE_OK
-        ok = ok && mcp_curl_setopt_long(h, CURLOPT_MAXFILESIZE_LARGE, options.maxResponseBytes) == CURLE_OK
-        ok = ok && mcp_curl_setopt_string(h, CURLOPT_USERAGENT, options.userAgent) == CURLE_OK
-        ok = ok && mcp_curl_setopt_string(h, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK
+        // https only, no redirects, certificate and host checks on, timeouts, size cap (CCurl.h).
+        ok = ok && mcp_curl_set_safe_defaults(h, options.allowInsecureHTTPForTesting ? 1 : 0, options.caBundlePath,
+                                              options.connectTimeoutMilliseconds, options.totalTimeoutMilliseconds,
+                                              options.maxResponseBytes, options.userAgent) == CURLE_OK
         ok = ok && mcp_curl_setopt_write_callback(h, { ptr, size, count, user in
             let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
             let n = size * count

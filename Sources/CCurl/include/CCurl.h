@@ -22,6 +22,12 @@ void mcp_curl_slist_free_all(struct curl_slist *list);
 
 // curl_easy_setopt and curl_easy_getinfo are variadic, which Swift cannot call; these typed wrappers can.
 CURLcode mcp_curl_setopt_long(CURL *h, CURLoption o, long v);
+/* The options every transfer of this project gets, in one place: https only (http only when a
+   test rig asks), no redirects, certificate and host name checks on (set explicitly so nothing
+   can weaken them), an optional CA bundle, no signals, timeouts, a size cap, any encoding.
+   ca_bundle may be NULL. Returns the first error, or CURLE_OK. */
+CURLcode mcp_curl_set_safe_defaults(CURL *h, int allow_plain_http, const char *ca_bundle, long connect_timeout_ms,
+                                    long total_timeout_ms, long max_response_bytes, const char *user_agent);
 CURLcode mcp_curl_setopt_string(CURL *h, CURLoption o, const char *v);
 CURLcode mcp_curl_setopt_pointer(CURL *h, CURLoption o, void *v);
 CURLcode mcp_curl_setopt_write_callback(CURL *h, size_t (*cb)(char *, size_t, size_t, void *));

@@ -140,21 +140,12 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
 
         let started = Self.now()
         var ok = mcp_curl_setopt_string(h, CURLOPT_URL, request.url) == CURLE_OK
-        ok = ok && mcp_curl_setopt_string(h, CURLOPT_PROTOCOLS_STR, options.allowInsecureHTTPForTesting ? "http,https" : "https") == CURLE_OK
-        ok = ok && mcp_curl_setopt_long(h, CURLOPT_FOLLOWLOCATION, 0) == CURLE_OK
-        // Set explicitly so nothing (curlrc, environment) can weaken them.
-        ok = ok && mcp_curl_setopt_long(h, CURLOPT_SSL_VERIFYPEER, 1) == CURLE_OK
-        ok = ok && mcp_curl_setopt_long(h, CURLOPT_SSL_VERIFYHOST, 2) == CURLE_OK
-        if let ca = options.caBundlePath { ok = ok && mcp_curl_setopt_string(h, CURLOPT_CAINFO, ca) == CURLE_OK }
-        ok = ok && mcp_curl_setopt_long(h, CURLOPT_NOSIGNAL, 1) == CURLE_OK
-        ok = ok && mcp_curl_setopt_long(h, CURLOPT_TCP_KEEPALIVE, 1) == CURLE_OK
+        // https only, no redirects, certificate and host checks on, timeouts, size cap (CCurl.h).
         let totalMs = max(1, Int(timeout * 1000))
-        ok = ok && mcp_curl_setopt_long(h, CURLOPT_CONNECTTIMEOUT_MS, min(totalMs, Int(options.connectTimeoutSeconds * 1000))) == CURLE_OK
-        ok = ok && mcp_curl_setopt_long(h, CURLOPT_TIMEOUT_MS, totalMs) == CURLE_OK
-        ok = ok && mcp_curl_setopt_long(h, CURLOPT_MAXFILESIZE_LARGE, options.maxResponseBytes) == CURLE_OK
-        ok = ok && mcp_curl_setopt_string(h, CURLOPT_USERAGENT, options.userAgent) == CURLE_OK
-        // Every encoding libcurl was built with; it decompresses before our size check.
-        ok = ok && mcp_curl_setopt_string(h, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK
+        ok = ok && mcp_curl_set_safe_defaults(h, options.allowInsecureHTTPForTesting ? 1 : 0, options.caBundlePath,
+                                              min(totalMs, Int(options.connectTimeoutSeconds * 1000)), totalMs,
+                                              options.maxResponseBytes, options.userAgent) == CURLE_OK
+        ok = ok && mcp_curl_setopt_long(h, CURLOPT_TCP_KEEPALIVE, 1) == CURLE_OK
         ok = ok && mcp_curl_setopt_pointer(h, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList)) == CURLE_OK
         switch request.method {
         case "GET": ok = ok && mcp_curl_setopt_long(h, CURLOPT_HTTPGET, 1) == CURLE_OK
