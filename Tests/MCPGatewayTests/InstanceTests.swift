@@ -143,6 +143,15 @@ final class InstanceTests: XCTestCase {
         XCTAssertEqual(trailB.count, 2)
         XCTAssertEqual(Set(trailB.map(\.decision)), ["denied"])
         XCTAssertEqual(trailB.first?.instance, "client-b")
+
+        // Each instance's requests and refusals are counted under its own name.
+        let metrics = router.respond(to: HTTPRequest(method: "GET", path: "/metrics", remoteAddress: "127.0.0.1"))
+        XCTAssertEqual(metrics.status, 200)
+        let text = String(decoding: metrics.body, as: UTF8.self)
+        XCTAssertTrue(text.contains("mcp_requests_total{instance=\"client-a\",method=\"tools/call\",tool=\"whoami\",status=\"200\"} 1"), text)
+        XCTAssertTrue(text.contains("mcp_requests_total{instance=\"client-b\",method=\"tools/call\",tool=\"whoami\",status=\"401\"} 2"), text)
+        XCTAssertTrue(text.contains("mcp_auth_failures_total{instance=\"client-b\","), text)
+        XCTAssertFalse(text.contains("mcp_auth_failures_total{instance=\"client-a\","), text)
     }
 
     func testEachInstanceHasItsOwnMetadataAndNoSharedMe() throws {

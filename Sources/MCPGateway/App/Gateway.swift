@@ -57,6 +57,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
         let metrics = GatewayMetrics.open(stateDirectory: config.stateDirectory)
+        if config.instanceCount > 1 { metrics.labelInstance(config.instanceName) }
         let verifier = try TokenVerifier(configuration: entra,
                                          http: MeteredFetcher(CurlHTTPFetcher(options: entra.http), upstream: "entra_keys", metrics: metrics))
 

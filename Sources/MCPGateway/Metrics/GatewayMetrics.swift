@@ -7,6 +7,17 @@ public final class GatewayMetrics: @unchecked Sendable {
     public let counters: SharedCounters?
     /// Tool names that get their own label value; set once at start-up, after registration.
     var knownTools: Set<String>
+    /// `instance="name",` when the process serves several instances (names come from the
+    /// config, so the set is fixed); empty otherwise, which keeps single-instance series as they were.
+    var instanceLabel = ""
+
+    /// Labels the request, refusal and failure series with this instance's name.
+    public func labelInstance(_ name: String) { instanceLabel = "instance=\"\(Self.labelSafe(name))\"," }
+
+    private func series(_ name: String, _ labels: String = "") -> String {
+        let all = instanceLabel + labels
+        return all.isEmpty ? name : "\(name){\(all.hasSuffix(",") ? String(all.dropLast()) : all)}"
+    }
 
     static let knownMethods: Set<String> = [
         "initialize", "ping", "server/discover", "tools/list", "tools/call", "resources/list", "prompts/list",
@@ -41,7 +52,7 @@ public final class GatewayMetrics: @unchecked Sendable {
         guard let counters else { return }
         let m = method.map { Self.knownMethods.contains($0) ? $0 : "other" } ?? "none"
         let t = tool.map { knownTools.contains($0) ? $0 : "unknown" } ?? ""
-        counters.add("mcp_requests_total{method=\"\(m)\",tool=\"\(t)\",status=\"\(Self.statusLabel(status))\"}")
+        counters.add(series("mcp_requests_total", "method=\"\(m)\",tool=\"\(t)\",status=\"\(Self.statusLabel(status))\""))
     }
 
     public func recordHTTPRequest(path: String, status: Int) {
@@ -52,15 +63,15 @@ public final class GatewayMetrics: @unchecked Sendable {
 
     /// `reason` is one of the authenticator's fixed reason codes.
     public func recordAuthFailure(reason: String) {
-        counters?.add("mcp_auth_failures_total{reason=\"\(Self.labelSafe(reason))\"}")
+        counters?.add(series("mcp_auth_failures_total", "reason=\"\(Self.labelSafe(reason))\""))
     }
 
     public func recordTokenCache(hit: Bool) {
         counters?.add(hit ? "mcp_token_cache_lookups_total{result=\"hit\"}" : "mcp_token_cache_lookups_total{result=\"miss\"}")
     }
 
-    public func recordRateLimited() { counters?.add("mcp_rate_limit_rejections_total") }
-    public func recordBlocked() { counters?.add("mcp_blocked_requests_total") }
+    public func recordRateLimited() { counters?.add(series("mcp_rate_limit_rejections_total")) }
+    public func recordBlocked() { counters?.add(series("mcp_blocked_requests_total")) }
 
     /// One call to an upstream (`name` from a fixed set: entra_keys, entra_token, powerbi, backend names).
     public func observeUpstream(_ name: String, seconds: Double, failed: Bool) {
