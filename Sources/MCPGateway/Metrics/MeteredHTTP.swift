@@ -20,18 +20,7 @@ public struct MeteredHTTPClient: HTTPClient {
     }
 
     public func send(_ request: UpstreamRequest) throws -> UpstreamResponse {
-        let started = Date().timeIntervalSince1970
-        do {
-            let response = try inner.send(request)
-            let failed = response.status >= 500
-            metrics.observeUpstream(upstream, seconds: Date().timeIntervalSince1970 - started, failed: failed)
-            if failed { metrics.recordUpstreamError(upstream, "HTTP \(response.status) from \(MeteredHTTPClient.host(request.url))") }
-            return response
-        } catch {
-            metrics.observeUpstream(upstream, seconds: Date().timeIntervalSince1970 - started, failed: true)
-            metrics.recordUpstreamError(upstream, "\(MeteredHTTPClient.kind(error)) talking to \(MeteredHTTPClient.host(request.url))")
-            throw error
-        }
+        try metrics.timeUpstream(upstream, url: request.url, status: \.status, describe: Self.kind) { try inner.send(request) }
     }
 
     static func host(_ url: String) -> String { URLComponents(string: url)?.host ?? "an invalid URL" }
@@ -62,24 +51,35 @@ public final class MeteredFetcher: HTTPFetching, @unchecked Sendable {
     }
 
     public func get(_ url: String) throws -> FetchedResponse {
+        try metrics.timeUpstream(upstream, url: url, status: \.status, describe: Self.kind) { try inner.get(url) }
+    }
+
+    static func kind(_ error: Error) -> String {
+        guard let e = error as? HTTPFetchError else { return "error" }
+        switch e {
+        case .insecureURL: return "insecure URL"
+        case .responseTooLarge: return "response too large"
+        case .transport: return "transport error"
+        case .status(let s): return "HTTP \(s)"
+        }
+    }
+}
+
+extension GatewayMetrics {
+    /// Times one upstream call into the histogram; transport errors and 5xx answers are also
+    /// kept (by host and kind only, never a body) for `system_status`.
+    func timeUpstream<R>(_ upstream: String, url: String, status: (R) -> Int, describe: (Error) -> String,
+                         _ call: () throws -> R) throws -> R {
         let started = Date().timeIntervalSince1970
         do {
-            let response = try inner.get(url)
-            let failed = response.status >= 500
-            metrics.observeUpstream(upstream, seconds: Date().timeIntervalSince1970 - started, failed: failed)
-            if failed { metrics.recordUpstreamError(upstream, "HTTP \(response.status) from \(MeteredHTTPClient.host(url))") }
+            let response = try call()
+            let code = status(response)
+            observeUpstream(upstream, seconds: Date().timeIntervalSince1970 - started, failed: code >= 500)
+            if code >= 500 { recordUpstreamError(upstream, "HTTP \(code) from \(MeteredHTTPClient.host(url))") }
             return response
         } catch {
-            metrics.observeUpstream(upstream, seconds: Date().timeIntervalSince1970 - started, failed: true)
-            let kind = (error as? HTTPFetchError).map { e -> String in
-                switch e {
-                case .insecureURL: return "insecure URL"
-                case .responseTooLarge: return "response too large"
-                case .transport: return "transport error"
-                case .status(let s): return "HTTP \(s)"
-                }
-            } ?? "error"
-            metrics.recordUpstreamError(upstream, "\(kind) from \(MeteredHTTPClient.host(url))")
+            observeUpstream(upstream, seconds: Date().timeIntervalSince1970 - started, failed: true)
+            recordUpstreamError(upstream, "\(describe(error)) talking to \(MeteredHTTPClient.host(url))")
             throw error
         }
     }

@@ -71,6 +71,15 @@ public final class PowerBIClient: @unchecked Sendable {
         return w
     }
 
+    /// The caller's access, and the workspace and dataset a tool names: both checked before
+    /// anything leaves the process (the workspace against the caller's allowed ones).
+    func datasetTarget(_ arguments: JSONObject, caller: Caller) throws -> (Access, workspace: String, dataset: String) {
+        let access = try access(for: caller)
+        let workspace = try checkWorkspace(arguments["workspace_id"]?.stringValue ?? "", access)
+        let dataset = try Self.guid(arguments["dataset_id"]?.stringValue ?? "", "dataset_id")
+        return (access, workspace, dataset)
+    }
+
     static func guid(_ value: String, _ name: String) throws -> String {
         guard IssuerTenantCheck.isGUID(value) else { throw ToolError("\(name) must be a GUID such as 00000000-0000-0000-0000-000000000000") }
         return value.lowercased()

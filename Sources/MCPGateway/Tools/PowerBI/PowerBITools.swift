@@ -206,9 +206,7 @@ struct ExecuteDAXQueryTool: Tool {
     }
 
     func call(arguments: JSONObject, context: ToolContext) throws -> ToolResult {
-        let access = try client.access(for: context.caller)
-        let workspace = try client.checkWorkspace(arguments["workspace_id"]?.stringValue ?? "", access)
-        let dataset = try PowerBIClient.guid(arguments["dataset_id"]?.stringValue ?? "", "dataset_id")
+        let (access, workspace, dataset) = try client.datasetTarget(arguments, caller: context.caller)
         let query = arguments["query"]?.stringValue ?? ""
         guard !query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, query.count <= client.config.maxDAXChars else {
             throw ToolError("query must be one DAX query of at most \(client.config.maxDAXChars) characters")
@@ -246,9 +244,7 @@ struct GetDatasetSchemaTool: Tool {
     }
 
     func call(arguments: JSONObject, context: ToolContext) throws -> ToolResult {
-        let access = try client.access(for: context.caller)
-        let workspace = try client.checkWorkspace(arguments["workspace_id"]?.stringValue ?? "", access)
-        let dataset = try PowerBIClient.guid(arguments["dataset_id"]?.stringValue ?? "", "dataset_id")
+        let (access, workspace, dataset) = try client.datasetTarget(arguments, caller: context.caller)
         func rows(_ query: String) throws -> [JSONObject] {
             let r = try client.executeQuery(access, workspace: workspace, dataset: dataset, query: query, includeNulls: false,
                                             maxRows: PowerBIConfig.apiRowLimit)
@@ -301,9 +297,7 @@ struct GetRefreshHistoryTool: Tool {
     }
 
     func call(arguments: JSONObject, context: ToolContext) throws -> ToolResult {
-        let access = try client.access(for: context.caller)
-        let workspace = try client.checkWorkspace(arguments["workspace_id"]?.stringValue ?? "", access)
-        let dataset = try PowerBIClient.guid(arguments["dataset_id"]?.stringValue ?? "", "dataset_id")
+        let (access, workspace, dataset) = try client.datasetTarget(arguments, caller: context.caller)
         let top = max(1, min(60, arguments["top"]?.intValue ?? 10))
         let (json, _) = try client.call(access, path: "/groups/\(workspace)/datasets/\(dataset)/refreshes?$top=\(top)", operation: .init(
             what: "reading the refresh history of dataset \(dataset)",
@@ -332,9 +326,7 @@ struct TriggerRefreshTool: Tool {
     }
 
     func call(arguments: JSONObject, context: ToolContext) throws -> ToolResult {
-        let access = try client.access(for: context.caller)
-        let workspace = try client.checkWorkspace(arguments["workspace_id"]?.stringValue ?? "", access)
-        let dataset = try PowerBIClient.guid(arguments["dataset_id"]?.stringValue ?? "", "dataset_id")
+        let (access, workspace, dataset) = try client.datasetTarget(arguments, caller: context.caller)
         let notify = arguments["notify_option"]?.stringValue ?? "NoNotification"
         let (_, response) = try client.call(access, method: "POST", path: "/groups/\(workspace)/datasets/\(dataset)/refreshes",
                                             body: ["notifyOption": .string(notify)], operation: .init(
