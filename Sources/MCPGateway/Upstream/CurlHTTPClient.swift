@@ -1,4 +1,5 @@
 import CCurl
+import EntraAuth
 import Foundation
 
 /// Limits and trust settings for upstream HTTP.
@@ -88,14 +89,6 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
 
     // MARK: - One attempt
 
-    private final class Sink {
-        var body: [UInt8] = []
-        var headers: [(String, String)] = []
-        let limit: Int
-        var overflow = false
-        init(limit: Int) { self.limit = limit }
-    }
-
     private func checkout() -> UnsafeMutableRawPointer? {
         poolLock.lock()
         let h = idle.popLast()
@@ -123,7 +116,7 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
         guard let h = checkout() else { throw UpstreamError.transport(host: host, detail: mcp_curl_load_error().map { String(cString: $0) } ?? "curl_easy_init failed") }
         var reusable = true
         defer { if reusable { checkin(h) } else { mcp_curl_easy_cleanup(h) } }
-        let sink = Sink(limit: options.maxResponseBytes)
+        let sink = CurlResponseSink(limit: options.maxResponseBytes)
         let context = Unmanaged.passRetained(sink)
         defer { context.release() }
         var headerList: UnsafeMutablePointer<curl_slist>?
@@ -161,29 +154,8 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
             }
             if request.method != "POST" { ok = ok && mcp_curl_setopt_string(h, CURLOPT_CUSTOMREQUEST, request.method) == CURLE_OK }
         }
-        ok = ok && mcp_curl_setopt_write_callback(h, { ptr, size, count, user in
-            let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
-            let n = size * count
-            if sink.body.count + n > sink.limit { sink.overflow = true; return 0 }  // 0 aborts the transfer
-            if let ptr { sink.body.append(contentsOf: UnsafeRawBufferPointer(start: ptr, count: n)) }
-            return n
-        }) == CURLE_OK
-        ok = ok && mcp_curl_setopt_pointer(h, CURLOPT_WRITEDATA, context.toOpaque()) == CURLE_OK
-        ok = ok && mcp_curl_setopt_header_callback(h, { ptr, size, count, user in
-            let sink = Unmanaged<Sink>.fromOpaque(user!).takeUnretainedValue()
-            let n = size * count
-            guard let ptr else { return n }
-            let line = UnsafeRawBufferPointer(start: ptr, count: n)
-            if line.starts(with: Array("HTTP/".utf8)) {
-                sink.headers.removeAll()  // a new response (after 1xx): start over
-            } else if let colon = line.firstIndex(of: UInt8(ascii: ":")), sink.headers.count < 200 {
-                let name = String(decoding: line[..<colon], as: UTF8.self).lowercased()
-                let value = String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                sink.headers.append((name, value))
-            }
-            return n
-        }) == CURLE_OK
-        ok = ok && mcp_curl_setopt_pointer(h, CURLOPT_HEADERDATA, context.toOpaque()) == CURLE_OK
+        ok = ok && sink.attachBody(to: h, context: context.toOpaque())
+        ok = ok && sink.attachHeaders(to: h, context: context.toOpaque())
         guard ok else {
             reusable = false
             throw UpstreamError.transport(host: host, detail: "libcurl rejected an option")
