@@ -173,12 +173,17 @@ public final class SQLiteStore: GatewayStore, @unchecked Sendable {
     /// `durable: false` is for the serving processes (see `SQLiteDatabase`).
     public init(path: String, durable: Bool = true) throws {
         db = try SQLiteDatabase(path: path, durable: durable)
+        let known = Int64(Self.migrations.count)
+        let version = try db.transaction(write: false) { db in try db.query("PRAGMA user_version").first?.first?.int ?? 0 }
+        guard version <= known else {
+            throw StoreError("the store \(path) has schema version \(version), newer than this build knows (\(known))")
+        }
+        // Every process start (each CGI run) reads the version; only an old schema takes the write lock.
+        guard version < known else { return }
         try db.transaction(write: true) { db in
-            let version = try db.query("PRAGMA user_version").first?.first?.int ?? 0
-            guard version <= Int64(Self.migrations.count) else {
-                throw StoreError("the store \(path) has schema version \(version), newer than this build knows (\(Self.migrations.count))")
-            }
-            for (i, sql) in Self.migrations.enumerated().dropFirst(Int(version)) {
+            // Read again under the lock: another process may have migrated meanwhile.
+            let current = try db.query("PRAGMA user_version").first?.first?.int ?? 0
+            for (i, sql) in Self.migrations.enumerated().dropFirst(Int(current)) {
                 try db.execute(sql)
                 try db.execute("PRAGMA user_version = \(i + 1)")
             }
