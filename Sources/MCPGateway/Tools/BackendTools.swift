@@ -36,17 +36,18 @@ public enum BackendTools {
     /// The process's wiring: libcurl clients (TLS always verified, the backend's CA bundle and
     /// timeout, no automatic retries so a down backend fails within its timeout) and an
     /// Entra token broker for the gateway's `credential`.
+    /// `loadedCredential` is the loaded `config.credential` (loaded once per instance by the gateway).
     public static func register(into registry: ToolRegistry, config: GatewayConfig, store: GatewayStore,
-                                metrics: GatewayMetrics? = nil) throws {
+                                loadedCredential: ClientCredential?, metrics: GatewayMetrics? = nil) throws {
         guard !config.backends.isEmpty else { return }
         var broker: TokenBroker?
-        if let credential = config.credential {
+        if let credential = config.credential, let loadedCredential {
             var options = CurlHTTPClientOptions()
             options.totalTimeoutSeconds = Double(credential.timeoutSeconds)
             options.caBundlePath = credential.caBundle
             options.allowInsecureHTTPForTesting = credential.allowInsecureHTTPForTesting
             broker = EntraTokenBroker(clientId: credential.clientId, authority: credential.authority ?? config.auth.authority,
-                                      credential: try ClientCredential.load(credential),
+                                      credential: loadedCredential,
                                       http: MeteredHTTPClient.wrap(CurlHTTPClient(options: options), upstream: "entra_token", metrics: metrics))
         }
         let tools = try make(config: config, store: store, broker: broker) { settings in

@@ -7,9 +7,10 @@ public enum PowerBITools {
     static let readPermission = "user"
     static let refreshPermission = "admin"
 
+    /// `credential` is the loaded `config.credential` (loaded once per instance by the gateway).
     public static func register(into registry: ToolRegistry, config: GatewayConfig, store: GatewayStore,
-                                metrics: GatewayMetrics? = nil) throws {
-        guard let pbi = config.powerBI, let credentialConfig = config.credential else { return }
+                                credential: ClientCredential?, metrics: GatewayMetrics? = nil) throws {
+        guard let pbi = config.powerBI, let credentialConfig = config.credential, let credential else { return }
         var options = CurlHTTPClientOptions()
         options.connectTimeoutSeconds = Double(pbi.connectTimeoutSeconds)
         options.totalTimeoutSeconds = Double(pbi.timeoutSeconds)
@@ -23,7 +24,7 @@ public enum PowerBITools {
         entraOptions.caBundlePath = credentialConfig.caBundle ?? pbi.caBundle
         entraOptions.allowInsecureHTTPForTesting = credentialConfig.allowInsecureHTTPForTesting
         let tokens = EntraTokenBroker(clientId: credentialConfig.clientId, authority: pbi.authority,
-                                      credential: try ClientCredential.load(credentialConfig),
+                                      credential: credential,
                                       http: MeteredHTTPClient.wrap(CurlHTTPClient(options: entraOptions), upstream: "entra_token", metrics: metrics))
         for tool in tools(PowerBIClient(config: pbi, http: upstream, broker: tokens, store: store)) { try registry.register(tool) }
     }
