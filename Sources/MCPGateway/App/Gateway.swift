@@ -166,11 +166,11 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
             record.tenant = principal.tenantId
             record.user = principal.objectId
             record.clientApp = principal.clientAppId
-            if let (refusal, reason) = admission(principal, method: message.method, id: message.id, requestId: requestId) {
+            if let (refusal, reason) = admission(principal, tenant: caller.tenant, method: message.method, id: message.id, requestId: requestId) {
                 record.reason = reason
                 return refusal
             }
-            let sessionKey = "\(principal.tenantId)/\(principal.objectId)/\(principal.clientAppId ?? "")"
+            let sessionKey = Gateway.sessionOwner(principal)
             let useSessions = config.sessions.enabled && accepted.era == .legacy
             if useSessions, message.method != "initialize", let sid = request.headers["mcp-session-id"] {
                 // Unknown, expired and someone else's sessions all look the same: not found.
@@ -236,13 +236,16 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
                 return HTTPResponse.json(400, JSONRPCMessage.errorEnvelope(id: nil, error: RPCError(RPCErrorCode.invalidRequest,
                     "DELETE ends a session: send its Mcp-Session-Id")))
             }
-            let ended = (try? store.endSession(id: sid, principal: "\(p.tenantId)/\(p.objectId)/\(p.clientAppId ?? "")")) ?? false
+            let ended = (try? store.endSession(id: sid, principal: Gateway.sessionOwner(p))) ?? false
             record.decision = ended ? "allowed" : "denied"
             record.reason = ended ? nil : "session not found"
             return ended ? HTTPResponse(status: 204)
                 : HTTPResponse.json(404, JSONRPCMessage.errorEnvelope(id: nil, error: RPCError(RPCErrorCode.invalidRequest, "Session not found")))
         }
     }
+
+    /// Who a session belongs to: tenant, user and client app.
+    static func sessionOwner(_ p: Principal) -> String { "\(p.tenantId)/\(p.objectId)/\(p.clientAppId ?? "")" }
 
     /// 256 random bits: session ids must not be guessable.
     static func newSessionId() -> String { randomHex(words: 4) }
@@ -256,7 +259,8 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
 
     /// Operator blocks, then the per-user and per-tenant rate limits, both from the
     /// shared store so they hold across every process. A store failure refuses (fail closed).
-    private func admission(_ p: Principal, method: String, id: JSONValue?, requestId: String) -> (HTTPResponse, String)? {
+    private func admission(_ p: Principal, tenant: TenantRecord?, method: String, id: JSONValue?,
+                           requestId: String) -> (HTTPResponse, String)? {
         let now = Date().timeIntervalSince1970
         do {
             // Ids are stored lower-cased by `mcp-fcgi block`; GUIDs compare case-insensitively.
@@ -271,7 +275,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
                 return (HTTPResponse.json(403, JSONRPCMessage.errorEnvelope(id: id, error: error)), "blocked \(block.kind.rawValue)")
             }
             // A tenant record's own limits replace the instance's for that tenant.
-            let limits = config.tenants[p.tenantId.lowercased()]?.rateLimits ?? config.rateLimits
+            let limits = tenant?.rateLimits ?? config.rateLimits
             var buckets: [RateBucket] = []
             if limits.userPerMinute > 0 {
                 buckets.append(RateBucket(key: "user:\(p.tenantId)/\(p.objectId)", perMinute: Double(limits.userPerMinute),

@@ -91,9 +91,6 @@ final class ConfigSection {
     /// Whether the key is in this section at all (without marking it read).
     func has(_ key: String) -> Bool { object[key] != nil }
 
-    /// Marks keys as read by someone else (instance sections read from a merged copy).
-    func markUsed(_ keys: [String]) { used.formUnion(keys) }
-
     var raw: JSONObject { object }
 
     /// Call once every key has been read: anything unread is a mistake in the file.
