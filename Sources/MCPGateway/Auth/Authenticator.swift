@@ -36,7 +36,7 @@ public final class Authenticator: @unchecked Sendable {
     /// Whether the peer (REMOTE_ADDR) is one of the configured authenticating proxies.
     public func isTrustedProxy(_ request: HTTPRequest) -> Bool {
         guard trustedProxy.enabled, let peer = request.remoteAddress else { return false }
-        return trustedProxy.sources.contains { $0.contains(peer) }
+        return NetworkRange.any(trustedProxy.sources, contains: peer)
     }
 
     /// Removes the identity headers a trusted proxy would assert from a request that did not

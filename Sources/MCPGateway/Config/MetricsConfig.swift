@@ -10,7 +10,7 @@ public struct MetricsSettings: Sendable {
 
     public func allows(_ remoteAddress: String?) -> Bool {
         guard let remoteAddress else { return false }
-        return allowedNetworks.contains { $0.contains(remoteAddress) }
+        return NetworkRange.any(allowedNetworks, contains: remoteAddress)
     }
 
     static func parse(_ s: ConfigSection) -> MetricsSettings {

@@ -22,7 +22,18 @@ public struct NetworkRange: Sendable, Equatable, CustomStringConvertible {
     }
 
     public func contains(_ addressText: String) -> Bool {
-        guard var address = NetworkRange.parseAddress(addressText) else { return false }
+        guard let address = NetworkRange.parseAddress(addressText) else { return false }
+        return contains(address: address)
+    }
+
+    /// Whether any of `ranges` holds the address; the text is parsed once for all of them.
+    public static func any(_ ranges: [NetworkRange], contains addressText: String) -> Bool {
+        guard !ranges.isEmpty, let address = parseAddress(addressText) else { return false }
+        return ranges.contains { $0.contains(address: address) }
+    }
+
+    func contains(address parsed: [UInt8]) -> Bool {
+        var address = parsed
         // An IPv4 peer reported in IPv6-mapped form (::ffff:a.b.c.d) matches IPv4 ranges.
         if bytes.count == 4, address.count == 16, address[0..<10].allSatisfy({ $0 == 0 }), address[10] == 0xFF, address[11] == 0xFF {
             address = Array(address[12...])
