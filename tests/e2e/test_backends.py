@@ -358,8 +358,10 @@ def test_no_cookie_token_or_key_in_the_logs_audit_or_store(stack, fakes):
     ok(call(stack, token(stack, ALICE), "get_conversations"))
     ok(call(stack, token(stack, ALICE), "service_status"))
     logs = "".join(p.read_text(errors="replace") for p in (stack.run_dir / "logs").glob("*.log"))
-    audit = subprocess.run([str(stack.run_dir / "bin" / "mcp-fcgi"), "audit", "export", "--since", "1d", "--config",
-                            str(stack.run_dir / "config.json")], capture_output=True, text=True, timeout=30).stdout
+    done = subprocess.run([str(stack.run_dir / "bin" / "mcp-fcgi"), "audit", "export", "--since", "1d", "--config",
+                           str(stack.run_dir / "config.json")], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    audit = done.stdout
     store = b"".join(p.read_bytes() for p in (stack.run_dir / "state").glob("*.db*"))
     assert "backend session established" in logs
     records = [json.loads(line) for line in audit.splitlines() if line.strip()]

@@ -325,8 +325,13 @@ def test_no_secret_or_token_reaches_the_logs_or_audit(stack, fakes):
     registry = fakes[4]
     ok(call(stack, token(stack, TENANT_A, ALICE), "list_workspaces", {}))
     logs = "".join(p.read_text(errors="replace") for p in (stack.run_dir / "logs").glob("*.log"))
-    audit = subprocess.run([str(stack.run_dir / "bin" / "mcp-fcgi"), "audit", "export", "--since", "1d", "--config",
-                            str(stack.run_dir / "config.json")], capture_output=True, text=True, timeout=30).stdout
+    done = subprocess.run([str(stack.run_dir / "bin" / "mcp-fcgi"), "audit", "export", "--since", "1d", "--config",
+                           str(stack.run_dir / "config.json")], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    audit = done.stdout
+    # Both haystacks must hold what they are searched for, or the checks below prove nothing.
+    assert logs.strip(), "the stack wrote logs"
+    assert any(json.loads(line).get("tool") == "list_workspaces" for line in audit.splitlines()), audit[-2000:]
     with registry.lock:
         issued = list(registry.issued)
     assert issued, "the fake issued tokens"

@@ -22,6 +22,7 @@ PORT = BASE_PORT + 16
 PROCESSES = 4
 BURST = 20
 USER = "44444444-4444-4444-8444-444444444444"
+BLOCKED = "55555555-5555-4555-8555-555555555555"
 BODY = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
 
 
@@ -65,6 +66,13 @@ def post(stack, token: str) -> httpx2.Response | None:
         return None
 
 
+def cli(stack, *args: str) -> str:
+    done = subprocess.run([str(stack.run_dir / "bin" / "mcp-fcgi"), *args, "--config", str(stack.run_dir / "config.json")],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def audit(stack) -> list[dict]:
     done = subprocess.run([str(stack.run_dir / "bin" / "mcp-fcgi"), "audit", "tail", "--lines", "100000",
                            "--config", str(stack.run_dir / "config.json")],
@@ -98,12 +106,40 @@ def test_rate_limit_is_exact_across_processes_and_every_answer_is_audited(stack)
     assert sum(1 for r in records.values() if r["reason"] == "rate limited") == 2 * BURST
 
 
+def test_a_block_takes_effect_at_once_in_every_process(stack):
+    token = mint_token(stack, "--oid", BLOCKED)
+    # Concurrent warm-up, until every responder has served (and so loaded and cached the blocks).
+    before = {p: write_calls(p) for p in pids(stack)}
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        for _ in range(20):
+            # 429 once this user's burst is spent (this stack's limit is tight): still served, still not blocked.
+            assert all(r.status_code in (200, 429) for r in pool.map(lambda _: post(stack, token), range(16)))
+            if all(write_calls(p) > before[p] for p in pids(stack)):
+                break
+    assert all(write_calls(p) > before[p] for p in pids(stack)), "every responder served before the block"
+    cli(stack, "block", "--user", BLOCKED, "--reason", "e2e")
+    try:
+        before = {p: write_calls(p) for p in pids(stack)}
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            statuses = list(pool.map(lambda _: post(stack, token).status_code, range(64)))
+        assert statuses == [403] * 64, statuses
+        assert sum(1 for p in pids(stack) if write_calls(p) > before[p]) >= 2
+    finally:
+        cli(stack, "unblock", "--user", BLOCKED)
+    assert post(stack, token).status_code in (200, 429)  # unblocked: the limit, not the block, decides again
+
+
 def test_a_killed_responder_loses_no_record_of_what_it_answered(stack):
     token = mint_token(stack)
     victim = pids(stack)[0]
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(post, stack, token) for _ in range(150)]
-        time.sleep(0.05)
+        # Kill it only once it is answering, so the claim is about requests it really served.
+        served = write_calls(victim)
+        deadline = time.monotonic() + 10
+        while write_calls(victim) == served and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert write_calls(victim) > served, "the victim served before it was killed"
         os.kill(victim, signal.SIGKILL)
         replies = [f.result() for f in futures]
     answered = [r for r in replies if r is not None and "x-request-id" in r.headers]
