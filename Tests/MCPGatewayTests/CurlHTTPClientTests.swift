@@ -110,7 +110,7 @@ final class CurlHTTPClientTests: XCTestCase {
         }
     }
 
-    func testTLSVerificationFailsAgainstAnUntrustedCertificate() throws {
+    func testNonTLSPeerFailsTheHandshake() throws {
         // A peer that answers the TLS hello with plain text: the handshake fails, nothing is accepted unverified.
         let server = try ScriptedHTTPServer { _ in .init() }
         server.greeting = Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8)
@@ -118,6 +118,49 @@ final class CurlHTTPClientTests: XCTestCase {
         XCTAssertThrowsError(try client().send(UpstreamRequest(url: "https://127.0.0.1:\(server.port)/"))) { e in
             guard case UpstreamError.tls = e else { return XCTFail("\(e)") }
         }
+    }
+
+    /// A real TLS server (`openssl s_server`) with a self-signed certificate: refused as
+    /// untrusted by default, accepted once that certificate is the configured CA bundle.
+    func testUntrustedCertificateIsRefusedAndACABundleTrustsIt() throws {
+        let dir = NSTemporaryDirectory() + "tls-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func run(_ args: [String]) throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            p.arguments = args
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+        let gen = try run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                           "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                           "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem"])
+        gen.waitUntilExit()
+        XCTAssertEqual(gen.terminationStatus, 0, "openssl (scripts/deps installs it) made a certificate")
+        // A free port: bind to 0, read it, release it for s_server.
+        let probe = try ScriptedHTTPServer { _ in .init() }
+        let port = probe.port
+        probe.stop()
+        let server = try run(["s_server", "-accept", "127.0.0.1:\(port)", "-cert", dir + "/cert.pem", "-key", dir + "/key.pem",
+                              "-www", "-quiet"])
+        defer { server.terminate(); server.waitUntilExit() }
+        let url = "https://127.0.0.1:\(port)/"
+        var answered: UpstreamResponse?
+        for _ in 0..<100 where answered == nil {  // until s_server listens
+            do {
+                _ = try client().send(UpstreamRequest(url: url))
+                XCTFail("an untrusted certificate was accepted")
+                return
+            } catch UpstreamError.tls {
+                answered = try client { $0.caBundlePath = dir + "/cert.pem" }.send(UpstreamRequest(url: url))
+            } catch UpstreamError.connect {
+                usleep(50_000)
+            }
+        }
+        XCTAssertEqual(answered?.status, 200)
     }
 
     func testParallelRequestsFromManyThreads() throws {
