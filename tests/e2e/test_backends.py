@@ -342,7 +342,8 @@ def test_a_backend_that_is_down_or_slow_fails_clearly_within_the_timeout(stack, 
     assert TIMEOUT_SECONDS - 0.5 <= elapsed < TIMEOUT_SECONDS + 3, elapsed
 
 
-def test_backend_tools_need_their_permission(stack):
+def test_backend_tools_need_their_permission(stack, fakes):
+    model = fakes[1]
     nobody = mint_token(stack, "--tenant", DEV_TENANT, "--oid", ERIN, "--scopes", "mcp.tools")  # no role: no permissions
 
     async def scenario():
@@ -351,6 +352,14 @@ def test_backend_tools_need_their_permission(stack):
 
     names = anyio.run(scenario)
     assert "get_conversations" not in names and "backend_login" not in names, names
+    # Calling them anyway is refused before the backend hears of it.
+    with model.lock:
+        before = len(model.requests)
+    for tool in ("get_conversations", "backend_login"):
+        r = endpoint(stack, nobody).legacy("tools/call", {"name": tool, "arguments": {}})
+        assert r.status == 403, r
+    with model.lock:
+        assert len(model.requests) == before
 
 
 def test_no_cookie_token_or_key_in_the_logs_audit_or_store(stack, fakes):
