@@ -102,7 +102,7 @@ public final class MCPDispatcher: @unchecked Sendable {
         // Modern clients get the whole list; pagination is a legacy-era courtesy for large registries.
         let end = request.era == .modern ? visible.count : min(visible.count, offset + pageSize)
         var o = JSONObject()
-        o["tools"] = .array(visible[offset..<end].map { $0.definition.json })
+        o["tools"] = .array(visible[offset..<end].map(\.listing))
         if end < visible.count { o["nextCursor"] = .string(ToolCursor.encode(end)) }
         return .success(o)
     }
@@ -112,12 +112,13 @@ public final class MCPDispatcher: @unchecked Sendable {
             return Outcome(result: .failure(.invalidParams("tools/call needs params.name")))
         }
         var outcome = Outcome(result: .failure(.invalidParams("Unknown tool: \(name)")), toolName: name)
-        guard let tool = registry.tool(named: name) else {
+        guard let entry = registry.tool(named: name) else {
             if request.era == .modern { outcome.result = .failure(RPCError(RPCErrorCode.invalidParams, "Unknown tool: \(name)", httpStatus: 400)) }
             return outcome
         }
-        if !request.caller.may(tool.definition.permission) {
-            outcome.deniedPermission = tool.definition.permission
+        let tool = entry.tool, definition = entry.definition
+        if !request.caller.may(definition.permission) {
+            outcome.deniedPermission = definition.permission
             outcome.result = .failure(RPCError(RPCErrorCode.forbidden, "Forbidden", httpStatus: 403))
             return outcome
         }
@@ -129,7 +130,7 @@ public final class MCPDispatcher: @unchecked Sendable {
             }
             arguments = o
         }
-        if let problem = SchemaValidator.validate(.object(arguments), against: tool.definition.inputSchema) {
+        if let problem = SchemaValidator.validate(.object(arguments), against: definition.inputSchema) {
             outcome.result = .failure(.invalidParams("Invalid arguments for \(name): \(problem)"))
             return outcome
         }

@@ -2,8 +2,17 @@ import MCPJSON
 
 /// The tools this server offers, in a fixed order so listings are deterministic.
 public final class ToolRegistry: @unchecked Sendable {
-    private var ordered: [Tool] = []
-    private var byName: [String: Tool] = [:]
+    /// A tool with its definition, built once at registration: definitions never change
+    /// afterwards, and listing or calling must not rebuild their schemas on every request.
+    public struct Entry: Sendable {
+        public let tool: Tool
+        public let definition: ToolDefinition
+        /// The definition as `tools/list` shows it.
+        let listing: JSONValue
+    }
+
+    private var ordered: [Entry] = []
+    private var byName: [String: Entry] = [:]
 
     public init() {}
 
@@ -32,16 +41,17 @@ public final class ToolRegistry: @unchecked Sendable {
         if let out = d.outputSchema, out["type"] != "object" {
             throw RegistrationError.invalidSchema(d.name, "outputSchema must have an object root for older clients")
         }
-        ordered.append(tool)
-        byName[d.name] = tool
+        let entry = Entry(tool: tool, definition: d, listing: d.json)
+        ordered.append(entry)
+        byName[d.name] = entry
     }
 
-    public func tool(named name: String) -> Tool? { byName[name] }
+    public func tool(named name: String) -> Entry? { byName[name] }
 
-    public var all: [Tool] { ordered }
+    public var all: [Entry] { ordered }
 
     /// The tools this caller may use, in registration order.
-    public func visible(to caller: Caller) -> [Tool] {
+    public func visible(to caller: Caller) -> [Entry] {
         ordered.filter { caller.may($0.definition.permission) }
     }
 
