@@ -95,8 +95,6 @@ public final class EntraTokenBroker: TokenBroker, @unchecked Sendable {
         }
     }
 
-    var cachedCount: Int { lock.lock(); defer { lock.unlock() }; return cache.count }
-
     /// Entra's error JSON (`error`, `error_description`, `error_codes`, `suberror`, `claims`) as a `TokenBrokerError`.
     static func mapError(status: Int, body: JSONObject?, scopes: [String]) -> TokenBrokerError {
         guard let body, let code = body["error"]?.stringValue else {
@@ -129,11 +127,8 @@ public final class EntraTokenBroker: TokenBroker, @unchecked Sendable {
         return s.count > 300 ? String(s.prefix(300)) + "…" : s
     }
 
+    /// application/x-www-form-urlencoded with RFC 3986 unreserved characters kept (as path segments are encoded).
     static func formEncode(_ pairs: [(String, String)]) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return pairs.map { k, v in
-            (k.addingPercentEncoding(withAllowedCharacters: allowed) ?? "") + "=" + (v.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")
-        }.joined(separator: "&")
+        pairs.map { k, v in PathTemplate.percentEncode(k) + "=" + PathTemplate.percentEncode(v) }.joined(separator: "&")
     }
 }

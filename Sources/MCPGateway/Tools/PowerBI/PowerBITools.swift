@@ -63,8 +63,6 @@ public enum PowerBITools {
             return .object(out)
         }
     }
-
-    static func path(_ components: String...) -> String { components.joined() }
 }
 
 // MARK: - Listings
