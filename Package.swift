@@ -29,9 +29,12 @@ let package = Package(
         // A small, strict JSON value type with limits (depth, size) and a fast writer.
         .target(name: "MCPJSON", swiftSettings: [.swiftLanguageMode(.v5)]),
 
+        // What every layer shares: HTTP request/response types, JSON-lines logging.
+        .target(name: "GatewaySupport", dependencies: ["MCPJSON"], swiftSettings: [.swiftLanguageMode(.v5)]),
+
         // The request path: FastCGI -> HTTP -> transport rules -> MCP dispatch -> tools.
         .target(name: "MCPGateway",
-                dependencies: ["CFastCGI", "CSQLite", "CSharedCounters", "CCurl", "COpenSSL", "MCPJSON", "EntraAuth"],
+                dependencies: ["CFastCGI", "CSQLite", "CSharedCounters", "CCurl", "COpenSSL", "MCPJSON", "EntraAuth", "GatewaySupport"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // Bearer-token verification: JWS, JWKS fetching and caching, Entra claims policy.
@@ -40,7 +43,7 @@ let package = Package(
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .executableTarget(name: "mcp-fcgi",
-                          dependencies: ["MCPGateway",
+                          dependencies: ["MCPGateway", "GatewaySupport",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: [.swiftLanguageMode(.v5)]),
 
@@ -48,7 +51,7 @@ let package = Package(
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "COpenSSL"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON", "EntraAuth"],
+        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewaySupport"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

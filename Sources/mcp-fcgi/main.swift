@@ -1,3 +1,4 @@
+import GatewaySupport
 import ArgumentParser
 import EntraAuth
 import Foundation

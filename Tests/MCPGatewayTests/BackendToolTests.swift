@@ -1,3 +1,4 @@
+import GatewaySupport
 import Foundation
 import MCPJSON
 import XCTest

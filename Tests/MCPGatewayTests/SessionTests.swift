@@ -1,3 +1,4 @@
+import GatewaySupport
 import MCPJSON
 import XCTest
 @testable import MCPGateway

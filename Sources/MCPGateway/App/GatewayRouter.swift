@@ -1,3 +1,4 @@
+import GatewaySupport
 import Foundation
 
 /// Picks the instance a request belongs to by its path. One process serves every

@@ -1,3 +1,4 @@
+import GatewaySupport
 import EntraAuth
 import Foundation
 import MCPJSON

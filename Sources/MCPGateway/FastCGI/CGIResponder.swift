@@ -1,3 +1,4 @@
+import GatewaySupport
 import Foundation
 
 /// Answers exactly one request as a plain CGI program: the environment and stdin

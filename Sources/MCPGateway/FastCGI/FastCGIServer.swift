@@ -1,3 +1,4 @@
+import GatewaySupport
 import CFastCGI
 import Foundation
 import MCPJSON

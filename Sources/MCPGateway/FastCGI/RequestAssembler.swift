@@ -1,3 +1,4 @@
+import GatewaySupport
 import Foundation
 /// The CGI/FastCGI params a request arrives with, read straight from the
 /// NAME=VALUE bytes: only the params we use become Strings, since a web server

@@ -1,3 +1,4 @@
+import GatewaySupport
 import Foundation
 
 /// What the gateway counts, in Prometheus terms. Counters live in `SharedCounters`, so

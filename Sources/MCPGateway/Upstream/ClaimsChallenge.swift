@@ -1,3 +1,4 @@
+import GatewaySupport
 import MCPJSON
 
 /// Thrown by a tool when Entra wants the user back for more claims (Conditional Access, MFA)

@@ -17,7 +17,7 @@ public final class Log: @unchecked Sendable {
             }
         }
 
-        var name: String {
+        package var name: String {
             switch self {
             case .debug: return "debug"
             case .info: return "info"
@@ -63,7 +63,7 @@ public final class Log: @unchecked Sendable {
     public func warning(_ m: String, _ f: KeyValuePairs<String, JSONValue> = [:]) { log(.warning, m, f) }
     public func error(_ m: String, _ f: KeyValuePairs<String, JSONValue> = [:]) { log(.error, m, f) }
 
-    static func timestamp() -> String {
+    package static func timestamp() -> String {
         var tv = timeval()
         gettimeofday(&tv, nil)
         var t = time_t(tv.tv_sec)

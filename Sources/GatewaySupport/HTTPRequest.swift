@@ -15,16 +15,16 @@ public struct HTTPHeaders: Sendable {
     }
 
     /// For names already lower-cased by the caller: skips the copy on the hot path.
-    mutating func setNormalized(_ name: String, _ value: String) { storage[name] = value }
+    package mutating func setNormalized(_ name: String, _ value: String) { storage[name] = value }
 
     public var names: [String] { Array(storage.keys) }
 
-    static func isNormalized(_ name: String) -> Bool {
+    package static func isNormalized(_ name: String) -> Bool {
         name.utf8.allSatisfy { !($0 >= 0x41 && $0 <= 0x5A) }
     }
 
     /// Turns the part after HTTP_ of a CGI param such as HTTP_MCP_PROTOCOL_VERSION into "mcp-protocol-version".
-    static func name(fromCGIParam param: UnsafeBufferPointer<UInt8>) -> String {
+    package static func name(fromCGIParam param: UnsafeBufferPointer<UInt8>) -> String {
         String(unsafeUninitializedCapacity: param.count) { out in
             for (i, b) in param.enumerated() {
                 out[i] = b == UInt8(ascii: "_") ? UInt8(ascii: "-") : (b >= 0x41 && b <= 0x5A ? b + 32 : b)
