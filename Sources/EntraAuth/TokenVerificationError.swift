@@ -93,6 +93,32 @@ public enum TokenVerificationError: Error, Equatable, Sendable, CustomStringConv
     }
 
     public var description: String { errorDescription }
+
+    /// A short fixed name for logs, metrics labels and the audit trail: the case's name.
+    public var reasonCode: String {
+        switch self {
+        case .malformedToken: return "malformedToken"
+        case .tokenTooLarge: return "tokenTooLarge"
+        case .unsupportedAlgorithm: return "unsupportedAlgorithm"
+        case .missingKeyID: return "missingKeyID"
+        case .criticalHeaderNotSupported: return "criticalHeaderNotSupported"
+        case .graphToken: return "graphToken"
+        case .unknownSigningKey: return "unknownSigningKey"
+        case .signingKeyTooSmall: return "signingKeyTooSmall"
+        case .algorithmKeyMismatch: return "algorithmKeyMismatch"
+        case .badSignature: return "badSignature"
+        case .missingClaim: return "missingClaim"
+        case .expired: return "expired"
+        case .notYetValid: return "notYetValid"
+        case .invalidIssuer: return "invalidIssuer"
+        case .invalidAudience: return "invalidAudience"
+        case .tenantNotAllowed: return "tenantNotAllowed"
+        case .tenantIssuerMismatch: return "tenantIssuerMismatch"
+        case .delegatedTokenNotAccepted: return "delegatedTokenNotAccepted"
+        case .appOnlyTokenNotAccepted: return "appOnlyTokenNotAccepted"
+        case .signingKeysUnavailable: return "signingKeysUnavailable"
+        }
+    }
 }
 
 /// A configuration the verifier refuses to start with.

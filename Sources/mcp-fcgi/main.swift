@@ -91,56 +91,46 @@ func serve(config configOption: String?, listen: String?, workers: Int?, socketM
         }
         Log.shared.level = level
     }
-    let gateway: GatewayRouter
-    do {
-        gateway = try GatewayRouter.make(config: cfg)
-    } catch {
-        Log.shared.error("cannot start", ["error": .string(String(describing: error))])
-        throw ExitCode(78)
-    }
     for instance in cfg.instances where instance.auth.mode == .development {
         Log.shared.warning("DEVELOPMENT MODE: only tokens minted by `mcp-fcgi dev-token` are accepted; never expose this instance",
                            ["instance": .string(instance.instanceName)])
     }
-    let address: ListenAddress
-    let activated: ListenAddress?
+    let address: ListenAddress?
     do {
-        activated = try ListenAddress.systemdActivated(environment: processEnvironment)
+        if let listen {
+            address = try ListenAddress(parsing: listen)
+        } else if let activated = try ListenAddress.systemdActivated(environment: processEnvironment) {
+            address = activated
+        } else {
+            address = FastCGIServer.stdinIsListeningSocket() ? .inherited : nil
+        }
     } catch {
         Log.shared.error("\(error)")
         throw ExitCode(64)
     }
-    if let listen {
-        do { address = try ListenAddress(parsing: listen) } catch {
-            Log.shared.error("\(error)")
-            throw ExitCode(64)
-        }
-    } else if let activated {
-        address = activated
-    } else if FastCGIServer.stdinIsListeningSocket() {
-        address = .inherited
-    } else {
-        let status = CGIResponder(handler: gateway, maxBodyBytes: cfg.limits.maxBodyBytes).respondOnce()
-        throw ExitCode(status)
+    // Without a listening socket this process answers one request as a CGI program.
+    let workerThreads = address == nil ? 1 : workers ?? cfg.server.workers
+    let gateway: Gateway
+    do {
+        gateway = try Gateway.make(config: cfg, workerThreads: workerThreads)
+    } catch {
+        Log.shared.error("cannot start", ["error": .string(String(describing: error))])
+        throw ExitCode(78)
+    }
+    guard let address else {
+        throw ExitCode(CGIResponder(handler: gateway, maxBodyBytes: cfg.limits.maxBodyBytes).respondOnce())
     }
     guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else {
         Log.shared.error("--socket-mode must be octal, e.g. 660")
         throw ExitCode(64)
     }
-    let workerThreads = workers ?? cfg.server.workers
     let server = FastCGIServer(handler: gateway, options: .init(
         workers: workerThreads, maxBodyBytes: cfg.limits.maxBodyBytes,
         shutdownGrace: cfg.server.shutdownGraceSeconds, socketMode: mode))
-    // Each metrics file counts this process once, however many instances share it.
-    var registered: [String: SharedCounters] = [:]
-    for instance in gateway.gateways {
-        instance.operations.workerThreads = workerThreads
-        if let counters = instance.operations.metrics.counters, registered[counters.path] == nil {
-            counters.registerProcess()
-            registered[counters.path] = counters
-        }
-    }
-    defer { for counters in registered.values { counters.unregisterProcess() } }
+    // The instances share one mapping of the counters file; it counts this process once.
+    let counters = gateway.instances[0].metrics.counters
+    counters?.registerProcess()
+    defer { counters?.unregisterProcess() }
     do {
         throw ExitCode(try server.run(listen: address))
     } catch let e as ServerError {

@@ -37,7 +37,7 @@ final class AuditConcurrencyTests: XCTestCase {
         let token = try f.token()
         let call = GatewayFixture.legacyBody("tools/call", params: ["name": "whoami", "arguments": [:]])
         XCTAssertEqual(f.post(call, token: token).status, 200)
-        try SQLiteDatabase(path: f.gateway.config.resolvedStorePath).execute("DROP TABLE audit")
+        try SQLiteDatabase(path: f.instance.config.resolvedStorePath).execute("DROP TABLE audit")
         let r = f.post(call, token: token)
         XCTAssertEqual(r.status, 503)
         XCTAssertEqual(r.header("Retry-After"), "5")

@@ -7,7 +7,7 @@ import XCTest
 /// Every MCP request leaves one record, written before the answer; none holds a token.
 final class AuditTests: XCTestCase {
     func records(_ f: GatewayFixture, tenant: String? = nil) throws -> [AuditRecord] {
-        try SQLiteStore(path: f.gateway.config.resolvedStorePath).audit(since: 0, tenant: tenant, limit: 1000)
+        try SQLiteStore(path: f.instance.config.resolvedStorePath).audit(since: 0, tenant: tenant, limit: 1000)
     }
 
     func testOneRecordPerRequestWithDecisionAndReason() throws {
@@ -73,7 +73,7 @@ final class AuditTests: XCTestCase {
 
     func testLimitKeepsTheNewestRecordsInOrder() throws {
         let f = try GatewayFixture()
-        let store = try SQLiteStore(path: f.gateway.config.resolvedStorePath)
+        let store = try SQLiteStore(path: f.instance.config.resolvedStorePath)
         for i in 1...5 {
             try store.appendAudit(AuditRecord(time: Double(i), requestId: "r\(i)", decision: "allowed", httpStatus: 200, latencyMilliseconds: 1))
         }
@@ -83,7 +83,7 @@ final class AuditTests: XCTestCase {
 
     func testRetentionPrunesOldRecords() throws {
         let f = try GatewayFixture()
-        let store = try SQLiteStore(path: f.gateway.config.resolvedStorePath)
+        let store = try SQLiteStore(path: f.instance.config.resolvedStorePath)
         try store.appendAudit(AuditRecord(time: 100, requestId: "old", decision: "allowed", httpStatus: 200, latencyMilliseconds: 1))
         try store.appendAudit(AuditRecord(time: 5000, requestId: "new", decision: "allowed", httpStatus: 200, latencyMilliseconds: 1))
         XCTAssertEqual(try store.pruneAudit(before: 1000), 1)
@@ -114,7 +114,7 @@ final class UpstreamStatusAuditTests: XCTestCase {
             XCTAssertEqual(r.status, 200)
             XCTAssertFalse(String(decoding: r.body, as: UTF8.self).contains("upstreamStatus"))
         }
-        let trail = try f.gateway.store.audit(since: 0, tenant: nil, limit: 10)
+        let trail = try f.instance.store.audit(since: 0, tenant: nil, limit: 10)
         XCTAssertEqual(trail.map(\.upstreamStatus), [200, 403])
         XCTAssertEqual(trail.map(\.reason), [nil, "tool error"])
     }

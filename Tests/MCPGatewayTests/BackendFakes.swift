@@ -134,7 +134,7 @@ enum Callers {
         let p = Principal(tenantId: tenant, objectId: oid, subject: oid, issuer: "https://login.example/\(tenant)/v2.0",
                           clientAppId: "cccccccc-cccc-4ccc-8ccc-cccccccccccc", scopes: ["mcp.tools"], roles: [], groups: nil,
                           tokenVersion: "2.0", isAppOnly: appOnly, expiresAt: 2_000_000_000, displayName: nil, userPrincipalName: nil)
-        return Caller(isAuthenticated: true, key: "\(tenant)/\(oid)", permissions: permissions, tenantId: tenant, principal: p,
+        return Caller(key: "\(tenant)/\(oid)", permissions: permissions, tenantId: tenant, principal: p,
                       bearerToken: "incoming-token-of-\(oid)", instance: instance, tenant: record, identity: { JSONObject() })
     }
 

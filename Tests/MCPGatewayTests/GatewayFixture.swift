@@ -30,9 +30,14 @@ final class GatewayFixture {
         ])
         for (k, v) in extra { root[k] = v }
         let config = try GatewayConfig.parse(root)
-        gateway = try Gateway.make(config: config, extraTools: tools)
+        var builder = InstanceBuilder(config: config)
+        builder.extraTools = tools
+        gateway = Gateway(instances: [try builder.build()])
         minter = DevTokenMinter(key: try DevSigningKey.loadOrCreate(stateDirectory: stateDir))
     }
+
+    /// The one instance the fixture serves.
+    var instance: GatewayInstance { gateway.instances[0] }
 
     deinit { try? FileManager.default.removeItem(atPath: stateDir) }
 

@@ -50,13 +50,13 @@ final class InstanceTests: XCTestCase {
         }
     }
 
-    func token(_ router: GatewayRouter, instance: String, tenant: String, roles: [String] = []) throws -> String {
+    func token(_ router: Gateway, instance: String, tenant: String, roles: [String] = []) throws -> String {
         let minter = DevTokenMinter(key: try DevSigningKey.loadOrCreate(stateDirectory: stateDir))
         return try minter.mint(tenantId: tenant, objectId: Self.user, audience: "api://\(instance)", scopes: ["mcp.tools"],
                                roles: roles, ttl: 600)
     }
 
-    func whoami(_ router: GatewayRouter, path: String, token: String?, headers: [String: String] = [:],
+    func whoami(_ router: Gateway, path: String, token: String?, headers: [String: String] = [:],
                 remote: String = "127.0.0.1") -> HTTPResponse {
         var h = HTTPHeaders(["content-type": "application/json", "accept": "application/json, text/event-stream",
                              "mcp-protocol-version": "2025-06-18"])
@@ -119,7 +119,7 @@ final class InstanceTests: XCTestCase {
     // MARK: - Isolation
 
     func testATokenForOneInstanceIsRefusedByAnother() throws {
-        let router = try GatewayRouter.make(config: GatewayConfig.parse(root([
+        let router = try Gateway.make(config: GatewayConfig.parse(root([
             "client-a": instance("client-a", tenant: Self.tenantA),
             "client-b": instance("client-b", tenant: Self.tenantB)])))
         let forA = try token(router, instance: "client-a", tenant: Self.tenantA)
@@ -136,7 +136,7 @@ final class InstanceTests: XCTestCase {
         XCTAssertEqual(whoami(router, path: "/client-b/mcp", token: crossTenant).status, 401)
 
         // Each instance records its own requests in its own store, with its name.
-        let a = router.gateways[0], b = router.gateways[1]
+        let a = router.instances[0], b = router.instances[1]
         let trailA = try a.store.audit(since: 0, tenant: nil, limit: 10)
         let trailB = try b.store.audit(since: 0, tenant: nil, limit: 10)
         XCTAssertEqual(trailA.count, 1)
@@ -156,7 +156,7 @@ final class InstanceTests: XCTestCase {
     }
 
     func testEachInstanceHasItsOwnMetadataAndNoSharedMe() throws {
-        let router = try GatewayRouter.make(config: GatewayConfig.parse(root([
+        let router = try Gateway.make(config: GatewayConfig.parse(root([
             "client-a": instance("client-a", tenant: Self.tenantA),
             "client-b": instance("client-b", tenant: Self.tenantB)])))
         let meta = router.respond(to: HTTPRequest(method: "GET", path: "/.well-known/oauth-protected-resource/client-b/mcp"))
@@ -173,7 +173,7 @@ final class InstanceTests: XCTestCase {
         var a = instance("a", tenant: Self.tenantA).objectValue!
         a["tenants"] = [Self.tenantA: ["name": "Small", "rate_limits": ["user_per_minute": 1, "user_burst": 2]],
                         Self.tenantB: ["name": "Large"]]
-        let router = try GatewayRouter.make(config: GatewayConfig.parse(root(["a": .object(a)])))
+        let router = try Gateway.make(config: GatewayConfig.parse(root(["a": .object(a)])))
         let small = try token(router, instance: "a", tenant: Self.tenantA)
         let large = try token(router, instance: "a", tenant: Self.tenantB)
         XCTAssertEqual((0..<3).map { _ in whoami(router, path: "/a/mcp", token: small).status }, [200, 200, 429])
@@ -182,10 +182,10 @@ final class InstanceTests: XCTestCase {
 
     // MARK: - Trusted front proxy
 
-    func proxyRouter(enabled: Bool = true) throws -> GatewayRouter {
+    func proxyRouter(enabled: Bool = true) throws -> Gateway {
         let a = instance("a", tenant: Self.tenantA, extra: [
             "trusted_proxy": ["enabled": .bool(enabled), "sources": ["10.20.0.0/16", "::1"], "default_tenant": .string(Self.tenantA)]])
-        return try GatewayRouter.make(config: GatewayConfig.parse(root(["a": a])))
+        return try Gateway.make(config: GatewayConfig.parse(root(["a": a])))
     }
 
     func testIdentityFromTheTrustedProxyIsAccepted() throws {
@@ -226,7 +226,7 @@ final class InstanceTests: XCTestCase {
                                                                                "x-authenticated-tenant-id": Self.tenantB], remote: "::1")
         XCTAssertEqual(otherTenant.status, 403)
         XCTAssertTrue(String(decoding: otherTenant.body, as: UTF8.self).contains("not allowed"))
-        let trail = try router.gateways[0].store.audit(since: 0, tenant: nil, limit: 10)
+        let trail = try router.instances[0].store.audit(since: 0, tenant: nil, limit: 10)
         XCTAssertEqual(trail.map(\.reason), ["proxy_bad_user", "tenant_not_allowed"])
     }
 

@@ -161,7 +161,7 @@ final class OperationsTests: XCTestCase {
     func testMetricsHoldAcrossGatewaysOnTheSameStateDirectory() throws {
         let f = try GatewayFixture()
         // A second gateway over the same state dir stands for another process.
-        let other = try Gateway.make(config: f.gateway.config)
+        let other = try Gateway.make(config: f.instance.config)
         let token = try f.token()
         let call = GatewayFixture.legacyBody("tools/call", params: ["name": "whoami", "arguments": [:]])
         _ = f.post(call, token: token)
@@ -179,7 +179,7 @@ final class OperationsTests: XCTestCase {
                 return UpstreamResponse(status: 503, headers: [], body: [], elapsedSeconds: 0.01)
             }
         }
-        let client = MeteredHTTPClient(Failing(), upstream: "powerbi", metrics: f.gateway.operations.metrics)
+        let client = MeteredHTTPClient(Failing(), upstream: "powerbi", metrics: f.instance.operations.metrics)
         _ = try client.send(UpstreamRequest(method: "GET", url: "https://api.example/v1?secret=s3cr3t"))
         XCTAssertThrowsError(try client.send(UpstreamRequest(method: "GET", url: "https://down.example/x")))
         let text = metricsText(f)
@@ -188,13 +188,13 @@ final class OperationsTests: XCTestCase {
         XCTAssertTrue(text.contains("mcp_upstream_request_duration_seconds_count{upstream=\"powerbi\"} 2"), text)
         XCTAssertTrue(text.contains("mcp_upstream_request_duration_seconds_sum{upstream=\"powerbi\"} "), text)
         XCTAssertTrue(text.contains("mcp_upstream_errors_total{upstream=\"powerbi\"} 2"), text)
-        f.gateway.operations.metrics.observeUpstream("slow", seconds: 3, failed: false)
+        f.instance.operations.metrics.observeUpstream("slow", seconds: 3, failed: false)
         let slow = metricsText(f)
         XCTAssertTrue(slow.contains("mcp_upstream_request_duration_seconds_bucket{upstream=\"slow\",le=\"0.005\"} 0"), slow)
         XCTAssertTrue(slow.contains("mcp_upstream_request_duration_seconds_bucket{upstream=\"slow\",le=\"2.5\"} 0"), slow)
         XCTAssertTrue(slow.contains("mcp_upstream_request_duration_seconds_bucket{upstream=\"slow\",le=\"5\"} 1"), slow)
         XCTAssertTrue(slow.contains("mcp_upstream_request_duration_seconds_sum{upstream=\"slow\"} 3\n"), slow)
-        let status = f.gateway.operations.status()
+        let status = f.instance.operations.status()
         let errors = status["last_upstream_errors"]?.arrayValue?.compactMap { $0["error"]?.stringValue } ?? []
         XCTAssertEqual(errors, ["powerbi: connection failure talking to down.example", "powerbi: HTTP 503 from api.example"])
         XCTAssertFalse(JSONWriter.string(status).contains("s3cr3t"))
@@ -221,8 +221,9 @@ final class OperationsTests: XCTestCase {
 
     func testNotReadyWhenTheStoreRefusesWrites() throws {
         let f = try GatewayFixture()
-        let g = f.gateway
-        let broken = Gateway(config: g.config, registry: ToolRegistry(), authenticator: g.authenticator, store: RefusingStore())
+        var builder = InstanceBuilder(config: f.instance.config)
+        builder.store = RefusingStore()
+        let broken = Gateway(instances: [try builder.build()])
         let r = broken.respond(to: HTTPRequest(method: "GET", path: "/ready"))
         XCTAssertEqual(r.status, 503)
         XCTAssertTrue(r.json?["reason"]?.stringValue?.contains("store") == true)
@@ -237,8 +238,8 @@ final class OperationsTests: XCTestCase {
         let dev: JSONValue = ["mode": "development", "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "api://a"]
         let noKeys: JSONValue = ["tenant_id": "0b7e9c39-8f15-4a5e-9a57-2f5c2e1f4d11", "client_id": "api://b",
                                  "authority": "http://127.0.0.1:9", "allow_insecure_http_for_testing": true]
-        func router(_ second: JSONValue) throws -> GatewayRouter {
-            try GatewayRouter.make(config: GatewayConfig.parse(JSONObject(pairs: [
+        func router(_ second: JSONValue) throws -> Gateway {
+            try Gateway.make(config: GatewayConfig.parse(JSONObject(pairs: [
                 ("state_dir", .string(dir)), ("instances", ["a": instance("a", auth: dev), "b": instance("b", auth: second)]),
             ])))
         }

@@ -59,7 +59,7 @@ final class PowerBIToolsTests: XCTestCase {
                           scopes: appOnly ? [] : ["mcp.tools"], roles: [], groups: groups, tokenVersion: "2.0", isAppOnly: appOnly,
                           expiresAt: 4_000_000_000, displayName: nil, userPrincipalName: nil, clientCapabilities: capabilities,
                           groupsOverflowed: groupsOverflowed)
-        return Caller(isAuthenticated: true, key: "\(Self.tenant)/\(Self.user)", permissions: ["user", "admin"], tenantId: Self.tenant,
+        return Caller(key: "\(Self.tenant)/\(Self.user)", permissions: ["user", "admin"], tenantId: Self.tenant,
                       principal: p, bearerToken: "incoming.user.token", tenant: tenantRecord) { JSONObject() }
     }
 

@@ -30,7 +30,7 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(f.post(ping, headers: ["mcp-session-id": sid], token: someoneElse).status, 404)
 
         // A second gateway on the same state directory (another worker process) knows the session.
-        let other = try Gateway.make(config: f.gateway.config)
+        let other = try Gateway.make(config: f.instance.config)
         var h = HTTPHeaders(["content-type": "application/json", "mcp-session-id": sid])
         h["authorization"] = "Bearer \(token)"
         XCTAssertEqual(other.respond(to: HTTPRequest(method: "POST", path: "/mcp", headers: h, body: JSONWriter.serialize(ping))).status, 200)
@@ -46,7 +46,7 @@ final class SessionTests: XCTestCase {
 
     func testIdleSessionsExpire() throws {
         let f = try GatewayFixture(extra: ["sessions": ["enabled": true, "idle_minutes": 1]])
-        let store = try SQLiteStore(path: f.gateway.config.resolvedStorePath)
+        let store = try SQLiteStore(path: f.instance.config.resolvedStorePath)
         let now = Date().timeIntervalSince1970
         try store.createSession(id: "s1", principal: "p", now: now - 120)
         XCTAssertFalse(try store.useSession(id: "s1", principal: "p", now: now, idle: 60))

@@ -86,7 +86,7 @@ final class AdmissionTests: XCTestCase {
         let token = try f.token()
         let ping = GatewayFixture.legacyBody("ping")
         XCTAssertEqual(f.post(ping, token: token).status, 200)
-        let store = try SQLiteStore(path: f.gateway.config.resolvedStorePath)  // as `mcp-fcgi block` would
+        let store = try SQLiteStore(path: f.instance.config.resolvedStorePath)  // as `mcp-fcgi block` would
         try store.addBlock(Block(kind: .user, id: "11111111-1111-4111-8111-111111111111", until: nil, reason: nil))
         let r = f.post(ping, token: token)
         XCTAssertEqual(r.status, 403)

@@ -5,21 +5,23 @@ import MCPJSON
 
 /// What an operator needs to know about the running service, gathered from the shared
 /// store, the shared counters and this process. Used by `/ready`, `/metrics` and `system_status`.
-public final class OperationsStatus: @unchecked Sendable {
+public final class OperationsStatus: Sendable {
     let config: GatewayConfig
     let store: GatewayStore
     let verifier: TokenVerifier
     public let metrics: GatewayMetrics
     let startedAt: Double
-    /// Worker threads of this process (set by the FastCGI front end; 1 for CGI).
-    public var workerThreads = 1
+    /// Worker threads of this process (1 for CGI).
+    let workerThreads: Int
 
-    init(config: GatewayConfig, store: GatewayStore, verifier: TokenVerifier, metrics: GatewayMetrics, startedAt: Double) {
+    init(config: GatewayConfig, store: GatewayStore, verifier: TokenVerifier, metrics: GatewayMetrics, startedAt: Double,
+         workerThreads: Int) {
         self.config = config
         self.store = store
         self.verifier = verifier
         self.metrics = metrics
         self.startedAt = startedAt
+        self.workerThreads = workerThreads
     }
 
     /// nil when ready, else why not.
@@ -99,50 +101,5 @@ public final class OperationsStatus: @unchecked Sendable {
                       Date().timeIntervalSince1970 - Double(fetched)))
         }
         return g
-    }
-}
-
-extension Gateway {
-    /// 200 when this instance can serve: the store takes writes and signing keys are at hand.
-    func ready(_ request: HTTPRequest) -> HTTPResponse {
-        guard request.method == "GET" || request.method == "HEAD" else {
-            return HTTPResponse.error(405, "method_not_allowed", "Use GET", headers: [("Allow", "GET, HEAD")])
-        }
-        if let reason = operations.notReadyReason() {
-            Log.shared.warning("not ready", ["reason": .string(reason)])
-            return HTTPResponse.json(503, ["status": "not_ready", "reason": .string(reason)], headers: [("Retry-After", "5")])
-        }
-        return HTTPResponse.json(200, ["status": "ready"])
-    }
-
-    /// Prometheus text, only for the configured networks (REMOTE_ADDR from the web server).
-    func metricsEndpoint(_ request: HTTPRequest) -> HTTPResponse {
-        guard config.metrics.enabled else { return HTTPResponse.error(404, "not_found", "Metrics are turned off (metrics.enabled)") }
-        guard config.metrics.allows(request.remoteAddress) else {
-            return HTTPResponse.error(403, "forbidden", "Metrics are only served to the networks in metrics.allowed_networks")
-        }
-        guard request.method == "GET" || request.method == "HEAD" else {
-            return HTTPResponse.error(405, "method_not_allowed", "Use GET", headers: [("Allow", "GET, HEAD")])
-        }
-        guard operations.metrics.isAvailable else {
-            return HTTPResponse.error(503, "unavailable", "The shared metrics file could not be mapped; see the log")
-        }
-        return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
-                            body: Array(operations.metrics.render(gauges: operations.gauges()).utf8))
-    }
-}
-
-extension GatewayRouter {
-    /// Ready only when every instance is: each has its own store and may have its own keys.
-    func readyAcrossInstances(_ request: HTTPRequest) -> HTTPResponse {
-        for g in gateways.dropFirst() where request.method == "GET" || request.method == "HEAD" {
-            if let reason = g.operations.notReadyReason() {
-                Log.shared.warning("not ready", ["instance": .string(g.config.instanceName), "reason": .string(reason)])
-                return HTTPResponse.json(503, ["status": "not_ready", "instance": .string(g.config.instanceName), "reason": .string(reason)],
-                                         headers: [("Retry-After", "5"), ("X-Request-Id", Gateway.newRequestId()), ("Cache-Control", "no-store")])
-            }
-        }
-        // The first instance checks itself and answers with the usual headers.
-        return gateways[0].respond(to: request)
     }
 }

@@ -3,7 +3,6 @@ import MCPJSON
 
 /// Who is calling, as far as the authentication stage could establish it.
 public struct Caller: Sendable {
-    public let isAuthenticated: Bool
     /// A stable key for per-caller caches and limits ("tid/oid" once tokens are verified).
     public let key: String
     public let permissions: Set<String>
@@ -21,7 +20,7 @@ public struct Caller: Sendable {
     /// Built only when a tool or endpoint shows it: most requests never need it.
     private let describe: @Sendable () -> JSONObject
 
-    public init(isAuthenticated: Bool, key: String, permissions: Set<String>, tenantId: String? = nil,
+    public init(key: String, permissions: Set<String>, tenantId: String? = nil,
                 principal: Principal? = nil, bearerToken: String? = nil, instance: String = "default",
                 tenant: TenantRecord? = nil, identity: @escaping @Sendable () -> JSONObject) {
         self.tenantId = tenantId
@@ -29,7 +28,6 @@ public struct Caller: Sendable {
         self.bearerToken = bearerToken
         self.instance = instance
         self.tenant = tenant
-        self.isAuthenticated = isAuthenticated
         self.key = key
         self.permissions = permissions
         self.describe = identity

@@ -44,8 +44,8 @@ public struct RPCError: Error, Equatable {
 }
 
 /// One parsed JSON-RPC message from a client.
-public struct JSONRPCMessage {
-    public enum Kind: Equatable { case request, notification, response }
+public struct JSONRPCMessage: Sendable {
+    public enum Kind: Equatable, Sendable { case request, notification, response }
     public let kind: Kind
     public let id: JSONValue?
     public let method: String

@@ -6,20 +6,55 @@ import MCPJSON
 /// type, properties, required, additionalProperties, enum, const, string length
 /// and pattern, numeric bounds, items, array length, format "uuid".
 /// Messages name the offending path so a model can correct its call.
-public struct SchemaValidator {
+/// A tool's validator is built once, at registration, with every `pattern` compiled then.
+public struct SchemaValidator: @unchecked Sendable {  // NSRegularExpression is immutable and thread-safe
+    public let schema: JSONValue
+    /// Compiled `pattern` values; a pattern that does not compile is absent, and never matches.
+    private let patterns: [String: NSRegularExpression]
+
+    public init(schema: JSONValue) {
+        self.schema = schema
+        var compiled: [String: NSRegularExpression] = [:]
+        SchemaValidator.collectPatterns(schema) { pattern in
+            if compiled[pattern] == nil, let re = try? NSRegularExpression(pattern: pattern) { compiled[pattern] = re }
+        }
+        patterns = compiled
+    }
+
+    /// The first problem with `value`, naming its path, or nil when it conforms.
+    public func validate(_ value: JSONValue) -> String? {
+        validate(value, against: schema, path: "arguments")
+    }
+
+    /// One-off validation (tests, output schemas): compiles the schema's patterns for this call.
     public static func validate(_ value: JSONValue, against schema: JSONValue, path: String = "arguments") -> String? {
+        SchemaValidator(schema: schema).validate(value, against: schema, path: path)
+    }
+
+    private static func collectPatterns(_ schema: JSONValue, _ add: (String) -> Void) {
+        switch schema {
+        case .object(let o):
+            for (key, value) in o {
+                if key == "pattern", let p = value.stringValue { add(p) } else { collectPatterns(value, add) }
+            }
+        case .array(let items): for item in items { collectPatterns(item, add) }
+        default: break
+        }
+    }
+
+    private func validate(_ value: JSONValue, against schema: JSONValue, path: String) -> String? {
         guard case .object(let s) = schema else { return nil }
 
         if let t = s["type"] {
             let allowed: [String] = t.stringValue.map { [$0] } ?? (t.arrayValue?.compactMap { $0.stringValue } ?? [])
-            if !allowed.isEmpty && !allowed.contains(where: { matches(value, type: $0) }) {
+            if !allowed.isEmpty && !allowed.contains(where: { Self.matches(value, type: $0) }) {
                 return "\(path) must be of type \(allowed.joined(separator: " or ")), not \(value.typeName)"
             }
         }
-        if let options = s["enum"]?.arrayValue, !options.contains(where: { equal($0, value) }) {
+        if let options = s["enum"]?.arrayValue, !options.contains(where: { Self.equal($0, value) }) {
             return "\(path) must be one of \(JSONWriter.string(.array(options)))"
         }
-        if let c = s["const"], !equal(c, value) {
+        if let c = s["const"], !Self.equal(c, value) {
             return "\(path) must be \(JSONWriter.string(c))"
         }
         switch value {
@@ -28,11 +63,11 @@ public struct SchemaValidator {
             if let min = s["minLength"]?.intValue, length < min { return "\(path) must be at least \(min) characters long" }
             if let max = s["maxLength"]?.intValue, length > max { return "\(path) must be at most \(max) characters long" }
             if let pattern = s["pattern"]?.stringValue {
-                guard let re = try? NSRegularExpression(pattern: pattern),
+                guard let re = patterns[pattern],
                       re.firstMatch(in: str, range: NSRange(str.startIndex..., in: str)) != nil
                 else { return "\(path) does not match the pattern \(pattern)" }
             }
-            if s["format"]?.stringValue == "uuid", !isUUID(str) { return "\(path) must be a GUID such as 00000000-0000-0000-0000-000000000000" }
+            if s["format"]?.stringValue == "uuid", !Self.isUUID(str) { return "\(path) must be a GUID such as 00000000-0000-0000-0000-000000000000" }
         case .integer, .double:
             let n = value.numberValue ?? 0
             if let min = s["minimum"]?.numberValue, n < min { return "\(path) must be at least \(JSONWriter.string(s["minimum"]!))" }

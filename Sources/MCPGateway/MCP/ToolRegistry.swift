@@ -9,6 +9,8 @@ public final class ToolRegistry: @unchecked Sendable {
         public let definition: ToolDefinition
         /// The definition as `tools/list` shows it.
         let listing: JSONValue
+        /// The input schema, its patterns compiled.
+        public let validator: SchemaValidator
     }
 
     private var ordered: [Entry] = []
@@ -41,7 +43,7 @@ public final class ToolRegistry: @unchecked Sendable {
         if let out = d.outputSchema, out["type"] != "object" {
             throw RegistrationError.invalidSchema(d.name, "outputSchema must have an object root for older clients")
         }
-        let entry = Entry(tool: tool, definition: d, listing: d.json)
+        let entry = Entry(tool: tool, definition: d, listing: d.json, validator: SchemaValidator(schema: d.inputSchema))
         ordered.append(entry)
         byName[d.name] = entry
     }
@@ -49,6 +51,9 @@ public final class ToolRegistry: @unchecked Sendable {
     public func tool(named name: String) -> Entry? { byName[name] }
 
     public var all: [Entry] { ordered }
+
+    /// The registered names: what a configured tool may not be called.
+    public var names: Set<String> { Set(byName.keys) }
 
     /// The tools this caller may use, in registration order.
     public func visible(to caller: Caller) -> [Entry] {

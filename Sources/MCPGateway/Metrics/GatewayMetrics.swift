@@ -6,14 +6,9 @@ import Foundation
 /// counted. Label values come only from fixed sets: a client cannot mint new series.
 public final class GatewayMetrics: @unchecked Sendable {
     public let counters: SharedCounters?
-    /// Tool names that get their own label value; set once at start-up, after registration.
-    var knownTools: Set<String>
     /// `instance="name",` when the process serves several instances (names come from the
     /// config, so the set is fixed); empty otherwise, which keeps single-instance series as they were.
-    var instanceLabel = ""
-
-    /// Labels the request, refusal and failure series with this instance's name.
-    public func labelInstance(_ name: String) { instanceLabel = "instance=\"\(Self.labelSafe(name))\"," }
+    let instanceLabel: String
 
     private func series(_ name: String, _ labels: String = "") -> String {
         let all = instanceLabel + labels
@@ -29,19 +24,19 @@ public final class GatewayMetrics: @unchecked Sendable {
     static let latencyBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
     /// nil counters: metrics are off or the file could not be mapped; recording does nothing.
-    public init(counters: SharedCounters?, knownTools: Set<String> = []) {
+    /// `instance` labels the request, refusal and failure series (only when a process serves several).
+    public init(counters: SharedCounters?, instance: String? = nil) {
         self.counters = counters
-        self.knownTools = knownTools
+        self.instanceLabel = instance.map { "instance=\"\(Self.labelSafe($0))\"," } ?? ""
     }
 
-    /// Opens `<state_dir>/metrics.shm`; a failure is logged and leaves metrics off, never the service.
-    public static func open(stateDirectory: String, knownTools: Set<String> = []) -> GatewayMetrics {
+    /// Maps `<state_dir>/metrics.shm`; a failure is logged and leaves metrics off, never the service.
+    public static func openCounters(stateDirectory: String) -> SharedCounters? {
         do {
-            let counters = try SharedCounters(path: stateDirectory + "/metrics.shm")
-            return GatewayMetrics(counters: counters, knownTools: knownTools)
+            return try SharedCounters(path: stateDirectory + "/metrics.shm")
         } catch {
             Log.shared.warning("metrics unavailable", ["error": .string("\(error)")])
-            return GatewayMetrics(counters: nil, knownTools: knownTools)
+            return nil
         }
     }
 
@@ -49,10 +44,11 @@ public final class GatewayMetrics: @unchecked Sendable {
 
     // MARK: - recording
 
+    /// `tool` is a registered tool's name or "unknown": the caller keeps the label set fixed.
     public func recordMCPRequest(method: String?, tool: String?, status: Int) {
         guard let counters else { return }
         let m = method.map { Self.knownMethods.contains($0) ? $0 : "other" } ?? "none"
-        let t = tool.map { knownTools.contains($0) ? $0 : "unknown" } ?? ""
+        let t = tool ?? ""
         counters.add(series("mcp_requests_total", "method=\"\(m)\",tool=\"\(t)\",status=\"\(Self.statusLabel(status))\""))
     }
 

@@ -1,49 +1,66 @@
-import GatewaySupport
 import Foundation
+import GatewaySupport
 import MCPJSON
 
-/// The MCP endpoint's transport rules (Streamable HTTP, JSON answers only): method,
-/// Origin, Accept, Content-Type, body parsing, era selection and the 2026-07-28
-/// header checks. What passes is handed to the dispatcher.
-public struct MCPEndpoint: Sendable {
-    let dispatcher: MCPDispatcher
+/// Third stage: the MCP endpoint's transport rules (Streamable HTTP, JSON answers only):
+/// method, Origin, Accept, Content-Type, body parsing, era selection and the 2026-07-28
+/// header checks. They need no caller identity; what passes goes on as `exchange.message`.
+public struct TransportRules: Stage {
     let allowedOrigins: Set<String>
     let jsonLimits: JSONLimits
+    /// A DELETE ends a legacy session when sessions are on; otherwise only POST is served.
+    let sessionsEnabled: Bool
 
-    public init(dispatcher: MCPDispatcher, allowedOrigins: [String], maxJSONDepth: Int, maxBodyBytes: Int) {
-        self.dispatcher = dispatcher
-        self.allowedOrigins = Set(allowedOrigins.map(MCPEndpoint.normaliseOrigin))
+    public init(allowedOrigins: [String], maxJSONDepth: Int, maxBodyBytes: Int, sessionsEnabled: Bool) {
+        self.allowedOrigins = Set(allowedOrigins.map(TransportRules.normaliseOrigin))
         self.jsonLimits = JSONLimits(maxDepth: maxJSONDepth, maxBytes: maxBodyBytes, maxStringBytes: maxBodyBytes)
+        self.sessionsEnabled = sessionsEnabled
     }
 
-    /// A request that passed the transport rules, ready for authentication and dispatch.
-    public struct Accepted {
-        public let message: JSONRPCMessage
-        public let era: ProtocolEra
-        public let protocolVersion: String
+    public func handle(_ exchange: inout Exchange, next: Next) -> HTTPResponse {
+        if exchange.request.method == "DELETE" && sessionsEnabled {
+            if let refusal = foreignOrigin(exchange.request) {
+                exchange.verdict.deny("transport")
+                return refusal
+            }
+            exchange.endsSession = true
+            return next(&exchange)
+        }
+        switch screen(exchange.request) {
+        case .answered(let response):
+            exchange.verdict.deny("transport")
+            return response
+        case .accepted(let accepted):
+            exchange.message = accepted
+            return next(&exchange)
+        }
     }
 
-    public enum Screening {
-        case accepted(Accepted)
+    enum Screening {
+        case accepted(AcceptedMessage)
         case answered(HTTPResponse)
+    }
+
+    /// 403 for a browser on a site that is not allowed; requests without Origin pass.
+    func foreignOrigin(_ request: HTTPRequest) -> HTTPResponse? {
+        guard let origin = request.headers["origin"], !allowedOrigins.contains(TransportRules.normaliseOrigin(origin)) else { return nil }
+        return rpcFailure(nil, RPCError(RPCErrorCode.invalidRequest, "Origin not allowed", httpStatus: 403))
     }
 
     /// Transport checks that need no caller identity. Origin comes first so a browser
     /// on a foreign site learns nothing else.
-    public func screen(_ request: HTTPRequest) -> Screening {
+    func screen(_ request: HTTPRequest) -> Screening {
         guard request.method == "POST" else {
             return .answered(HTTPResponse.json(405, JSONRPCMessage.errorEnvelope(
                 id: nil, error: RPCError(RPCErrorCode.invalidRequest, "Method Not Allowed: the MCP endpoint takes POST only")),
                 headers: [("Allow", "POST")]))
         }
-        if let origin = request.headers["origin"], !allowedOrigins.contains(MCPEndpoint.normaliseOrigin(origin)) {
-            return .answered(rpcFailure(nil, RPCError(RPCErrorCode.invalidRequest, "Origin not allowed", httpStatus: 403)))
-        }
-        if let accept = request.headers["accept"], !MCPEndpoint.acceptsJSON(accept) {
+        if let refusal = foreignOrigin(request) { return .answered(refusal) }
+        if let accept = request.headers["accept"], !TransportRules.acceptsJSON(accept) {
             return .answered(rpcFailure(nil, RPCError(RPCErrorCode.invalidRequest,
                 "Not Acceptable: the client must accept application/json", httpStatus: 406)))
         }
-        guard let type = request.headers["content-type"], MCPEndpoint.isJSONMediaType(type) else {
+        guard let type = request.headers["content-type"], TransportRules.isJSONMediaType(type) else {
             return .answered(rpcFailure(nil, RPCError(RPCErrorCode.invalidRequest,
                 "Unsupported Media Type: the body must be application/json", httpStatus: 415)))
         }
@@ -60,32 +77,10 @@ public struct MCPEndpoint: Sendable {
         switch JSONRPCMessage.parse(value) {
         case .failure(var e):
             e.httpStatus = 400
-            return .answered(rpcFailure(value["id"].flatMap(MCPEndpoint.usableId), e))
+            return .answered(rpcFailure(value["id"].flatMap(TransportRules.usableId), e))
         case .success(let m): message = m
         }
         return selectEra(message, headers: request.headers)
-    }
-
-    /// Serves an accepted message for an established caller.
-    public func serve(_ accepted: Accepted, caller: Caller, requestId: String) -> (HTTPResponse, MCPDispatcher.Outcome?) {
-        let m = accepted.message
-        if m.kind != .request {
-            // Notifications and client responses carry nothing for us to answer.
-            return (HTTPResponse(status: 202), nil)
-        }
-        let outcome = dispatcher.dispatch(.init(message: m, era: accepted.era, protocolVersion: accepted.protocolVersion,
-                                                caller: caller, requestId: requestId))
-        switch outcome.result {
-        case .success(let result):
-            return (HTTPResponse.json(200, JSONRPCMessage.resultEnvelope(id: m.id, result: result)), outcome)
-        case .failure(let e):
-            var e = e
-            if e.httpStatus == nil {
-                // Modern: protocol errors travel with a 4xx; legacy clients expect them in a 200.
-                e.httpStatus = accepted.era == .modern ? (e.code == RPCErrorCode.internalError ? 500 : 400) : 200
-            }
-            return (rpcFailure(m.id, e), outcome)
-        }
     }
 
     // MARK: - Era selection and header checks
@@ -105,7 +100,7 @@ public struct MCPEndpoint: Sendable {
                 }
             }
             let version = headerVersion ?? (m.method == "initialize" ? (m.params["protocolVersion"]?.stringValue ?? ProtocolVersion.legacyDefault) : ProtocolVersion.legacyDefault)
-            return .accepted(Accepted(message: m, era: .legacy, protocolVersion: version))
+            return .accepted(AcceptedMessage(message: m, era: .legacy, protocolVersion: version))
         }
 
         if m.kind == .response {
@@ -141,7 +136,7 @@ public struct MCPEndpoint: Sendable {
             return .answered(rpcFailure(m.id, RPCError(RPCErrorCode.invalidParams,
                 "params._meta[\"\(MetaKey.clientCapabilities)\"] is required", httpStatus: 400)))
         }
-        return .accepted(Accepted(message: m, era: .modern, protocolVersion: version))
+        return .accepted(AcceptedMessage(message: m, era: .modern, protocolVersion: version))
     }
 
     private func mismatch(_ m: JSONRPCMessage, _ message: String) -> Screening {

@@ -1,0 +1,126 @@
+import EntraAuth
+import Foundation
+import GatewaySupport
+
+/// The composition root: builds an instance as its config describes (verifier, policy,
+/// metadata, store, tools, stages). `serve`, `doctor` and the operator commands all build
+/// through here, so what they check is what serves.
+public struct InstanceBuilder {
+    public let config: GatewayConfig
+    /// Other instances share the host: `/me` and the bare metadata path then belong to none.
+    public var sharesHost: Bool
+    /// Worker threads of this process (1 for CGI), as `system_status` reports them.
+    public var workerThreads = 1
+    /// Tools beyond the configured ones (tests, embedders).
+    public var extraTools: [Tool] = []
+    /// The shared counters file, mapped once per process; nil maps it here.
+    public var counters: SharedCounters?
+    /// The store to use instead of the configured one (tests of store failures).
+    public var store: GatewayStore?
+
+    public init(config: GatewayConfig, sharesHost: Bool = false) {
+        self.config = config
+        self.sharesHost = sharesHost
+    }
+
+    /// Every instance of a config, sharing one mapping of the counters file.
+    public static func buildAll(config: GatewayConfig, workerThreads: Int = 1) throws -> [GatewayInstance] {
+        let instances = config.instances.isEmpty ? [config] : config.instances
+        let counters = GatewayMetrics.openCounters(stateDirectory: instances[0].stateDirectory)
+        return try instances.map { instance in
+            var builder = InstanceBuilder(config: instance, sharesHost: instances.count > 1)
+            builder.workerThreads = workerThreads
+            builder.counters = counters
+            return try builder.build()
+        }
+    }
+
+    /// The token verifier for the instance's `auth` section.
+    public static func verifier(for config: GatewayConfig, metrics: GatewayMetrics) throws -> TokenVerifier {
+        let auth = config.auth
+        var entra = EntraConfiguration(audiences: auth.audiences, allowedTenants: auth.allowedTenants,
+                                       stateDirectory: config.stateDirectory)
+        entra.authority = auth.authority
+        entra.v1IssuerAuthority = auth.acceptV1Tokens ? entra.v1IssuerAuthority : nil
+        entra.acceptAnyTenant = auth.acceptAnyTenant
+        entra.acceptDelegatedTokens = auth.acceptDelegatedTokens
+        entra.acceptAppOnlyTokens = auth.acceptAppOnlyTokens
+        entra.clockSkewSeconds = Int64(auth.clockSkewSeconds)
+        entra.tokenCacheCapacity = auth.tokenCacheEntries
+        entra.jwksURI = auth.jwksURI
+        entra.jwksRefreshIntervalSeconds = Int64(auth.jwksRefreshHours) * 3600
+        entra.http.caBundlePath = auth.caBundle
+        entra.http.allowInsecureHTTPForTesting = auth.allowInsecureHTTPForTesting
+        entra.developmentMode = auth.mode == .development
+        return try TokenVerifier(configuration: entra,
+                                 http: MeteredFetcher(CurlHTTPFetcher(options: entra.http), upstream: "entra_keys", metrics: metrics))
+    }
+
+    /// RFC 9728 metadata: which authorization servers issue tokens for this instance.
+    public static func metadata(for config: GatewayConfig) -> ResourceMetadata {
+        let auth = config.auth
+        let issuerBase = auth.mode == .development ? DevTokenMinter.issuerAuthority : auth.authority
+        let servers = (auth.allowedTenants.isEmpty ? ["organizations"] : auth.allowedTenants).map { "\(issuerBase)/\($0)/v2.0" }
+        return ResourceMetadata(publicURL: config.server.publicURL, authorizationServers: servers,
+                                scopesSupported: auth.scopesSupported, resourceName: auth.resourceName ?? config.server.name)
+    }
+
+    public func build() throws -> GatewayInstance {
+        let config = self.config, auth = config.auth
+        try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let metrics = GatewayMetrics(counters: counters ?? GatewayMetrics.openCounters(stateDirectory: config.stateDirectory),
+                                     instance: sharesHost ? config.instanceName : nil)
+        let verifier = try Self.verifier(for: config, metrics: metrics)
+        let metadata = Self.metadata(for: config)
+        let store = try self.store ?? SQLiteStore(path: config.resolvedStorePath, durable: false)
+        let startedAt = Date().timeIntervalSince1970
+        let operations = OperationsStatus(config: config, store: store, verifier: verifier, metrics: metrics,
+                                          startedAt: startedAt, workerThreads: workerThreads)
+        let registry = try tools(store: store, metrics: metrics, operations: operations)
+
+        let authenticator = Authenticator(verifier: verifier, requiredScopes: auth.requiredScopes, policy: config.permissions,
+                                          instance: config.instanceName, tenants: config.tenants, trustedProxy: config.trustedProxy,
+                                          allowedTenants: auth.allowedTenants, acceptAnyTenant: auth.acceptAnyTenant,
+                                          metrics: metrics, authority: metadata.authorizationServers.first ?? "")
+        let challenges = Challenges(metadata: metadata, policy: config.permissions, requiredScopes: auth.requiredScopes)
+        let server = ServerIdentity(name: config.server.name, version: GatewayVersion.string,
+                                    instructions: config.server.instructions, startedAt: startedAt)
+        let routes = InstanceRoutes(mcpPath: config.server.mcpPath,
+                                    metadataPaths: ResourceMetadataEndpoint.paths(mcpPath: config.server.mcpPath, sharesHost: sharesHost),
+                                    metadata: ResourceMetadataEndpoint(metadata: metadata),
+                                    me: sharesHost ? nil : MeEndpoint(authenticator: authenticator, challenges: challenges))
+        // The request path, in order (ARCHITECTURE.md). Audit wraps everything after routing.
+        let pipeline = Pipeline([
+            StripUntrustedAssertions(proxy: config.trustedProxy),
+            routes,
+            Audit(log: store, instance: config.instanceName, includeArguments: config.audit.includeArguments,
+                  retentionDays: config.audit.retentionDays, metrics: metrics, registry: registry),
+            TransportRules(allowedOrigins: config.allowedOrigins, maxJSONDepth: config.limits.maxJSONDepth,
+                           maxBodyBytes: config.limits.maxBodyBytes, sessionsEnabled: config.sessions.enabled),
+            Authenticate(authenticator: authenticator, challenges: challenges),
+            Admission(blocks: store, limiter: store, limits: config.rateLimits, metrics: metrics),
+            Sessions(store: store, enabled: config.sessions.enabled, idleMinutes: config.sessions.idleMinutes),
+            Dispatch(registry: registry, server: server, pageSize: config.limits.toolsPageSize),
+            AuthorizeTool(challenges: challenges, server: server),
+        ], then: CallTool(server: server, challenges: challenges))
+        return GatewayInstance(config: config, pipeline: pipeline, paths: routes.paths, store: store, metrics: metrics,
+                               authenticator: authenticator, registry: registry, operations: operations)
+    }
+
+    /// Built-in tools, then Power BI and backend tools, then any extra ones.
+    private func tools(store: GatewayStore, metrics: GatewayMetrics, operations: OperationsStatus) throws -> ToolRegistry {
+        let registry = ToolRegistry()
+        try registry.register(WhoAmITool())
+        try registry.register(ServerInfoTool(developmentMode: config.auth.mode == .development))
+        try registry.register(AuditLogTool(store: store))
+        // Power BI and backend tools share the instance's client credential: its files are read once.
+        let needsCredential = config.powerBI != nil || !config.backends.isEmpty
+        let credential = try config.credential.flatMap { needsCredential ? try ClientCredential.load($0) : nil }
+        try PowerBITools.register(into: registry, config: config, store: store, credential: credential, metrics: metrics)
+        try BackendTools.register(into: registry, config: config, store: store, loadedCredential: credential, metrics: metrics)
+        try registry.register(SystemStatusTool(operations: operations))
+        for tool in extraTools { try registry.register(tool) }
+        return registry
+    }
+}

@@ -1,0 +1,82 @@
+import EntraAuth
+import Foundation
+import GatewaySupport
+import MCPJSON
+
+/// Wraps every stage after routing: whatever they answer, the request's record is written
+/// to the shared store before the answer leaves. If it cannot be written the caller gets
+/// 503, never an unrecorded answer. It also counts the request for `/metrics`.
+public struct Audit: Stage {
+    let log: any AuditLog
+    let instance: String
+    let includeArguments: Bool
+    let retentionDays: Int
+    let metrics: GatewayMetrics
+    /// Known tool names get their own metrics label; any other name is counted as "unknown".
+    let registry: ToolRegistry
+
+    public init(log: any AuditLog, instance: String, includeArguments: Bool, retentionDays: Int,
+                metrics: GatewayMetrics, registry: ToolRegistry) {
+        self.log = log
+        self.instance = instance
+        self.includeArguments = includeArguments
+        self.retentionDays = retentionDays
+        self.metrics = metrics
+        self.registry = registry
+    }
+
+    public func handle(_ exchange: inout Exchange, next: Next) -> HTTPResponse {
+        var response = next(&exchange)
+        let record = self.record(of: exchange, status: response.status)
+        do {
+            try log.appendAudit(record)
+            pruneOccasionally(now: exchange.receivedAt, draw: exchange.draw)
+        } catch {
+            Log.shared.error("audit trail unavailable; refusing", ["request_id": .string(exchange.requestId), "error": .string("\(error)")])
+            response = HTTPResponse.json(503, JSONRPCMessage.errorEnvelope(id: nil, error: RPCError(RPCErrorCode.internalError,
+                "The server cannot record this request right now; try again shortly")), headers: [("Retry-After", "5")])
+        }
+        let tool = record.tool.map { registry.tool(named: $0) == nil ? "unknown" : $0 }
+        metrics.recordMCPRequest(method: record.method, tool: tool, status: response.status)
+        if Log.shared.level <= .debug, let caller = exchange.caller {
+            Log.shared.debug("mcp request", ["request_id": .string(exchange.requestId), "caller": .string(caller.key),
+                                             "method": JSONValue(record.method), "era": JSONValue(exchange.message?.era.rawValue),
+                                             "tool": JSONValue(exchange.toolCall?.name), "status": .integer(response.status)])
+        }
+        return response
+    }
+
+    /// The record of what the stages established. Arguments are kept as a digest, and as
+    /// values only where the operator asked for them; never a token or secret.
+    func record(of exchange: Exchange, status: Int) -> AuditRecord {
+        var r = AuditRecord(time: exchange.receivedAt, requestId: exchange.requestId, instance: instance,
+                            decision: exchange.verdict.decision.rawValue, httpStatus: status,
+                            latencyMilliseconds: (Date().timeIntervalSince1970 - exchange.receivedAt) * 1000)
+        r.reason = exchange.verdict.reason
+        r.upstreamStatus = exchange.verdict.upstreamStatus
+        if exchange.endsSession {
+            r.method = "DELETE session"
+        } else if let message = exchange.message?.message {
+            r.method = message.method
+            if message.method == "tools/call" {
+                r.tool = message.params["name"]?.stringValue
+                let arguments = JSONWriter.serialize(message.params["arguments"] ?? .object(JSONObject()))
+                r.argumentsDigest = SHA256Digest(arguments).hex
+                if includeArguments { r.arguments = String(decoding: arguments, as: UTF8.self) }
+            }
+        }
+        if let p = exchange.principal {
+            r.tenant = p.tenantId
+            r.user = p.objectId
+            r.clientApp = p.clientAppId
+        }
+        return r
+    }
+
+    /// Retention without a scheduler: about one request in a thousand prunes (`draw` is the
+    /// request's random word, so no second trip to the system generator).
+    private func pruneOccasionally(now: Double, draw: UInt64) {
+        guard (draw >> 32) % 1000 == 0 else { return }
+        _ = try? log.pruneAudit(before: now - Double(retentionDays) * 86_400)
+    }
+}
