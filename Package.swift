@@ -29,6 +29,9 @@ let package = Package(
         // A small, strict JSON value type with limits (depth, size) and a fast writer.
         .target(name: "MCPJSON", swiftSettings: [.swiftLanguageMode(.v5)]),
 
+        // The one importer of COpenSSL: SHA-256, secure random, signatures, keys, X.509, AES-GCM.
+        .target(name: "GatewayCrypto", dependencies: ["COpenSSL"], swiftSettings: [.swiftLanguageMode(.v5)]),
+
         // What every layer shares: HTTP request/response types, JSON-lines logging.
         .target(name: "GatewaySupport", dependencies: ["MCPJSON"], swiftSettings: [.swiftLanguageMode(.v5)]),
 
@@ -48,6 +51,8 @@ let package = Package(
                           swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .testTarget(name: "MCPJSONTests", dependencies: ["MCPJSON"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "COpenSSL"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -1,0 +1,34 @@
+import COpenSSL
+
+/// A SHA-256 value as four words: cheap to hash and compare as a dictionary key.
+package struct SHA256Digest: Hashable, Sendable {
+    let w0, w1, w2, w3: UInt64
+
+    package init(_ bytes: UnsafeRawBufferPointer) {
+        var out = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        withUnsafeMutableBytes(of: &out) { o in
+            _ = SHA256(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count,
+                       o.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+        (w0, w1, w2, w3) = out
+    }
+
+    package init(_ bytes: [UInt8]) { self = bytes.withUnsafeBytes { SHA256Digest($0) } }
+
+    /// The 32 digest bytes in order.
+    package var bytes: [UInt8] {
+        var v = (w0, w1, w2, w3)
+        return withUnsafeBytes(of: &v) { Array($0) }
+    }
+
+    /// Lower-case hex of `bytes`.
+    package var hex: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Fetched once: implicit fetches per call cost measurable time in OpenSSL 3.
+nonisolated(unsafe) let sha256Algorithm: OpaquePointer? = EVP_MD_fetch(nil, "SHA256", nil)
