@@ -37,12 +37,12 @@ let package = Package(
 
         // The request path: FastCGI -> HTTP -> transport rules -> MCP dispatch -> tools.
         .target(name: "MCPGateway",
-                dependencies: ["CFastCGI", "CSQLite", "CSharedCounters", "CCurl", "COpenSSL", "MCPJSON", "EntraAuth", "GatewaySupport"],
+                dependencies: ["CFastCGI", "CSQLite", "CSharedCounters", "CCurl", "COpenSSL", "GatewayCrypto", "MCPJSON", "EntraAuth", "GatewaySupport"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // Bearer-token verification: JWS, JWKS fetching and caching, Entra claims policy.
         .target(name: "EntraAuth",
-                dependencies: ["MCPJSON", "COpenSSL", "CCurl"],
+                dependencies: ["MCPJSON", "GatewayCrypto", "CCurl"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .executableTarget(name: "mcp-fcgi",
@@ -54,9 +54,9 @@ let package = Package(
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "COpenSSL"],
+        .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "GatewayCrypto"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewaySupport"],
+        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewayCrypto", "GatewaySupport"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -1,6 +1,7 @@
 import GatewaySupport
 import EntraAuth
 import Foundation
+import GatewayCrypto
 import MCPJSON
 
 /// The whole request path for one process: route, transport rules, authentication,

@@ -1,6 +1,7 @@
 import COpenSSL
 import EntraAuth
 import Foundation
+import GatewayCrypto
 import MCPJSON
 
 /// The gateway's own confidential-client credential at Entra ID: a client secret, or a
