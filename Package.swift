@@ -37,7 +37,7 @@ let package = Package(
 
         // The request path: FastCGI -> HTTP -> transport rules -> MCP dispatch -> tools.
         .target(name: "MCPGateway",
-                dependencies: ["CFastCGI", "CSQLite", "CSharedCounters", "CCurl", "COpenSSL", "GatewayCrypto", "MCPJSON", "EntraAuth", "GatewaySupport"],
+                dependencies: ["CFastCGI", "CSQLite", "CSharedCounters", "CCurl", "GatewayCrypto", "MCPJSON", "EntraAuth", "GatewaySupport"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // Bearer-token verification: JWS, JWKS fetching and caching, Entra claims policy.
