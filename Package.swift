@@ -29,17 +29,20 @@ let package = Package(
         // A small, strict JSON value type with limits (depth, size) and a fast writer.
         .target(name: "MCPJSON", swiftSettings: [.swiftLanguageMode(.v5)]),
 
+        // The one importer of COpenSSL: SHA-256, secure random, signatures, keys, X.509, AES-GCM.
+        .target(name: "GatewayCrypto", dependencies: ["COpenSSL"], swiftSettings: [.swiftLanguageMode(.v5)]),
+
         // What every layer shares: HTTP request/response types, JSON-lines logging.
         .target(name: "GatewaySupport", dependencies: ["MCPJSON"], swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // The request path: FastCGI -> HTTP -> transport rules -> MCP dispatch -> tools.
         .target(name: "MCPGateway",
-                dependencies: ["CFastCGI", "CSQLite", "CSharedCounters", "CCurl", "COpenSSL", "MCPJSON", "EntraAuth", "GatewaySupport"],
+                dependencies: ["CFastCGI", "CSQLite", "CSharedCounters", "CCurl", "GatewayCrypto", "MCPJSON", "EntraAuth", "GatewaySupport"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // Bearer-token verification: JWS, JWKS fetching and caching, Entra claims policy.
         .target(name: "EntraAuth",
-                dependencies: ["MCPJSON", "COpenSSL", "CCurl"],
+                dependencies: ["MCPJSON", "GatewayCrypto", "CCurl"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .executableTarget(name: "mcp-fcgi",
@@ -49,9 +52,11 @@ let package = Package(
 
         .testTarget(name: "MCPJSONTests", dependencies: ["MCPJSON"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "COpenSSL"],
+        .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewaySupport"],
+        .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "GatewayCrypto"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewayCrypto", "GatewaySupport"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -1,3 +1,4 @@
+import GatewayCrypto
 import MCPJSON
 
 /// Signing keys from an OpenID provider, shared by every process through JSON

@@ -1,3 +1,4 @@
+import GatewayCrypto
 import MCPJSON
 
 /// Verifies bearer tokens: strict JWS parsing, a key from the provider (never

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCrypto
 import MCPJSON
 import XCTest
 @testable import EntraAuth

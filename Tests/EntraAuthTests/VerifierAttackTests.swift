@@ -1,5 +1,5 @@
-import COpenSSL
 import Foundation
+import GatewayCrypto
 import MCPJSON
 import XCTest
 @testable import EntraAuth
@@ -376,17 +376,8 @@ final class VerifierAttackTests: XCTestCase {
 
 /// PS256 end to end: a key published with alg PS256 serves PS256 tokens only.
 final class PS256VerifierTests: XCTestCase {
-    func signPS256(_ key: DevSigningKey, _ message: [UInt8]) -> [UInt8] {
-        let ctx = EVP_MD_CTX_new()
-        defer { EVP_MD_CTX_free(ctx) }
-        var pctx: OpaquePointer?
-        XCTAssertEqual(EVP_DigestSignInit(ctx, &pctx, EVP_sha256(), nil, key.pkey), 1)
-        XCTAssertEqual(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING), 1)
-        XCTAssertEqual(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 32), 1)
-        var length = 512
-        var sig = [UInt8](repeating: 0, count: length)
-        XCTAssertEqual(EVP_DigestSign(ctx, &sig, &length, message, message.count), 1)
-        return Array(sig.prefix(length))
+    func signPS256(_ key: DevSigningKey, _ message: [UInt8]) throws -> [UInt8] {
+        try key.privateKey.sign(message, padding: .pss)
     }
 
     func testPS256KeyIsBoundToPS256() throws {
@@ -397,7 +388,7 @@ final class PS256VerifierTests: XCTestCase {
                               allowedAlgorithms: [.rs256, .ps256], clock: clock.closure)
         let input = Base64.encodeURL(JSONWriter.serialize(.object(Fixture.header(alg: "PS256"))))
             + "." + Base64.encodeURL(JSONWriter.serialize(.object(Fixture.claims(now: clock.now))))
-        let token = input + "." + Base64.encodeURL(signPS256(Fixture.key, Array(input.utf8)))
+        let token = input + "." + Base64.encodeURL(try signPS256(Fixture.key, Array(input.utf8)))
         XCTAssertEqual(try v.verify(token).tenantId, Fixture.tenantA)
         // The same key material as an RS256 token: refused, the key is PS256-only.
         XCTAssertRefused(v, Fixture.token(claims: Fixture.claims(now: clock.now)), .algorithmKeyMismatch)

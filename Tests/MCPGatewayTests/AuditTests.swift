@@ -1,5 +1,6 @@
 import EntraAuth
 import Foundation
+import GatewayCrypto
 import MCPJSON
 import XCTest
 @testable import MCPGateway

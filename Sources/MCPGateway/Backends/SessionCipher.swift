@@ -1,5 +1,5 @@
-import COpenSSL
 import Foundation
+import GatewayCrypto
 
 public struct SessionCipherError: Error, CustomStringConvertible {
     public let description: String
@@ -11,16 +11,16 @@ public struct SessionCipherError: Error, CustomStringConvertible {
 /// Layout: version (1) · nonce (12) · ciphertext · tag (16).
 public final class SessionCipher: Sendable {
     static let version: UInt8 = 1
-    static let nonceLength = 12
-    static let tagLength = 16
-    static let keyLength = 32
+    static let nonceLength = AES256GCM.nonceLength
+    static let tagLength = AES256GCM.tagLength
+    static let keyLength = AES256GCM.keyLength
     public static let keyFileName = "backend-sessions.key"
 
-    private let key: [UInt8]
+    private let cipher: AES256GCM
 
     public init(key: [UInt8]) throws {
         guard key.count == Self.keyLength else { throw SessionCipherError("the session key must be 32 bytes, not \(key.count)") }
-        self.key = key
+        cipher = try AES256GCM(key: key)
     }
 
     /// The key in `<state_dir>/backend-sessions.key`, created with mode 0600 on first start.
@@ -29,8 +29,7 @@ public final class SessionCipher: Sendable {
     public static func loadOrCreate(stateDirectory: String) throws -> SessionCipher {
         let path = stateDirectory + "/" + keyFileName
         if let key = try readKey(path) { return try SessionCipher(key: key) }
-        var fresh = [UInt8](repeating: 0, count: keyLength)
-        guard RAND_bytes(&fresh, Int32(keyLength)) == 1 else { throw SessionCipherError("no randomness for the session key") }
+        guard let fresh = SecureRandom.bytes(keyLength) else { throw SessionCipherError("no randomness for the session key") }
         let temp = "\(path).\(getpid()).\(UInt64.random(in: 0...UInt64.max)).tmp"
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw SessionCipherError("cannot create \(temp): \(String(cString: strerror(errno)))") }
@@ -65,25 +64,13 @@ public final class SessionCipher: Sendable {
     }
 
     public func seal(_ plaintext: [UInt8], associatedData: [UInt8]) throws -> [UInt8] {
-        var nonce = [UInt8](repeating: 0, count: Self.nonceLength)
-        guard RAND_bytes(&nonce, Int32(Self.nonceLength)) == 1 else { throw SessionCipherError("no randomness for a nonce") }
-        guard let ctx = EVP_CIPHER_CTX_new() else { throw SessionCipherError("out of memory") }
-        defer { EVP_CIPHER_CTX_free(ctx) }
-        var out = [UInt8](repeating: 0, count: plaintext.count + 16)
-        var tag = [UInt8](repeating: 0, count: Self.tagLength)
-        var length: Int32 = 0, total = 0
-        guard EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nil, nil, nil) == 1,
-              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, Int32(Self.nonceLength), nil) == 1,
-              EVP_EncryptInit_ex(ctx, nil, nil, key, nonce) == 1,
-              EVP_EncryptUpdate(ctx, nil, &length, associatedData, Int32(associatedData.count)) == 1,
-              EVP_EncryptUpdate(ctx, &out, &length, plaintext, Int32(plaintext.count)) == 1
-        else { throw SessionCipherError("encryption failed") }
-        total = Int(length)
-        let finished = out.withUnsafeMutableBufferPointer { EVP_EncryptFinal_ex(ctx, $0.baseAddress! + total, &length) }
-        guard finished == 1, EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, Int32(Self.tagLength), &tag) == 1
-        else { throw SessionCipherError("encryption failed") }
-        total += Int(length)
-        return [Self.version] + nonce + out.prefix(total) + tag
+        guard let nonce = SecureRandom.bytes(Self.nonceLength) else { throw SessionCipherError("no randomness for a nonce") }
+        do {
+            let (ciphertext, tag) = try cipher.seal(plaintext, nonce: nonce, associatedData: associatedData)
+            return [Self.version] + nonce + ciphertext + tag
+        } catch {
+            throw SessionCipherError(error.reason == .outOfMemory ? error.description : "encryption failed")
+        }
     }
 
     public func unseal(_ sealed: [UInt8], associatedData: [UInt8]) throws -> [UInt8] {
@@ -91,22 +78,16 @@ public final class SessionCipher: Sendable {
         guard sealed.count >= overhead, sealed[0] == Self.version else { throw SessionCipherError("not a sealed session") }
         let nonce = Array(sealed[1...Self.nonceLength])
         let body = Array(sealed[(1 + Self.nonceLength)..<(sealed.count - Self.tagLength)])
-        var tag = Array(sealed.suffix(Self.tagLength))
-        guard let ctx = EVP_CIPHER_CTX_new() else { throw SessionCipherError("out of memory") }
-        defer { EVP_CIPHER_CTX_free(ctx) }
-        var out = [UInt8](repeating: 0, count: body.count + 16)
-        var length: Int32 = 0
-        guard EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nil, nil, nil) == 1,
-              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, Int32(Self.nonceLength), nil) == 1,
-              EVP_DecryptInit_ex(ctx, nil, nil, key, nonce) == 1,
-              EVP_DecryptUpdate(ctx, nil, &length, associatedData, Int32(associatedData.count)) == 1,
-              EVP_DecryptUpdate(ctx, &out, &length, body, Int32(body.count)) == 1,
-              EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, Int32(Self.tagLength), &tag) == 1
-        else { throw SessionCipherError("decryption failed") }
-        let total = Int(length)
-        // The tag is checked here: a changed byte, another key or another row's data all fail.
-        let verified = out.withUnsafeMutableBufferPointer { EVP_DecryptFinal_ex(ctx, $0.baseAddress! + total, &length) }
-        guard verified == 1 else { throw SessionCipherError("the sealed session does not authenticate") }
-        return Array(out.prefix(total + Int(length)))
+        let tag = Array(sealed.suffix(Self.tagLength))
+        do {
+            return try cipher.open(body, tag: tag, nonce: nonce, associatedData: associatedData)
+        } catch {
+            // A changed byte, another key or another row's data all fail authentication.
+            switch error.reason {
+            case .notAuthentic: throw SessionCipherError("the sealed session does not authenticate")
+            case .outOfMemory: throw SessionCipherError(error.description)
+            default: throw SessionCipherError("decryption failed")
+            }
+        }
     }
 }

@@ -1,6 +1,6 @@
-import COpenSSL
 import EntraAuth
 import Foundation
+import GatewayCrypto
 import MCPJSON
 
 /// The gateway's own confidential-client credential at Entra ID: a client secret, or a
@@ -58,19 +58,17 @@ public struct ClientSecret: Sendable, CustomStringConvertible, CustomDebugString
 public final class ClientCertificate: @unchecked Sendable, CustomStringConvertible {
     public enum Algorithm: String, Sendable { case ps256 = "PS256", rs256 = "RS256" }
 
-    private let pkey: OpaquePointer
+    private let privateKey: PrivateKey
     /// base64url SHA-256 of the DER certificate.
     public let thumbprintS256: String
     public let algorithm: Algorithm
     public var description: String { "<client certificate x5t#S256=\(thumbprintS256)>" }
 
-    private init(pkey: OpaquePointer, thumbprint: String, algorithm: Algorithm) {
-        self.pkey = pkey
+    private init(privateKey: PrivateKey, thumbprint: String, algorithm: Algorithm) {
+        self.privateKey = privateKey
         self.thumbprintS256 = thumbprint
         self.algorithm = algorithm
     }
-
-    deinit { EVP_PKEY_free(pkey) }
 
     public static func load(certificatePath: String, privateKeyPath: String, algorithm: Algorithm = .ps256) throws -> ClientCertificate {
         try ClientCredential.requirePrivate(privateKeyPath, what: "private key file")
@@ -84,30 +82,14 @@ public final class ClientCertificate: @unchecked Sendable, CustomStringConvertib
     }
 
     public static func from(certificatePEM: [UInt8], privateKeyPEM: [UInt8], algorithm: Algorithm = .ps256) throws -> ClientCertificate {
-        // Memory BIOs borrow the bytes: read them while the buffers are pinned.
-        let der: [UInt8]? = certificatePEM.withUnsafeBytes { raw in
-            let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count))
-            defer { BIO_free(bio) }
-            guard let x509 = PEM_read_bio_X509(bio, nil, nil, nil) else { return nil }
-            defer { X509_free(x509) }
-            var out: UnsafeMutablePointer<UInt8>?
-            let n = i2d_X509(x509, &out)
-            guard n > 0, let out else { return nil }
-            defer { CRYPTO_free(out, #file, #line) }
-            return Array(UnsafeBufferPointer(start: out, count: Int(n)))
+        guard let certificate = try? Certificate(pem: certificatePEM) else {
+            throw TokenBrokerError.credentialUnavailable("the certificate file holds no PEM certificate")
         }
-        guard let der else { ERR_clear_error(); throw TokenBrokerError.credentialUnavailable("the certificate file holds no PEM certificate") }
-        let key: OpaquePointer? = privateKeyPEM.withUnsafeBytes { raw in
-            let bio = BIO_new_mem_buf(raw.baseAddress, Int32(raw.count))
-            defer { BIO_free(bio) }
-            return PEM_read_bio_PrivateKey(bio, nil, nil, nil)
+        guard let key = try? PrivateKey(pem: privateKeyPEM) else {
+            throw TokenBrokerError.credentialUnavailable("the private key file holds no unencrypted PEM private key")
         }
-        guard let key else { ERR_clear_error(); throw TokenBrokerError.credentialUnavailable("the private key file holds no unencrypted PEM private key") }
-        guard EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA else {
-            EVP_PKEY_free(key)
-            throw TokenBrokerError.credentialUnavailable("the certificate's private key must be RSA")
-        }
-        return ClientCertificate(pkey: key, thumbprint: Base64.encodeURL(SHA256Digest(der).bytes), algorithm: algorithm)
+        guard key.isRSA else { throw TokenBrokerError.credentialUnavailable("the certificate's private key must be RSA") }
+        return ClientCertificate(privateKey: key, thumbprint: Base64.encodeURL(certificate.sha256Thumbprint.bytes), algorithm: algorithm)
     }
 
     /// A signed client assertion for `audience` (the token endpoint), valid for ten minutes.
@@ -122,31 +104,10 @@ public final class ClientCertificate: @unchecked Sendable, CustomStringConvertib
     }
 
     func sign(_ message: [UInt8]) throws -> [UInt8] {
-        guard let ctx = EVP_MD_CTX_new() else { throw TokenBrokerError.credentialUnavailable("out of memory") }
-        defer { EVP_MD_CTX_free(ctx) }
-        var pctx: OpaquePointer?
-        var length = 0
-        guard EVP_DigestSignInit(ctx, &pctx, EVP_sha256(), nil, pkey) == 1 else {
-            ERR_clear_error()
-            throw TokenBrokerError.credentialUnavailable("cannot sign with the certificate's private key")
+        do {
+            return try privateKey.sign(message, padding: algorithm == .ps256 ? .pss : .pkcs1v15)
+        } catch {
+            throw TokenBrokerError.credentialUnavailable(error.reason == .rejected ? "cannot sign with the certificate's private key" : error.description)
         }
-        if algorithm == .ps256 {
-            // PSS with a salt as long as the digest, as RFC 7518 §3.5 requires for PS256.
-            guard EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1,
-                  EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1 else {
-                ERR_clear_error()
-                throw TokenBrokerError.credentialUnavailable("RSA-PSS is unavailable")
-            }
-        }
-        guard EVP_DigestSign(ctx, nil, &length, message, message.count) == 1 else {
-            ERR_clear_error()
-            throw TokenBrokerError.credentialUnavailable("signing failed")
-        }
-        var signature = [UInt8](repeating: 0, count: length)
-        guard EVP_DigestSign(ctx, &signature, &length, message, message.count) == 1 else {
-            ERR_clear_error()
-            throw TokenBrokerError.credentialUnavailable("signing failed")
-        }
-        return Array(signature.prefix(length))
     }
 }

@@ -1,5 +1,6 @@
 import EntraAuth
 import Foundation
+import GatewayCrypto
 import MCPJSON
 
 /// `TokenBroker` against the Entra ID v2 token endpoint, as the gateway's confidential

@@ -1,4 +1,5 @@
 import EntraAuth
+import GatewayCrypto
 import Foundation
 import GatewaySupport
 import MCPJSON

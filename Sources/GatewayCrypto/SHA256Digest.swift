@@ -1,10 +1,10 @@
 import COpenSSL
 
 /// A SHA-256 value as four words: cheap to hash and compare as a dictionary key.
-public struct SHA256Digest: Hashable, Sendable {
+package struct SHA256Digest: Hashable, Sendable {
     let w0, w1, w2, w3: UInt64
 
-    init(_ bytes: UnsafeRawBufferPointer) {
+    package init(_ bytes: UnsafeRawBufferPointer) {
         var out = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         withUnsafeMutableBytes(of: &out) { o in
             _ = SHA256(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count,
@@ -13,14 +13,16 @@ public struct SHA256Digest: Hashable, Sendable {
         (w0, w1, w2, w3) = out
     }
 
-    public init(_ bytes: [UInt8]) { self = bytes.withUnsafeBytes { SHA256Digest($0) } }
+    package init(_ bytes: [UInt8]) { self = bytes.withUnsafeBytes { SHA256Digest($0) } }
 
-    public var bytes: [UInt8] {
+    /// The 32 digest bytes in order.
+    package var bytes: [UInt8] {
         var v = (w0, w1, w2, w3)
         return withUnsafeBytes(of: &v) { Array($0) }
     }
 
-    public var hex: String {
+    /// Lower-case hex of `bytes`.
+    package var hex: String {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
@@ -28,7 +30,5 @@ public struct SHA256Digest: Hashable, Sendable {
     }
 }
 
-/// Random bytes from OpenSSL's CSPRNG (glibc has no arc4random before 2.36).
-func fillRandom(_ buffer: UnsafeMutableRawBufferPointer) {
-    _ = RAND_bytes(buffer.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(buffer.count))
-}
+/// Fetched once: implicit fetches per call cost measurable time in OpenSSL 3.
+nonisolated(unsafe) let sha256Algorithm: OpaquePointer? = EVP_MD_fetch(nil, "SHA256", nil)
