@@ -47,11 +47,16 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: [.swiftLanguageMode(.v5)]),
 
+        // Fakes and fixtures the test targets share (test HTTP server, clock, Entra keys and tokens).
+        // Not a product; no production target may depend on it.
+        .target(name: "MCPGatewayTesting", dependencies: ["EntraAuth", "MCPJSON"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
+
         .testTarget(name: "MCPJSONTests", dependencies: ["MCPJSON"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "COpenSSL"],
+        .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "COpenSSL", "MCPGatewayTesting"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewaySupport"],
+        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewaySupport", "MCPGatewayTesting"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )
