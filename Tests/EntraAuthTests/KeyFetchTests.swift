@@ -9,7 +9,7 @@ import XCTest
 final class KeyFetchTests: XCTestCase {
     var server: ScriptedHTTPServer!
     var stateDir = ""
-    var clock = TestClock()
+    var clock = TestClock<Int64>()
     let tenant = Fixture.tenantA
     var discoveryPath: String { "/\(tenant)/v2.0/.well-known/openid-configuration" }
     var keysPath: String { "/\(tenant)/discovery/v2.0/keys" }
@@ -17,7 +17,7 @@ final class KeyFetchTests: XCTestCase {
     override func setUpWithError() throws {
         server = try ScriptedHTTPServer()
         stateDir = makeTempDirectory() + "/state"
-        clock = TestClock()
+        clock = TestClock<Int64>()
         server.set(discoveryPath, body: #"{"issuer":"\#(server.baseURL)/\#(tenant)/v2.0","jwks_uri":"\#(server.baseURL)\#(keysPath)"}"#)
         publish([Fixture.key])
     }

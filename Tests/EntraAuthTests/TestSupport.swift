@@ -3,19 +3,6 @@ import MCPJSON
 import XCTest
 @testable import EntraAuth
 
-/// A clock the test moves by hand.
-final class TestClock: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Int64
-    init(_ start: Int64 = 1_800_000_000) { value = start }
-    var now: Int64 {
-        get { lock.lock(); defer { lock.unlock() }; return value }
-        set { lock.lock(); value = newValue; lock.unlock() }
-    }
-    func advance(_ seconds: Int64) { now += seconds }
-    var closure: () -> Int64 { { [unowned self] in self.now } }
-}
-
 enum Fixture {
     static let tenantA = "72f988bf-86f1-41af-91ab-2d7cd011db47"
     static let tenantB = "fa15d692-e9c7-4460-a743-29f29522229b"
