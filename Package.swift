@@ -50,13 +50,18 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: [.swiftLanguageMode(.v5)]),
 
+        // Fakes and fixtures the test targets share (test HTTP server, clock, Entra keys and tokens).
+        // Not a product; no production target may depend on it.
+        .target(name: "MCPGatewayTesting", dependencies: ["EntraAuth", "GatewayCrypto", "MCPJSON"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
+
         .testTarget(name: "MCPJSONTests", dependencies: ["MCPJSON"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "GatewayCrypto"],
+        .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "GatewayCrypto", "MCPGatewayTesting"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewayCrypto", "GatewaySupport"],
+        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewayCrypto", "GatewaySupport", "MCPGatewayTesting"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import MCPGatewayTesting
 import MCPJSON
 import XCTest
 @testable import EntraAuth

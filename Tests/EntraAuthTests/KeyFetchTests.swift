@@ -1,4 +1,5 @@
 import Foundation
+import MCPGatewayTesting
 import MCPJSON
 import XCTest
 @testable import EntraAuth
@@ -6,17 +7,17 @@ import XCTest
 /// Discovery, JWKS fetching, the shared file cache and its rate limits,
 /// against a fake HTTP server on 127.0.0.1.
 final class KeyFetchTests: XCTestCase {
-    var server: FakeHTTPServer!
+    var server: ScriptedHTTPServer!
     var stateDir = ""
-    var clock = TestClock()
+    var clock = TestClock<Int64>()
     let tenant = Fixture.tenantA
     var discoveryPath: String { "/\(tenant)/v2.0/.well-known/openid-configuration" }
     var keysPath: String { "/\(tenant)/discovery/v2.0/keys" }
 
     override func setUpWithError() throws {
-        server = try FakeHTTPServer()
+        server = try ScriptedHTTPServer()
         stateDir = makeTempDirectory() + "/state"
-        clock = TestClock()
+        clock = TestClock<Int64>()
         server.set(discoveryPath, body: #"{"issuer":"\#(server.baseURL)/\#(tenant)/v2.0","jwks_uri":"\#(server.baseURL)\#(keysPath)"}"#)
         publish([Fixture.key])
     }
@@ -64,7 +65,7 @@ final class KeyFetchTests: XCTestCase {
         XCTAssertEqual(server.hits(discoveryPath), 1)
         XCTAssertEqual(server.hits(keysPath), 1)
         XCTAssertNoThrow(try v.verify(token()))
-        XCTAssertEqual(server.totalHits, 2, "keys come from memory after the first fetch")
+        XCTAssertEqual(server.requestCount, 2, "keys come from memory after the first fetch")
 
         let files = try FileManager.default.contentsOfDirectory(atPath: stateDir)
         let cache = try XCTUnwrap(files.first { $0.hasPrefix("jwks-") && $0.hasSuffix(".json") && !$0.hasSuffix(".fetch.json") })
@@ -79,7 +80,7 @@ final class KeyFetchTests: XCTestCase {
         // Another process (a new instance) or a restart reuses the file: no network.
         let other = try makeVerifier()
         XCTAssertNoThrow(try other.verify(token()))
-        XCTAssertEqual(server.totalHits, 2)
+        XCTAssertEqual(server.requestCount, 2)
     }
 
     func testConcurrentColdStartFetchesOnce() throws {
@@ -138,12 +139,12 @@ final class KeyFetchTests: XCTestCase {
         server.set(discoveryPath, status: 503, body: "{}")
         clock.advance(3601)  // stale: a scheduled refresh is tried and fails
         XCTAssertNoThrow(try v.verify(token()))
-        let hitsAfterFailure = server.totalHits
+        let hitsAfterFailure = server.requestCount
         XCTAssertEqual(server.hits(keysPath), 2, "discovery failed, the cached jwks_uri was still tried")
         // Within the retry interval nothing is tried again.
         clock.advance(5)
         XCTAssertNoThrow(try v.verify(token()))
-        XCTAssertEqual(server.totalHits, hitsAfterFailure)
+        XCTAssertEqual(server.requestCount, hitsAfterFailure)
         // A garbage key set is a failure too, never a replacement.
         server.set(keysPath, body: #"{"keys":[]}"#)
         clock.advance(60)
@@ -163,12 +164,12 @@ final class KeyFetchTests: XCTestCase {
         XCTAssertRefused(v, t, .signingKeysUnavailable)
         XCTAssertEqual(TokenVerificationError.signingKeysUnavailable.httpStatus, 503)
         // Backing off: an immediate retry does not hit the network.
-        let hits = server.totalHits
+        let hits = server.requestCount
         XCTAssertRefused(v, t, .signingKeysUnavailable)
-        XCTAssertEqual(server.totalHits, hits)
+        XCTAssertEqual(server.requestCount, hits)
         // Nothing listening at all.
         server.stop()
-        server = try FakeHTTPServer()  // for tearDown
+        server = try ScriptedHTTPServer()  // for tearDown
         clock.advance(31)
         XCTAssertRefused(v, t, .signingKeysUnavailable)
     }
@@ -180,9 +181,9 @@ final class KeyFetchTests: XCTestCase {
         let b = try makeVerifier()
         clock.advance(10)
         XCTAssertNoThrow(try b.verify(token(Fixture.otherKey)))  // b refetches and rewrites the file
-        let hits = server.totalHits
+        let hits = server.requestCount
         XCTAssertNoThrow(try a.verify(token(Fixture.otherKey)))  // a sees the new file
-        XCTAssertEqual(server.totalHits, hits)
+        XCTAssertEqual(server.requestCount, hits)
     }
 
     func testPlainHTTPRefusedWithoutTestingFlag() throws {
@@ -194,7 +195,7 @@ final class KeyFetchTests: XCTestCase {
         XCTAssertThrowsError(try CurlHTTPFetcher().get(server.baseURL + keysPath)) {
             XCTAssertEqual($0 as? HTTPFetchError, .insecureURL)
         }
-        XCTAssertEqual(server.totalHits, 0)
+        XCTAssertEqual(server.requestCount, 0)
         // An https discovery document may not point the keys at plain http.
         final class Stub: HTTPFetching {
             func get(_ url: String) throws -> FetchedResponse {

@@ -1,16 +1,17 @@
 import Foundation
 import GatewayCrypto
+import MCPGatewayTesting
 import MCPJSON
 import XCTest
 @testable import EntraAuth
 
 /// The attack catalogue: each hostile or broken token must fail with the exact error.
 final class VerifierAttackTests: XCTestCase {
-    var clock = TestClock()
+    var clock = TestClock<Int64>()
     var verifier: TokenVerifier!
 
     override func setUp() {
-        clock = TestClock()
+        clock = TestClock<Int64>()
         verifier = makeVerifier()
     }
 
@@ -381,7 +382,7 @@ final class PS256VerifierTests: XCTestCase {
     }
 
     func testPS256KeyIsBoundToPS256() throws {
-        let clock = TestClock()
+        let clock = TestClock<Int64>()
         var jwk = Fixture.key.publicJWK
         jwk["alg"] = "PS256"
         let v = TokenVerifier(policy: Fixture.policy(), keys: StaticKeyProvider(keys: [try VerificationKey(jwk: JWK(jwk)!)]),

@@ -1,6 +1,7 @@
 import GatewaySupport
 import EntraAuth
 import Foundation
+import MCPGatewayTesting
 import MCPJSON
 import XCTest
 @testable import MCPGateway
@@ -107,10 +108,8 @@ final class KeysUnavailableTests: XCTestCase {
         ])
         let gateway = try Gateway.make(config: config)
         // A well-formed RS256 token for this issuer, signed by a key the gateway has never seen.
-        let minter = DevTokenMinter(key: try DevSigningKey.loadOrCreate(stateDirectory: stateDir + "-signer"))
-        defer { try? FileManager.default.removeItem(atPath: stateDir + "-signer") }
         let now = Int(Date().timeIntervalSince1970)
-        let token = try minter.sign(header: ["alg": "RS256", "kid": "k1", "typ": "JWT"], claims: [
+        let token = Fixture.token(header: ["alg": "RS256", "kid": "k1", "typ": "JWT"], claims: [
             "iss": .string("http://127.0.0.1:9/\(tenant)/v2.0"), "aud": "api://x", "tid": .string(tenant),
             "oid": "11111111-1111-4111-8111-111111111111", "sub": "s", "scp": "mcp.tools",
             "iat": .integer(now), "nbf": .integer(now), "exp": .integer(now + 600),

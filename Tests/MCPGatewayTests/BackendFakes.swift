@@ -116,14 +116,6 @@ final class FakeTokenBroker: TokenBroker, @unchecked Sendable {
     }
 }
 
-/// A settable clock shared by a test and the connector.
-final class TestClock: @unchecked Sendable {
-    private let lock = NSLock()
-    private var t: Double = 1_900_000_000
-    var now: Double { lock.lock(); defer { lock.unlock() }; return t }
-    func advance(_ s: Double) { lock.lock(); t += s; lock.unlock() }
-}
-
 enum Callers {
     static let tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
     static let alice = "11111111-1111-4111-8111-111111111111"

@@ -1,5 +1,6 @@
 import GatewaySupport
 import Foundation
+import MCPGatewayTesting
 import MCPJSON
 import XCTest
 @testable import MCPGateway
@@ -10,7 +11,7 @@ final class BackendToolTests: XCTestCase {
     var dir: String!
     var backend: FakeBackendClient!
     var broker: FakeTokenBroker!
-    var clock: TestClock!
+    var clock: TestClock<Double>!
     var store: SQLiteStore!
     var tools: [String: Tool] = [:]
     var logged: [UInt8] = []
@@ -21,7 +22,7 @@ final class BackendToolTests: XCTestCase {
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         backend = FakeBackendClient()
         broker = FakeTokenBroker()
-        clock = TestClock()
+        clock = TestClock<Double>(1_900_000_000)
         Log.shared.redirect { [weak self] line in
             guard let self else { return }
             self.logLock.lock(); self.logged += line; self.logLock.unlock()

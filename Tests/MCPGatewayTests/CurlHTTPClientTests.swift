@@ -1,4 +1,5 @@
 import Foundation
+import MCPGatewayTesting
 import XCTest
 @testable import MCPGateway
 

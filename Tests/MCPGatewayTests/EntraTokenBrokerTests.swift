@@ -1,6 +1,7 @@
 import EntraAuth
 import Foundation
 import GatewayCrypto
+import MCPGatewayTesting
 import MCPJSON
 import XCTest
 @testable import MCPGateway
@@ -39,16 +40,14 @@ final class EntraTokenBrokerTests: XCTestCase {
     let clientId = "cccccccc-cccc-4ccc-8ccc-cccccccccccc"
     let scope = "https://analysis.windows.net/powerbi/api/.default"
 
-    final class Clock: @unchecked Sendable { var now = 1_800_000_000.0 }
-
-    private func broker(_ http: HTTPClient, clock: Clock = Clock(), credential: ClientCredential? = nil) -> EntraTokenBroker {
+    private func broker(_ http: HTTPClient, clock: TestClock<Double> = TestClock(), credential: ClientCredential? = nil) -> EntraTokenBroker {
         EntraTokenBroker(clientId: clientId, authority: "https://login.example.test/", credential: credential ?? .secret(ClientSecret("s3cret-value")),
                          http: http, clock: { clock.now })
     }
 
     func testOnBehalfOfRequestShapeAndCache() throws {
         let http = RecordingHTTPClient { _ in jsonResponse(200, ["token_type": "Bearer", "expires_in": 3600, "access_token": "down-1"]) }
-        let clock = Clock()
+        let clock = TestClock<Double>()
         let b = broker(http, clock: clock)
         let req = TokenRequest(tenantId: tenant, scopes: [scope], grant: .onBehalfOf(userAssertion: "incoming.jwt.one", userKey: "\(tenant)/u1"))
         XCTAssertEqual(try b.token(req).accessToken, "down-1")
