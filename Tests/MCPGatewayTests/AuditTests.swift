@@ -1,5 +1,6 @@
 import EntraAuth
 import Foundation
+import GatewayStore
 import MCPJSON
 import XCTest
 @testable import MCPGateway

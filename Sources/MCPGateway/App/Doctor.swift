@@ -1,5 +1,6 @@
 import EntraAuth
 import Foundation
+import GatewayStore
 
 /// `mcp-fcgi doctor`: from this host, with this config, can the service do its job?
 /// Each check says what it tried, whether it worked, and what to do if not.

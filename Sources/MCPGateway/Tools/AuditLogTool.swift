@@ -1,4 +1,5 @@
 import Foundation
+import GatewayStore
 import MCPJSON
 
 /// Lets a tenant's administrators read their own tenant's audit records, never another's:

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayStore
 import MCPJSON
 
 /// The tools the `backends` section declares, plus `backend_login`, `backend_logout` and

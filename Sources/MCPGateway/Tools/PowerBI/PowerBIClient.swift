@@ -1,5 +1,6 @@
 import EntraAuth
 import Foundation
+import GatewayStore
 import MCPJSON
 
 /// What every Power BI tool shares: how a caller reaches Power BI (delegated or service

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayStore
 import MCPJSON
 
 /// The Power BI tools, registered together when the config has a `powerbi` section.

@@ -87,7 +87,7 @@ public struct BackendSessionKey: Hashable, Sendable {
 
     /// Bound into the seal, with the backend's URL, so a value copied to another row or
     /// pointed at another host does not open.
-    func associatedData(baseURL: String) -> [UInt8] {
+    package func associatedData(baseURL: String) -> [UInt8] {
         Array("mcp-fcgi backend session v1\u{0}\(instance)\u{0}\(tenant)\u{0}\(user)\u{0}\(backend)\u{0}\(baseURL)".utf8)
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 
 public struct StoreError: Error, CustomStringConvertible {
     public let description: String
-    init(_ d: String) { description = d }
+    package init(_ d: String) { description = d }
 }
 
 /// One SQLite connection per process, shared by its worker threads behind a lock.
