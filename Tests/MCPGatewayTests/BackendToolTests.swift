@@ -12,7 +12,7 @@ final class BackendToolTests: XCTestCase {
     var backend: FakeBackendClient!
     var broker: FakeTokenBroker!
     var clock: TestClock!
-    var store: SQLiteStore!
+    var store: BackendSessionStore!
     var tools: [String: Tool] = [:]
     var logged: [UInt8] = []
     let logLock = NSLock()

@@ -112,7 +112,7 @@ public struct Doctor {
 
     func store() -> Check {
         let (r, ms) = timed {
-            let health = try SQLiteStore(path: config.resolvedStorePath).health()
+            let health = try StateStores.sqlite(path: config.resolvedStorePath).health.health()
             return "\(config.resolvedStorePath) takes writes (\(health.bytes) bytes)"
         }
         return check("shared store", r, ms)
