@@ -35,9 +35,15 @@ let package = Package(
         // What every layer shares: HTTP request/response types, JSON-lines logging.
         .target(name: "GatewaySupport", dependencies: ["MCPJSON"], swiftSettings: [.swiftLanguageMode(.v5)]),
 
+        // The state every process of a deployment shares (blocks, rate limits, audit, sessions,
+        // mappings, backend sessions), one interface per concern; SQLite is its engine.
+        // EntraAuth for the GUID rule a workspace mapping's ids must follow.
+        .target(name: "GatewayStore", dependencies: ["CSQLite", "MCPJSON", "GatewaySupport", "EntraAuth"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
+
         // The request path: FastCGI -> HTTP -> transport rules -> MCP dispatch -> tools.
         .target(name: "MCPGateway",
-                dependencies: ["CFastCGI", "CSQLite", "CSharedCounters", "CCurl", "GatewayCrypto", "MCPJSON", "EntraAuth", "GatewaySupport"],
+                dependencies: ["CFastCGI", "CSharedCounters", "CCurl", "GatewayCrypto", "MCPJSON", "EntraAuth", "GatewaySupport", "GatewayStore"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // Bearer-token verification: JWS, JWKS fetching and caching, Entra claims policy.
@@ -46,7 +52,7 @@ let package = Package(
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .executableTarget(name: "mcp-fcgi",
-                          dependencies: ["MCPGateway", "GatewaySupport",
+                          dependencies: ["MCPGateway", "GatewaySupport", "GatewayStore",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: [.swiftLanguageMode(.v5)]),
 
@@ -61,7 +67,7 @@ let package = Package(
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "GatewayCrypto", "MCPGatewayTesting"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewayCrypto", "GatewaySupport", "MCPGatewayTesting"],
+        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewayCrypto", "GatewaySupport", "GatewayStore", "MCPGatewayTesting"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

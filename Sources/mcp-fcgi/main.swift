@@ -1,3 +1,4 @@
+import GatewayStore
 import GatewaySupport
 import ArgumentParser
 import EntraAuth
@@ -248,14 +249,14 @@ struct PrincipalOption: ParsableArguments {
 /// Opens the shared store for an operator command. Run as root, the files it creates
 /// are handed to the owner of the state directory, the user the service runs as,
 /// so the service can still open them.
-func withStore<T>(_ option: ConfigFileOption, _ body: (SQLiteStore) throws -> T) throws -> T {
+func withStore<T>(_ option: ConfigFileOption, _ body: (StateStores) throws -> T) throws -> T {
     try withStore(try option.single(), body)
 }
 
-func withStore<T>(_ cfg: GatewayConfig, _ body: (SQLiteStore) throws -> T) throws -> T {
+func withStore<T>(_ cfg: GatewayConfig, _ body: (StateStores) throws -> T) throws -> T {
     try FileManager.default.createDirectory(atPath: cfg.stateDirectory, withIntermediateDirectories: true,
                                             attributes: [.posixPermissions: 0o700])
-    let result = try body(try SQLiteStore(path: cfg.resolvedStorePath))
+    let result = try body(try StateStores.sqlite(path: cfg.resolvedStorePath))
     var st = stat()
     if geteuid() == 0, stat(cfg.stateDirectory, &st) == 0, st.st_uid != 0 {
         let path = cfg.resolvedStorePath
@@ -279,7 +280,7 @@ struct BlockCommand: ParsableCommand {
         if let until { end = try parseUntil(until) }
         // Without --instance a block covers every instance: cutting access is an emergency.
         for cfg in try configFile.instances(all: true) {
-            try withStore(cfg) { try $0.addBlock(Block(kind: kind, id: id, until: end, reason: reason)) }
+            try withStore(cfg) { try $0.blocks.addBlock(Block(kind: kind, id: id, until: end, reason: reason)) }
             print("blocked \(kind.rawValue) \(id) in instance \(cfg.instanceName)" + (end.map { " until \(Date(timeIntervalSince1970: TimeInterval($0)))" } ?? ""))
         }
     }
@@ -307,7 +308,7 @@ struct UnblockCommand: ParsableCommand {
         let (kind, id) = try who.target()
         var any = false
         for cfg in try configFile.instances(all: true) {
-            let removed = try withStore(cfg) { try $0.removeBlock(kind: kind, id: id) }
+            let removed = try withStore(cfg) { try $0.blocks.removeBlock(kind: kind, id: id) }
             if removed { print("unblocked \(kind.rawValue) \(id) in instance \(cfg.instanceName)") }
             any = any || removed
         }
@@ -324,7 +325,7 @@ struct BlocksCommand: ParsableCommand {
 
     func run() throws {
         for cfg in try configFile.instances(all: true) {
-            for b in try withStore(cfg, { try $0.blocks(now: Int64(Date().timeIntervalSince1970)) }) {
+            for b in try withStore(cfg, { try $0.blocks.blocks(now: Int64(Date().timeIntervalSince1970)) }) {
                 let until = b.until.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval($0))) } ?? "until unblocked"
                 print("\(cfg.instanceName)\t\(b.kind.rawValue)\t\(b.id)\t\(until)\t\(b.reason ?? "")")
             }
@@ -343,7 +344,7 @@ struct AuditCommand: ParsableCommand {
         @Option(help: "Only this tenant's records.") var tenant: String?
 
         func run() throws {
-            let records = try withStore(configFile) { try $0.audit(since: 0, tenant: tenant?.lowercased(), limit: max(0, lines)) }
+            let records = try withStore(configFile) { try $0.audit.audit(since: 0, tenant: tenant?.lowercased(), limit: max(0, lines)) }
             for r in records { print(r.json) }
         }
     }
@@ -363,7 +364,7 @@ struct AuditCommand: ParsableCommand {
             } else {
                 throw ValidationError("--since takes an ISO 8601 time or a duration such as 90m, 12h, 7d")
             }
-            for r in try withStore(configFile, { try $0.audit(since: start, tenant: tenant?.lowercased(), limit: Int.max) }) {
+            for r in try withStore(configFile, { try $0.audit.audit(since: start, tenant: tenant?.lowercased(), limit: Int.max) }) {
                 print(r.json)
             }
         }
@@ -396,7 +397,7 @@ struct MappingCommand: ParsableCommand {
         @OptionGroup var target: MappingTarget
         func run() throws {
             let m = try target.mapping()
-            try withStore(configFile) { try $0.addMappings([m]) }
+            try withStore(configFile) { try $0.mappings.addMappings([m]) }
             print("mapped \(m.kind.rawValue) \(m.principal) to workspace \(m.workspace) in tenant \(m.tenant)")
         }
     }
@@ -406,7 +407,7 @@ struct MappingCommand: ParsableCommand {
         @OptionGroup var target: MappingTarget
         func run() throws {
             let m = try target.mapping()
-            let removed = try withStore(configFile) { try $0.removeMapping(m) }
+            let removed = try withStore(configFile) { try $0.mappings.removeMapping(m) }
             print(removed ? "removed" : "no such mapping")
             if !removed { throw ExitCode(1) }
         }
@@ -417,7 +418,7 @@ struct MappingCommand: ParsableCommand {
         @Option(help: "Only this tenant.") var tenant: String?
         func run() throws {
             print(MappingCSV.header)
-            for m in try withStore(configFile, { try $0.mappings(tenant: tenant) }) {
+            for m in try withStore(configFile, { try $0.mappings.mappings(tenant: tenant) }) {
                 print("\(m.tenant),\(m.kind.rawValue),\(m.principal),\(m.workspace)")
             }
         }
@@ -434,7 +435,7 @@ struct MappingCommand: ParsableCommand {
                 for p in problems.lines { FileHandle.standardError.write(Data("\(file): \(p)\n".utf8)) }
                 throw ExitCode(65)  // EX_DATAERR
             case .success(let mappings):
-                try withStore(configFile) { try $0.addMappings(mappings) }
+                try withStore(configFile) { try $0.mappings.addMappings(mappings) }
                 print("imported \(mappings.count) mappings")
             }
         }

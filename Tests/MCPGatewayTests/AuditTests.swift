@@ -1,6 +1,7 @@
 import EntraAuth
 import Foundation
 import GatewayCrypto
+import GatewayStore
 import MCPJSON
 import XCTest
 @testable import MCPGateway
@@ -115,7 +116,7 @@ final class UpstreamStatusAuditTests: XCTestCase {
             XCTAssertEqual(r.status, 200)
             XCTAssertFalse(String(decoding: r.body, as: UTF8.self).contains("upstreamStatus"))
         }
-        let trail = try f.instance.store.audit(since: 0, tenant: nil, limit: 10)
+        let trail = try f.instance.stores.audit.audit(since: 0, tenant: nil, limit: 10)
         XCTAssertEqual(trail.map(\.upstreamStatus), [200, 403])
         XCTAssertEqual(trail.map(\.reason), [nil, "tool error"])
     }

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayStore
 import MCPJSON
 import XCTest
 @testable import MCPGateway

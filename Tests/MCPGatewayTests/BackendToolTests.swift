@@ -1,3 +1,4 @@
+import GatewayStore
 import GatewaySupport
 import Foundation
 import MCPGatewayTesting
@@ -12,7 +13,7 @@ final class BackendToolTests: XCTestCase {
     var backend: FakeBackendClient!
     var broker: FakeTokenBroker!
     var clock: TestClock<Double>!
-    var store: SQLiteStore!
+    var store: BackendSessionStore!
     var tools: [String: Tool] = [:]
     var logged: [UInt8] = []
     let logLock = NSLock()

@@ -137,8 +137,8 @@ final class InstanceTests: XCTestCase {
 
         // Each instance records its own requests in its own store, with its name.
         let a = router.instances[0], b = router.instances[1]
-        let trailA = try a.store.audit(since: 0, tenant: nil, limit: 10)
-        let trailB = try b.store.audit(since: 0, tenant: nil, limit: 10)
+        let trailA = try a.stores.audit.audit(since: 0, tenant: nil, limit: 10)
+        let trailB = try b.stores.audit.audit(since: 0, tenant: nil, limit: 10)
         XCTAssertEqual(trailA.count, 1)
         XCTAssertEqual(trailA.first?.instance, "client-a")
         XCTAssertEqual(trailB.count, 2)
@@ -226,7 +226,7 @@ final class InstanceTests: XCTestCase {
                                                                                "x-authenticated-tenant-id": Self.tenantB], remote: "::1")
         XCTAssertEqual(otherTenant.status, 403)
         XCTAssertTrue(String(decoding: otherTenant.body, as: UTF8.self).contains("not allowed"))
-        let trail = try router.instances[0].store.audit(since: 0, tenant: nil, limit: 10)
+        let trail = try router.instances[0].stores.audit.audit(since: 0, tenant: nil, limit: 10)
         XCTAssertEqual(trail.map(\.reason), ["proxy_bad_user", "tenant_not_allowed"])
     }
 

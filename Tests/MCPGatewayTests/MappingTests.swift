@@ -1,4 +1,5 @@
 import Foundation
+import GatewayStore
 import XCTest
 @testable import MCPGateway
 

@@ -1,3 +1,4 @@
+import GatewayStore
 import GatewaySupport
 import EntraAuth
 import Foundation
@@ -222,7 +223,7 @@ final class OperationsTests: XCTestCase {
     func testNotReadyWhenTheStoreRefusesWrites() throws {
         let f = try GatewayFixture()
         var builder = InstanceBuilder(config: f.instance.config)
-        builder.store = RefusingStore()
+        builder.stores = StateStores(RefusingStore())
         let broken = Gateway(instances: [try builder.build()])
         let r = broken.respond(to: HTTPRequest(method: "GET", path: "/ready"))
         XCTAssertEqual(r.status, 503)

@@ -1,3 +1,4 @@
+import GatewayStore
 import GatewaySupport
 import EntraAuth
 import Foundation
@@ -30,7 +31,7 @@ final class PowerBIToolsTests: XCTestCase {
     static let ds = "dddddddd-0000-4000-8000-00000000000d"
 
     var dir = ""
-    var store: SQLiteStore!
+    var store: WorkspaceMappingStore!
 
     override func setUpWithError() throws {
         dir = NSTemporaryDirectory() + "pbi-tools-" + UUID().uuidString

@@ -1,4 +1,6 @@
+import GatewayStore
 import Foundation
+@testable import GatewayStore
 import MCPJSON
 import XCTest
 @testable import MCPGateway

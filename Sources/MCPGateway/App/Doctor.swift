@@ -1,5 +1,6 @@
 import EntraAuth
 import Foundation
+import GatewayStore
 
 /// `mcp-fcgi doctor`: from this host, with this config, can the service do its job?
 /// Each check says what it tried, whether it worked, and what to do if not.
@@ -111,7 +112,7 @@ public struct Doctor {
 
     func store() -> Check {
         let (r, ms) = timed {
-            let health = try SQLiteStore(path: config.resolvedStorePath).health()
+            let health = try StateStores.sqlite(path: config.resolvedStorePath).health.health()
             return "\(config.resolvedStorePath) takes writes (\(health.bytes) bytes)"
         }
         return check("shared store", r, ms)

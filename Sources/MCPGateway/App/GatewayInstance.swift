@@ -1,3 +1,4 @@
+import GatewayStore
 import EntraAuth
 import Foundation
 import GatewaySupport
@@ -11,19 +12,19 @@ public final class GatewayInstance: Sendable {
     /// The paths this instance answers (its MCP endpoint, metadata, and `/me` when alone).
     public let paths: [String]
     public let mcpPath: String
-    public let store: GatewayStore
+    public let stores: StateStores
     public let metrics: GatewayMetrics
     public let authenticator: Authenticator
     public let registry: ToolRegistry
     public let operations: OperationsStatus
 
-    init(config: GatewayConfig, pipeline: Pipeline, paths: [String], store: GatewayStore, metrics: GatewayMetrics,
+    init(config: GatewayConfig, pipeline: Pipeline, paths: [String], stores: StateStores, metrics: GatewayMetrics,
          authenticator: Authenticator, registry: ToolRegistry, operations: OperationsStatus) {
         self.config = config
         self.pipeline = pipeline
         self.paths = paths
         self.mcpPath = config.server.mcpPath
-        self.store = store
+        self.stores = stores
         self.metrics = metrics
         self.authenticator = authenticator
         self.registry = registry

@@ -1,3 +1,4 @@
+import GatewayStore
 import EntraAuth
 import Foundation
 import GatewaySupport
@@ -15,8 +16,8 @@ public struct InstanceBuilder {
     public var extraTools: [Tool] = []
     /// The shared counters file, mapped once per process; nil maps it here.
     public var counters: SharedCounters?
-    /// The store to use instead of the configured one (tests of store failures).
-    public var store: GatewayStore?
+    /// The stores to use instead of the configured SQLite file (tests of store failures).
+    public var stores: StateStores?
 
     public init(config: GatewayConfig, sharesHost: Bool = false) {
         self.config = config
@@ -73,11 +74,11 @@ public struct InstanceBuilder {
                                      instance: sharesHost ? config.instanceName : nil)
         let verifier = try Self.verifier(for: config, metrics: metrics)
         let metadata = Self.metadata(for: config)
-        let store = try self.store ?? SQLiteStore(path: config.resolvedStorePath, durable: false)
+        let stores = try self.stores ?? StateStores.sqlite(path: config.resolvedStorePath, durable: false)
         let startedAt = Date().timeIntervalSince1970
-        let operations = OperationsStatus(config: config, store: store, verifier: verifier, metrics: metrics,
+        let operations = OperationsStatus(config: config, store: stores.health, verifier: verifier, metrics: metrics,
                                           startedAt: startedAt, workerThreads: workerThreads)
-        let registry = try tools(store: store, metrics: metrics, operations: operations)
+        let registry = try tools(stores: stores, metrics: metrics, operations: operations)
 
         let authenticator = Authenticator(verifier: verifier, requiredScopes: auth.requiredScopes, policy: config.permissions,
                                           instance: config.instanceName, tenants: config.tenants, trustedProxy: config.trustedProxy,
@@ -94,31 +95,31 @@ public struct InstanceBuilder {
         let pipeline = Pipeline([
             StripUntrustedAssertions(proxy: config.trustedProxy),
             routes,
-            Audit(log: store, instance: config.instanceName, includeArguments: config.audit.includeArguments,
+            Audit(log: stores.audit, instance: config.instanceName, includeArguments: config.audit.includeArguments,
                   retentionDays: config.audit.retentionDays, metrics: metrics, registry: registry),
             TransportRules(allowedOrigins: config.allowedOrigins, maxJSONDepth: config.limits.maxJSONDepth,
                            maxBodyBytes: config.limits.maxBodyBytes, sessionsEnabled: config.sessions.enabled),
             Authenticate(authenticator: authenticator, challenges: challenges),
-            Admission(blocks: store, limiter: store, limits: config.rateLimits, metrics: metrics),
-            Sessions(store: store, enabled: config.sessions.enabled, idleMinutes: config.sessions.idleMinutes),
+            Admission(blocks: stores.blocks, limiter: stores.rateLimiter, limits: config.rateLimits, metrics: metrics),
+            Sessions(store: stores.sessions, enabled: config.sessions.enabled, idleMinutes: config.sessions.idleMinutes),
             Dispatch(registry: registry, server: server, pageSize: config.limits.toolsPageSize),
             AuthorizeTool(challenges: challenges, server: server),
         ], then: CallTool(server: server, challenges: challenges))
-        return GatewayInstance(config: config, pipeline: pipeline, paths: routes.paths, store: store, metrics: metrics,
+        return GatewayInstance(config: config, pipeline: pipeline, paths: routes.paths, stores: stores, metrics: metrics,
                                authenticator: authenticator, registry: registry, operations: operations)
     }
 
     /// Built-in tools, then Power BI and backend tools, then any extra ones.
-    private func tools(store: GatewayStore, metrics: GatewayMetrics, operations: OperationsStatus) throws -> ToolRegistry {
+    private func tools(stores: StateStores, metrics: GatewayMetrics, operations: OperationsStatus) throws -> ToolRegistry {
         let registry = ToolRegistry()
         try registry.register(WhoAmITool())
         try registry.register(ServerInfoTool(developmentMode: config.auth.mode == .development))
-        try registry.register(AuditLogTool(store: store))
+        try registry.register(AuditLogTool(store: stores.audit))
         // Power BI and backend tools share the instance's client credential: its files are read once.
         let needsCredential = config.powerBI != nil || !config.backends.isEmpty
         let credential = try config.credential.flatMap { needsCredential ? try ClientCredential.load($0) : nil }
-        try PowerBITools.register(into: registry, config: config, store: store, credential: credential, metrics: metrics)
-        try BackendTools.register(into: registry, config: config, store: store, loadedCredential: credential, metrics: metrics)
+        try PowerBITools.register(into: registry, config: config, store: stores.mappings, credential: credential, metrics: metrics)
+        try BackendTools.register(into: registry, config: config, store: stores.backendSessions, loadedCredential: credential, metrics: metrics)
         try registry.register(SystemStatusTool(operations: operations))
         for tool in extraTools { try registry.register(tool) }
         return registry

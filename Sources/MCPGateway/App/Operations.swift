@@ -1,3 +1,4 @@
+import GatewayStore
 import GatewaySupport
 import EntraAuth
 import Foundation
@@ -7,14 +8,14 @@ import MCPJSON
 /// store, the shared counters and this process. Used by `/ready`, `/metrics` and `system_status`.
 public final class OperationsStatus: Sendable {
     let config: GatewayConfig
-    let store: GatewayStore
+    let store: StoreHealthCheck
     let verifier: TokenVerifier
     public let metrics: GatewayMetrics
     let startedAt: Double
     /// Worker threads of this process (1 for CGI).
     let workerThreads: Int
 
-    init(config: GatewayConfig, store: GatewayStore, verifier: TokenVerifier, metrics: GatewayMetrics, startedAt: Double,
+    init(config: GatewayConfig, store: StoreHealthCheck, verifier: TokenVerifier, metrics: GatewayMetrics, startedAt: Double,
          workerThreads: Int) {
         self.config = config
         self.store = store

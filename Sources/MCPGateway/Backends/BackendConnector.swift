@@ -1,3 +1,4 @@
+import GatewayStore
 import GatewaySupport
 import EntraAuth
 import Foundation
@@ -11,14 +12,14 @@ final class BackendConnector: @unchecked Sendable {
     let settings: BackendSettings
     private let http: HTTPClient
     private let broker: TokenBroker?
-    private let store: GatewayStore
+    private let store: BackendSessionStore
     private let cipher: SessionCipher?
     private let apiKey: String?
     private let clock: @Sendable () -> Double
     /// Threads of this process that find the same user's session missing sign in once, not each.
     private let signInLocks = (0..<16).map { _ in NSLock() }
 
-    init(settings: BackendSettings, http: HTTPClient, broker: TokenBroker?, store: GatewayStore, cipher: SessionCipher?,
+    init(settings: BackendSettings, http: HTTPClient, broker: TokenBroker?, store: BackendSessionStore, cipher: SessionCipher?,
          apiKey: String?, clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
         self.settings = settings
         self.http = http

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayStore
 import MCPJSON
 
 /// The cookies one backend set for one user. The gateway talks to a single origin per

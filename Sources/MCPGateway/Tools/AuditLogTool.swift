@@ -1,12 +1,13 @@
 import Foundation
+import GatewayStore
 import MCPJSON
 
 /// Lets a tenant's administrators read their own tenant's audit records, never another's:
 /// the tenant comes from the verified token, not from the arguments.
 public struct AuditLogTool: Tool {
-    let store: GatewayStore
+    let store: AuditLog
 
-    public init(store: GatewayStore) { self.store = store }
+    public init(store: AuditLog) { self.store = store }
 
     public var definition: ToolDefinition {
         ToolDefinition(

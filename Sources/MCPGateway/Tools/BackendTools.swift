@@ -1,4 +1,5 @@
 import Foundation
+import GatewayStore
 import MCPJSON
 
 /// The tools the `backends` section declares, plus `backend_login`, `backend_logout` and
@@ -6,7 +7,7 @@ import MCPJSON
 public enum BackendTools {
     /// Builds one connector per backend and every tool. `makeHTTPClient` gives each backend
     /// its own client (CA bundle, timeout, plain http only for test rigs).
-    public static func make(config: GatewayConfig, store: GatewayStore, broker: TokenBroker?,
+    public static func make(config: GatewayConfig, store: BackendSessionStore, broker: TokenBroker?,
                             environment: [String: String] = ProcessInfo.processInfo.environment,
                             clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
                             makeHTTPClient: (BackendSettings) throws -> HTTPClient) throws -> [Tool] {
@@ -37,7 +38,7 @@ public enum BackendTools {
     /// timeout, no automatic retries so a down backend fails within its timeout) and an
     /// Entra token broker for the gateway's `credential`.
     /// `loadedCredential` is the loaded `config.credential` (loaded once per instance by the gateway).
-    public static func register(into registry: ToolRegistry, config: GatewayConfig, store: GatewayStore,
+    public static func register(into registry: ToolRegistry, config: GatewayConfig, store: BackendSessionStore,
                                 loadedCredential: ClientCredential?, metrics: GatewayMetrics? = nil) throws {
         guard !config.backends.isEmpty else { return }
         var broker: TokenBroker?

@@ -1,3 +1,4 @@
+import GatewayStore
 import EntraAuth
 import Foundation
 import GatewaySupport

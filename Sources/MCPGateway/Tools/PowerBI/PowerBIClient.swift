@@ -1,5 +1,6 @@
 import EntraAuth
 import Foundation
+import GatewayStore
 import MCPJSON
 
 /// What every Power BI tool shares: how a caller reaches Power BI (delegated or service
@@ -8,9 +9,9 @@ public final class PowerBIClient: @unchecked Sendable {
     let config: PowerBIConfig
     let http: HTTPClient
     let broker: TokenBroker
-    let store: GatewayStore
+    let store: WorkspaceMappingStore
 
-    public init(config: PowerBIConfig, http: HTTPClient, broker: TokenBroker, store: GatewayStore) {
+    public init(config: PowerBIConfig, http: HTTPClient, broker: TokenBroker, store: WorkspaceMappingStore) {
         self.config = config
         self.http = http
         self.broker = broker

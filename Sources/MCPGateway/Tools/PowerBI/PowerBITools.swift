@@ -1,4 +1,5 @@
 import Foundation
+import GatewayStore
 import MCPJSON
 
 /// The Power BI tools, registered together when the config has a `powerbi` section.
@@ -8,7 +9,7 @@ public enum PowerBITools {
     static let refreshPermission = "admin"
 
     /// `credential` is the loaded `config.credential` (loaded once per instance by the gateway).
-    public static func register(into registry: ToolRegistry, config: GatewayConfig, store: GatewayStore,
+    public static func register(into registry: ToolRegistry, config: GatewayConfig, store: WorkspaceMappingStore,
                                 credential: ClientCredential?, metrics: GatewayMetrics? = nil) throws {
         guard let pbi = config.powerBI, let credentialConfig = config.credential, let credential else { return }
         var options = CurlHTTPClientOptions()

@@ -1,3 +1,5 @@
+import GatewaySupport
+
 /// Reads workspace mappings from CSV: a header line `tenant,kind,principal,workspace`,
 /// then one mapping a line (`kind` is user or group). Every bad line is reported with
 /// its number, and nothing is imported unless all lines are good.

@@ -22,6 +22,27 @@ public struct AuditRecord: Equatable, Sendable {
     public var upstreamStatus: Int?
     public var latencyMilliseconds: Double
 
+    public init(time: Double, requestId: String, instance: String? = nil, tenant: String? = nil, user: String? = nil,
+                clientApp: String? = nil, method: String? = nil, tool: String? = nil, argumentsDigest: String? = nil,
+                arguments: String? = nil, decision: String, reason: String? = nil, httpStatus: Int,
+                upstreamStatus: Int? = nil, latencyMilliseconds: Double) {
+        self.time = time
+        self.requestId = requestId
+        self.instance = instance
+        self.tenant = tenant
+        self.user = user
+        self.clientApp = clientApp
+        self.method = method
+        self.tool = tool
+        self.argumentsDigest = argumentsDigest
+        self.arguments = arguments
+        self.decision = decision
+        self.reason = reason
+        self.httpStatus = httpStatus
+        self.upstreamStatus = upstreamStatus
+        self.latencyMilliseconds = latencyMilliseconds
+    }
+
     public var json: JSONValue {
         var o = JSONObject()
         o["time"] = .string(AuditRecord.iso8601(time))

@@ -1,11 +1,6 @@
 import CSQLite
 import Foundation
 
-public struct StoreError: Error, CustomStringConvertible {
-    public let description: String
-    init(_ d: String) { description = d }
-}
-
 /// One SQLite connection per process, shared by its worker threads behind a lock.
 /// WAL mode and a busy timeout let every worker process of the site use the same file.
 final class SQLiteDatabase: @unchecked Sendable {

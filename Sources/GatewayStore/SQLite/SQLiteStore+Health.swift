@@ -1,0 +1,13 @@
+import Foundation
+
+extension SQLiteStore: StoreHealthCheck {
+    public func health() throws -> StoreHealth {
+        try db.transaction(write: true) { db in try db.execute("DELETE FROM rate_buckets WHERE key = ''") }
+        var bytes: Int64 = 0
+        for file in [db.path, db.path + "-wal"] {
+            var st = stat()
+            if stat(file, &st) == 0 { bytes += Int64(st.st_size) }
+        }
+        return StoreHealth(bytes: bytes)
+    }
+}

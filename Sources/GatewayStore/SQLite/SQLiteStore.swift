@@ -1,0 +1,60 @@
+/// SQLite in WAL mode with versioned migrations: one database file serves every concern
+/// (each in its own extension, `SQLiteStore+<concern>.swift`).
+public final class SQLiteStore: @unchecked Sendable {
+    let db: SQLiteDatabase
+    let blockCache: BlockCache
+
+    /// Each entry upgrades the schema by one version; never edit a released one.
+    static let migrations: [String] = [
+        """
+        CREATE TABLE blocks (kind TEXT NOT NULL, id TEXT NOT NULL, until INTEGER, reason TEXT,
+                             created INTEGER NOT NULL, PRIMARY KEY (kind, id));
+        CREATE TABLE rate_buckets (key TEXT PRIMARY KEY, tokens REAL NOT NULL, updated REAL NOT NULL);
+        """,
+        """
+        CREATE TABLE audit (seq INTEGER PRIMARY KEY, time REAL NOT NULL, request_id TEXT NOT NULL, tenant TEXT,
+                            user TEXT, client_app TEXT, method TEXT, tool TEXT, arguments_digest TEXT, arguments TEXT,
+                            decision TEXT NOT NULL, reason TEXT, http_status INTEGER NOT NULL, upstream_status INTEGER,
+                            latency_ms REAL NOT NULL);
+        CREATE INDEX audit_time ON audit (time);
+        CREATE INDEX audit_tenant_time ON audit (tenant, time);
+        """,
+        """
+        CREATE TABLE sessions (id TEXT PRIMARY KEY, principal TEXT NOT NULL, last_used REAL NOT NULL);
+        """,
+        """
+        CREATE TABLE workspace_map (tenant TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('user', 'group')),
+                                    principal TEXT NOT NULL, workspace TEXT NOT NULL,
+                                    PRIMARY KEY (tenant, kind, principal, workspace));
+        """,
+        """
+        ALTER TABLE audit ADD COLUMN instance TEXT;
+        """,
+        """
+        CREATE TABLE backend_sessions (instance TEXT NOT NULL, tenant TEXT NOT NULL, user TEXT NOT NULL, backend TEXT NOT NULL,
+                                       sealed TEXT NOT NULL, expires REAL, checked REAL NOT NULL, updated REAL NOT NULL,
+                                       PRIMARY KEY (instance, tenant, user, backend));
+        """,
+    ]
+
+    /// `durable: false` is for the serving processes (see `SQLiteDatabase`).
+    public init(path: String, durable: Bool = true) throws {
+        db = try SQLiteDatabase(path: path, durable: durable)
+        blockCache = BlockCache(markerPath: path + ".blocks")
+        let known = Int64(Self.migrations.count)
+        let version = try db.transaction(write: false) { db in try db.query("PRAGMA user_version").first?.first?.int ?? 0 }
+        guard version <= known else {
+            throw StoreError("the store \(path) has schema version \(version), newer than this build knows (\(known))")
+        }
+        // Every process start (each CGI run) reads the version; only an old schema takes the write lock.
+        guard version < known else { return }
+        try db.transaction(write: true) { db in
+            // Read again under the lock: another process may have migrated meanwhile.
+            let current = try db.query("PRAGMA user_version").first?.first?.int ?? 0
+            for (i, sql) in Self.migrations.enumerated().dropFirst(Int(current)) {
+                try db.execute(sql)
+                try db.execute("PRAGMA user_version = \(i + 1)")
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+/// The shared state, one interface per concern, for wiring: each part of the request path
+/// is given only the field it needs, so one concern can move to another engine (a server
+/// database for multi-host sites, a faster local one for rate limits) without touching the rest.
+public struct StateStores: Sendable {
+    public var blocks: BlockList
+    public var rateLimiter: RateLimiter
+    public var audit: AuditLog
+    public var sessions: MCPSessionStore
+    public var mappings: WorkspaceMappingStore
+    public var backendSessions: BackendSessionStore
+    public var health: StoreHealthCheck
+
+    public init(blocks: BlockList, rateLimiter: RateLimiter, audit: AuditLog, sessions: MCPSessionStore,
+                mappings: WorkspaceMappingStore, backendSessions: BackendSessionStore, health: StoreHealthCheck) {
+        self.blocks = blocks
+        self.rateLimiter = rateLimiter
+        self.audit = audit
+        self.sessions = sessions
+        self.mappings = mappings
+        self.backendSessions = backendSessions
+        self.health = health
+    }
+
+    /// One engine serving every concern.
+    public init(_ engine: GatewayStore) {
+        self.init(blocks: engine, rateLimiter: engine, audit: engine, sessions: engine, mappings: engine,
+                  backendSessions: engine, health: engine)
+    }
+
+    /// Every concern in the SQLite database at `path`, created or migrated as needed.
+    /// `durable: false` is for the serving processes (see `SQLiteDatabase`).
+    public static func sqlite(path: String, durable: Bool = true) throws -> StateStores {
+        StateStores(try SQLiteStore(path: path, durable: durable))
+    }
+}
