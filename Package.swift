@@ -34,7 +34,14 @@ let package = Package(
 
         // The request path: FastCGI -> HTTP -> transport rules -> MCP dispatch -> tools.
         .target(name: "MCPGateway",
-                dependencies: ["CFastCGI", "CSQLite", "CSharedCounters", "CCurl", "COpenSSL", "MCPJSON", "EntraAuth", "GatewaySupport"],
+                dependencies: ["CFastCGI", "CSQLite", "CSharedCounters", "COpenSSL", "MCPJSON", "EntraAuth", "GatewaySupport",
+                               "UpstreamHTTP"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
+
+        // Outgoing HTTP on libcurl: the upstream contracts and client, the client credential and the token broker.
+        // COpenSSL only for the client certificate's signing, until that moves behind a crypto target.
+        .target(name: "UpstreamHTTP",
+                dependencies: ["CCurl", "COpenSSL", "EntraAuth", "MCPJSON"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // Bearer-token verification: JWS, JWKS fetching and caching, Entra claims policy.
@@ -51,7 +58,7 @@ let package = Package(
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "COpenSSL"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewaySupport"],
+        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewaySupport", "UpstreamHTTP"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import MCPGateway
+import UpstreamHTTP
 
 final class CurlHTTPClientTests: XCTestCase {
     private func client(_ configure: (inout CurlHTTPClientOptions) -> Void = { _ in }) -> CurlHTTPClient {

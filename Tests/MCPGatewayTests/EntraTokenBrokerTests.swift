@@ -3,6 +3,7 @@ import Foundation
 import MCPJSON
 import XCTest
 @testable import MCPGateway
+@testable import UpstreamHTTP
 
 /// An in-process HTTPClient that records requests and answers from a script.
 final class RecordingHTTPClient: HTTPClient, @unchecked Sendable {

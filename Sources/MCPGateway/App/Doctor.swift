@@ -1,5 +1,6 @@
 import EntraAuth
 import Foundation
+import UpstreamHTTP
 
 /// `mcp-fcgi doctor`: from this host, with this config, can the service do its job?
 /// Each check says what it tried, whether it worked, and what to do if not.
@@ -167,7 +168,7 @@ public struct Doctor {
 
     func client(caBundle: String?, insecure: Bool, timeout: Int) -> HTTPClient {
         if let upstream { return upstream }
-        var options = CurlHTTPClientOptions()
+        var options = CurlHTTPClientOptions.gateway
         options.caBundlePath = caBundle
         options.allowInsecureHTTPForTesting = insecure
         options.connectTimeoutSeconds = 5

@@ -2,6 +2,7 @@ import GatewaySupport
 import EntraAuth
 import Foundation
 import MCPJSON
+import UpstreamHTTP
 
 /// The whole request path for one process: route, transport rules, authentication,
 /// dispatch. One instance serves every worker thread.

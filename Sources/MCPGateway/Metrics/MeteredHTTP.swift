@@ -1,5 +1,6 @@
 import EntraAuth
 import Foundation
+import UpstreamHTTP
 
 /// Times every call of an upstream HTTP client into the shared histograms; failures
 /// (transport errors and 5xx) are also kept, by host and kind only, for `system_status`.

@@ -1,5 +1,6 @@
 import Foundation
 import MCPJSON
+import UpstreamHTTP
 
 /// The tools the `backends` section declares, plus `backend_login`, `backend_logout` and
 /// `backend_session_status` when a backend uses sessions.
@@ -42,7 +43,7 @@ public enum BackendTools {
         guard !config.backends.isEmpty else { return }
         var broker: TokenBroker?
         if let credential = config.credential, let loadedCredential {
-            var options = CurlHTTPClientOptions()
+            var options = CurlHTTPClientOptions.gateway
             options.totalTimeoutSeconds = Double(credential.timeoutSeconds)
             options.caBundlePath = credential.caBundle
             options.allowInsecureHTTPForTesting = credential.allowInsecureHTTPForTesting
@@ -51,7 +52,7 @@ public enum BackendTools {
                                       http: MeteredHTTPClient.wrap(CurlHTTPClient(options: options), upstream: "entra_token", metrics: metrics))
         }
         let tools = try make(config: config, store: store, broker: broker) { settings in
-            var options = CurlHTTPClientOptions()
+            var options = CurlHTTPClientOptions.gateway
             options.connectTimeoutSeconds = min(5, settings.timeoutSeconds)
             options.totalTimeoutSeconds = settings.timeoutSeconds
             options.maxResponseBytes = settings.maxResponseBytes

@@ -1,5 +1,6 @@
 import Foundation
 import MCPJSON
+import UpstreamHTTP
 
 /// The Power BI tools, registered together when the config has a `powerbi` section.
 public enum PowerBITools {
@@ -11,7 +12,7 @@ public enum PowerBITools {
     public static func register(into registry: ToolRegistry, config: GatewayConfig, store: GatewayStore,
                                 credential: ClientCredential?, metrics: GatewayMetrics? = nil) throws {
         guard let pbi = config.powerBI, let credentialConfig = config.credential, let credential else { return }
-        var options = CurlHTTPClientOptions()
+        var options = CurlHTTPClientOptions.gateway
         options.connectTimeoutSeconds = Double(pbi.connectTimeoutSeconds)
         options.totalTimeoutSeconds = Double(pbi.timeoutSeconds)
         options.maxResponseBytes = pbi.maxResponseBytes

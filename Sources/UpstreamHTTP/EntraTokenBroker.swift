@@ -56,7 +56,7 @@ public final class EntraTokenBroker: TokenBroker, @unchecked Sendable {
             form.append(("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"))
             form.append(("client_assertion", try c.assertion(clientId: clientId, audience: endpoint, now: Int(now))))
         }
-        let body = Array(Self.formEncode(form).utf8)
+        let body = Array(URLEncoding.form(form).utf8)
         let response: UpstreamResponse
         do {
             // A token request is safe to repeat: nothing changes at Entra until a token is used.
@@ -125,10 +125,5 @@ public final class EntraTokenBroker: TokenBroker, @unchecked Sendable {
         }
         s = s.trimmingCharacters(in: .whitespaces)
         return s.count > 300 ? String(s.prefix(300)) + "…" : s
-    }
-
-    /// application/x-www-form-urlencoded with RFC 3986 unreserved characters kept (as path segments are encoded).
-    static func formEncode(_ pairs: [(String, String)]) -> String {
-        pairs.map { k, v in PathTemplate.percentEncode(k) + "=" + PathTemplate.percentEncode(v) }.joined(separator: "&")
     }
 }

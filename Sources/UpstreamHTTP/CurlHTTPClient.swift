@@ -16,7 +16,8 @@ public struct CurlHTTPClientOptions: Sendable {
     public var maxRetries = 2
     /// The longest single wait between attempts, whatever `Retry-After` asks for.
     public var maxRetryWaitSeconds: Double = 10
-    public var userAgent = "mcp-fcgi/\(GatewayVersion.string)"
+    /// The gateway's clients name its version too (`CurlHTTPClientOptions.gateway`).
+    public var userAgent = "mcp-fcgi"
 
     public init() {}
 }
