@@ -38,15 +38,16 @@ let package = Package(
                                "UpstreamHTTP"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
-        // Outgoing HTTP on libcurl: the upstream contracts and client, the client credential and the token broker.
+        // Outgoing HTTP on libcurl (the only user of CCurl): one transport for the key fetcher and the
+        // upstream clients, the upstream contracts, the client credential and the token broker.
         // COpenSSL only for the client certificate's signing, until that moves behind a crypto target.
         .target(name: "UpstreamHTTP",
                 dependencies: ["CCurl", "COpenSSL", "EntraAuth", "MCPJSON"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
-        // Bearer-token verification: JWS, JWKS fetching and caching, Entra claims policy.
+        // Bearer-token verification: JWS, JWKS fetching (over any `HTTPFetching`) and caching, Entra claims policy.
         .target(name: "EntraAuth",
-                dependencies: ["MCPJSON", "COpenSSL", "CCurl"],
+                dependencies: ["MCPJSON", "COpenSSL"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .executableTarget(name: "mcp-fcgi",
@@ -56,7 +57,7 @@ let package = Package(
 
         .testTarget(name: "MCPJSONTests", dependencies: ["MCPJSON"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "COpenSSL"],
+        .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "COpenSSL", "UpstreamHTTP"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewaySupport", "UpstreamHTTP"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
