@@ -89,6 +89,26 @@ final class EntraTokenBrokerTests: XCTestCase {
         XCTAssertTrue(http.requests[1].url.contains(other))
     }
 
+    func testOtherAuthoritiesShareTheCredentialAndTheCache() throws {
+        let echoURL: @Sendable (UpstreamRequest) -> UpstreamResponse = { r in
+            jsonResponse(200, ["expires_in": 3600, "access_token": .string(r.url)])
+        }
+        let http = RecordingHTTPClient(echoURL)
+        let gov = RecordingHTTPClient(echoURL)
+        let b = broker(http)
+        let req = TokenRequest(tenantId: tenant, scopes: [scope], grant: .clientCredentials)
+        XCTAssertEqual(try b.atAuthority("https://login.example.us/", http: gov).token(req).accessToken,
+                       "https://login.example.us/\(tenant)/oauth2/v2.0/token")
+        XCTAssertEqual(RecordingHTTPClient.form(gov.requests[0])["client_secret"], "s3cret-value")
+        XCTAssertEqual(try b.token(req).accessToken, "https://login.example.test/\(tenant)/oauth2/v2.0/token")
+        // One cache, keyed by authority too: asking either again goes to neither endpoint.
+        XCTAssertEqual(try b.atAuthority("https://login.example.us", http: gov).token(req).accessToken,
+                       "https://login.example.us/\(tenant)/oauth2/v2.0/token")
+        XCTAssertEqual(try b.token(req).accessToken, "https://login.example.test/\(tenant)/oauth2/v2.0/token")
+        XCTAssertEqual(http.count, 1)
+        XCTAssertEqual(gov.count, 1)
+    }
+
     func testTenantMustBeAGUIDBeforeItGoesIntoTheURL() {
         let http = RecordingHTTPClient { _ in jsonResponse(200, ["access_token": "x"]) }
         XCTAssertThrowsError(try broker(http).token(TokenRequest(tenantId: "evil/../x", scopes: [scope], grant: .clientCredentials)))

@@ -73,11 +73,10 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         try registry.register(WhoAmITool())
         try registry.register(ServerInfoTool(developmentMode: auth.mode == .development))
         try registry.register(AuditLogTool(store: store))
-        // Power BI and backend tools share the instance's client credential: its files are read once.
-        let needsCredential = config.powerBI != nil || !config.backends.isEmpty
-        let credential = try config.credential.flatMap { needsCredential ? try ClientCredential.load($0) : nil }
-        try PowerBITools.register(into: registry, config: config, store: store, credential: credential, metrics: metrics)
-        try BackendTools.register(into: registry, config: config, store: store, loadedCredential: credential, metrics: metrics)
+        // Power BI and backend tools share the instance's token broker: one credential (its files read once), one token cache.
+        let broker = try EntraTokenBroker.forInstance(config, metrics: metrics)
+        try PowerBITools.register(into: registry, config: config, store: store, broker: broker, metrics: metrics)
+        try BackendTools.register(into: registry, config: config, store: store, broker: broker, metrics: metrics)
         let operations = OperationsStatus(config: config, store: store, verifier: verifier, metrics: metrics,
                                           startedAt: Date().timeIntervalSince1970)
         try registry.register(SystemStatusTool(operations: operations))

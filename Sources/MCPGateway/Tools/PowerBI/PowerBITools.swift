@@ -8,10 +8,10 @@ public enum PowerBITools {
     static let readPermission = "user"
     static let refreshPermission = "admin"
 
-    /// `credential` is the loaded `config.credential` (loaded once per instance by the gateway).
+    /// `broker` is the instance's token broker (built once by the gateway, shared with the backend tools).
     public static func register(into registry: ToolRegistry, config: GatewayConfig, store: GatewayStore,
-                                credential: ClientCredential?, metrics: GatewayMetrics? = nil) throws {
-        guard let pbi = config.powerBI, let credentialConfig = config.credential, let credential else { return }
+                                broker: EntraTokenBroker?, metrics: GatewayMetrics? = nil) throws {
+        guard let pbi = config.powerBI, let credentialConfig = config.credential, let broker else { return }
         var options = CurlHTTPClientOptions.gateway
         options.connectTimeoutSeconds = Double(pbi.connectTimeoutSeconds)
         options.totalTimeoutSeconds = Double(pbi.timeoutSeconds)
@@ -24,9 +24,9 @@ public enum PowerBITools {
         entraOptions.totalTimeoutSeconds = Double(credentialConfig.timeoutSeconds)
         entraOptions.caBundlePath = credentialConfig.caBundle ?? pbi.caBundle
         entraOptions.allowInsecureHTTPForTesting = credentialConfig.allowInsecureHTTPForTesting
-        let tokens = EntraTokenBroker(clientId: credentialConfig.clientId, authority: pbi.authority,
-                                      credential: credential,
-                                      http: MeteredHTTPClient.wrap(CurlHTTPClient(options: entraOptions), upstream: "entra_token", metrics: metrics))
+        // The cloud's login host (or the configured override), reached with Power BI's connection limits.
+        let tokens = broker.atAuthority(pbi.authority,
+                                        http: MeteredHTTPClient.wrap(CurlHTTPClient(options: entraOptions), upstream: "entra_token", metrics: metrics))
         for tool in tools(PowerBIClient(config: pbi, http: upstream, broker: tokens, store: store)) { try registry.register(tool) }
     }
 
