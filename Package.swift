@@ -43,12 +43,19 @@ let package = Package(
 
         // The request path: FastCGI -> HTTP -> transport rules -> MCP dispatch -> tools.
         .target(name: "MCPGateway",
-                dependencies: ["CFastCGI", "CSharedCounters", "CCurl", "GatewayCrypto", "MCPJSON", "EntraAuth", "GatewaySupport", "GatewayStore"],
+                dependencies: ["CFastCGI", "CSharedCounters", "GatewayCrypto", "MCPJSON", "EntraAuth", "GatewaySupport",
+                               "GatewayStore", "UpstreamHTTP"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
-        // Bearer-token verification: JWS, JWKS fetching and caching, Entra claims policy.
+        // Outgoing HTTP on libcurl (the only user of CCurl): one transport for the key fetcher and the
+        // upstream clients, the upstream contracts, the client credential and the token broker.
+        .target(name: "UpstreamHTTP",
+                dependencies: ["CCurl", "GatewayCrypto", "EntraAuth", "MCPJSON"],
+                swiftSettings: [.swiftLanguageMode(.v5)]),
+
+        // Bearer-token verification: JWS, JWKS fetching (over any `HTTPFetching`) and caching, Entra claims policy.
         .target(name: "EntraAuth",
-                dependencies: ["MCPJSON", "GatewayCrypto", "CCurl"],
+                dependencies: ["MCPJSON", "GatewayCrypto"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .executableTarget(name: "mcp-fcgi",
@@ -65,9 +72,10 @@ let package = Package(
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "GatewayCrypto", "MCPGatewayTesting"],
+        .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "GatewayCrypto", "UpstreamHTTP", "MCPGatewayTesting"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewayCrypto", "GatewaySupport", "GatewayStore", "MCPGatewayTesting"],
+        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewayCrypto", "GatewaySupport",
+                                                            "GatewayStore", "UpstreamHTTP", "MCPGatewayTesting"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

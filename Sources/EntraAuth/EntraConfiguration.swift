@@ -84,7 +84,8 @@ public struct EntraConfiguration {
 
 extension TokenVerifier {
     /// A verifier for the configuration: Entra keys over HTTPS with the shared
-    /// cache, or in development mode the local dev key only.
+    /// cache, or in development mode the local dev key only. `http` fetches the keys
+    /// (UpstreamHTTP's `CurlHTTPFetcher` with `c.http`); development mode needs none.
     public convenience init(configuration c: EntraConfiguration, http: HTTPFetching? = nil,
                             clock: @escaping Clock = systemClockSeconds) throws {
         try c.validate()
@@ -103,6 +104,7 @@ extension TokenVerifier {
             s.unknownKidRefetchIntervalSeconds = c.unknownKidRefetchIntervalSeconds
             s.failureRetryIntervalSeconds = c.fetchFailureRetryIntervalSeconds
             s.http = c.http
+            guard let http else { throw AuthConfigurationError("Entra keys need an HTTP fetcher for the key endpoints") }
             keys = try JWKSKeyStore(settings: s, http: http, clock: clock)
         }
         self.init(policy: policy, keys: keys, allowedAlgorithms: c.developmentMode ? [.rs256] : c.allowedAlgorithms,

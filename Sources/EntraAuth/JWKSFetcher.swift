@@ -45,7 +45,7 @@ public struct JWKSFetcher {
         let body = try getOK(OpenIDConfiguration.discoveryURL(authority: authority, tenant: tenant))
         let config = try OpenIDConfiguration(json: body)
         // The document is fetched over TLS, but its jwks_uri must be held to the same rule.
-        guard CurlHTTPFetcher.isAllowed(config.jwksURI, options: options) else { throw HTTPFetchError.insecureURL }
+        guard options.permits(config.jwksURI) else { throw HTTPFetchError.insecureURL }
         return config
     }
 

@@ -60,16 +60,17 @@ public final class JWKSKeyStore: SigningKeyProvider, @unchecked Sendable {
     private var snapshot: Snapshot?
     private var memoryRecord = FetchRecord()
 
-    public init(settings: Settings, http: HTTPFetching? = nil, clock: @escaping () -> Int64 = systemClockSeconds) throws {
-        guard CurlHTTPFetcher.isAllowed(settings.authority, options: settings.http) else {
+    /// `http` fetches the discovery and key-set documents (the process gives it libcurl, with `settings.http`).
+    public init(settings: Settings, http: HTTPFetching, clock: @escaping () -> Int64 = systemClockSeconds) throws {
+        guard settings.http.permits(settings.authority) else {
             throw AuthConfigurationError("authority must be an https URL (plain http only with allowInsecureHTTPForTesting)")
         }
-        if let uri = settings.jwksURI, !CurlHTTPFetcher.isAllowed(uri, options: settings.http) {
+        if let uri = settings.jwksURI, !settings.http.permits(uri) {
             throw AuthConfigurationError("jwks URI must be an https URL (plain http only with allowInsecureHTTPForTesting)")
         }
         try StateFiles.ensureDirectory(settings.stateDirectory)
         self.settings = settings
-        self.fetcher = JWKSFetcher(http: http ?? CurlHTTPFetcher(options: settings.http), options: settings.http)
+        self.fetcher = JWKSFetcher(http: http, options: settings.http)
         self.clock = clock
         // One file set per key source, so differently configured apps can share a directory.
         let identity = OpenIDConfiguration.trimmedAuthority(settings.authority) + "|" + settings.metadataTenant + "|" + (settings.jwksURI ?? "")
@@ -168,7 +169,7 @@ public final class JWKSKeyStore: SigningKeyProvider, @unchecked Sendable {
             jwksURI = (try? fetcher.discover(authority: settings.authority, tenant: settings.metadataTenant))?.jwksURI
                 ?? previous?.jwksURI
         }
-        guard let uri = jwksURI, CurlHTTPFetcher.isAllowed(uri, options: settings.http),
+        guard let uri = jwksURI, settings.http.permits(uri),
               let (document, keys) = try? fetcher.fetchKeySet(jwksURI: uri)
         else { return nil }
         var file = JSONObject()

@@ -1,6 +1,7 @@
 import Foundation
 import MCPGatewayTesting
 import MCPJSON
+import UpstreamHTTP
 import XCTest
 @testable import EntraAuth
 
@@ -49,7 +50,10 @@ final class KeyFetchTests: XCTestCase {
         return c
     }
 
-    func makeVerifier() throws -> TokenVerifier { try TokenVerifier(configuration: configuration(), clock: clock.closure) }
+    func makeVerifier() throws -> TokenVerifier {
+        let c = configuration()
+        return try TokenVerifier(configuration: c, http: CurlHTTPFetcher(options: c.http), clock: clock.closure)
+    }
 
     func token(_ key: DevSigningKey = Fixture.key, uti: String = UUID().uuidString) -> String {
         var c = Fixture.claims(tid: tenant, iss: "\(server.baseURL)/\(tenant)/v2.0", now: clock.now)
@@ -189,7 +193,7 @@ final class KeyFetchTests: XCTestCase {
     func testPlainHTTPRefusedWithoutTestingFlag() throws {
         var c = configuration()
         c.http.allowInsecureHTTPForTesting = false
-        XCTAssertThrowsError(try TokenVerifier(configuration: c, clock: clock.closure)) {
+        XCTAssertThrowsError(try TokenVerifier(configuration: c, http: CurlHTTPFetcher(options: c.http), clock: clock.closure)) {
             XCTAssertTrue("\($0)".contains("https"))
         }
         XCTAssertThrowsError(try CurlHTTPFetcher().get(server.baseURL + keysPath)) {

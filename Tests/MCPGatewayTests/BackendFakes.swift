@@ -2,6 +2,7 @@ import EntraAuth
 import Foundation
 import MCPJSON
 @testable import MCPGateway
+import UpstreamHTTP
 
 /// An in-process stand-in for a SimpleChat-like backend behind the HTTPClient seam:
 /// login with a bearer token from `FakeTokenBroker`, cookie sessions, user info,

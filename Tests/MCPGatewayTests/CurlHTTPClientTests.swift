@@ -2,6 +2,7 @@ import Foundation
 import MCPGatewayTesting
 import XCTest
 @testable import MCPGateway
+import UpstreamHTTP
 
 final class CurlHTTPClientTests: XCTestCase {
     private func client(_ configure: (inout CurlHTTPClientOptions) -> Void = { _ in }) -> CurlHTTPClient {
@@ -80,6 +81,21 @@ final class CurlHTTPClientTests: XCTestCase {
         XCTAssertEqual(r.retryAfterSeconds, 30)
         XCTAssertEqual(server.requestCount, 1)
         XCTAssertLessThan(Date().timeIntervalSince(started), 1)
+    }
+
+    func testRetryAfterMayBeAnHTTPDate() {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "GMT")
+        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        let inAMinute = f.string(from: Date().addingTimeInterval(60))
+        let seconds = UpstreamResponse(status: 503, headers: [("retry-after", inAMinute)]).retryAfterSeconds
+        XCTAssertTrue((58...61).contains(seconds ?? -1), "\(String(describing: seconds))")
+        XCTAssertEqual(UpstreamResponse(status: 503, headers: [("retry-after", "Thu, 01 Jan 1970 00:00:00 GMT")]).retryAfterSeconds, 0)
+        XCTAssertNil(UpstreamResponse(status: 503, headers: [("retry-after", "soon")]).retryAfterSeconds)
+        // The same parser reads cookie dates, old dashed forms included.
+        XCTAssertEqual(HTTPDate.parse("Wed, 21 Oct 2037 07:28:00 GMT"), 2_139_722_880)
+        XCTAssertEqual(HTTPDate.parse("Wed, 21-Oct-2037 07:28:00 GMT"), 2_139_722_880)
     }
 
     func testTimeoutIsBoundedByTheBudget() throws {

@@ -3,6 +3,7 @@ import Foundation
 import MCPJSON
 import XCTest
 @testable import MCPGateway
+import UpstreamHTTP
 
 final class DoctorTests: XCTestCase {
     final class FakeEntra: HTTPFetching {

@@ -5,6 +5,7 @@ import MCPGatewayTesting
 import MCPJSON
 import XCTest
 @testable import MCPGateway
+@testable import UpstreamHTTP
 
 /// An in-process HTTPClient that records requests and answers from a script.
 final class RecordingHTTPClient: HTTPClient, @unchecked Sendable {
@@ -86,6 +87,26 @@ final class EntraTokenBrokerTests: XCTestCase {
         XCTAssertEqual(RecordingHTTPClient.form(http.requests[0])["grant_type"], "client_credentials")
         XCTAssertNil(RecordingHTTPClient.form(http.requests[0])["assertion"])
         XCTAssertTrue(http.requests[1].url.contains(other))
+    }
+
+    func testOtherAuthoritiesShareTheCredentialAndTheCache() throws {
+        let echoURL: @Sendable (UpstreamRequest) -> UpstreamResponse = { r in
+            jsonResponse(200, ["expires_in": 3600, "access_token": .string(r.url)])
+        }
+        let http = RecordingHTTPClient(echoURL)
+        let gov = RecordingHTTPClient(echoURL)
+        let b = broker(http)
+        let req = TokenRequest(tenantId: tenant, scopes: [scope], grant: .clientCredentials)
+        XCTAssertEqual(try b.atAuthority("https://login.example.us/", http: gov).token(req).accessToken,
+                       "https://login.example.us/\(tenant)/oauth2/v2.0/token")
+        XCTAssertEqual(RecordingHTTPClient.form(gov.requests[0])["client_secret"], "s3cret-value")
+        XCTAssertEqual(try b.token(req).accessToken, "https://login.example.test/\(tenant)/oauth2/v2.0/token")
+        // One cache, keyed by authority too: asking either again goes to neither endpoint.
+        XCTAssertEqual(try b.atAuthority("https://login.example.us", http: gov).token(req).accessToken,
+                       "https://login.example.us/\(tenant)/oauth2/v2.0/token")
+        XCTAssertEqual(try b.token(req).accessToken, "https://login.example.test/\(tenant)/oauth2/v2.0/token")
+        XCTAssertEqual(http.count, 1)
+        XCTAssertEqual(gov.count, 1)
     }
 
     func testTenantMustBeAGUIDBeforeItGoesIntoTheURL() {

@@ -5,6 +5,7 @@ import Foundation
 import MCPJSON
 import XCTest
 @testable import MCPGateway
+import UpstreamHTTP
 
 /// Shared counters, /metrics, /ready and system_status.
 final class OperationsTests: XCTestCase {

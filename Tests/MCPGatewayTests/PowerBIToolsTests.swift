@@ -5,6 +5,7 @@ import Foundation
 import MCPJSON
 import XCTest
 @testable import MCPGateway
+import UpstreamHTTP
 
 /// A broker that hands out "tok:<tenant>:<grant>" tokens, or throws what a test sets.
 final class ScriptedBroker: TokenBroker, @unchecked Sendable {

@@ -1,6 +1,7 @@
 import EntraAuth
 import Foundation
 import GatewayStore
+import UpstreamHTTP
 
 /// `mcp-fcgi doctor`: from this host, with this config, can the service do its job?
 /// Each check says what it tried, whether it worked, and what to do if not.
@@ -168,7 +169,7 @@ public struct Doctor {
 
     func client(caBundle: String?, insecure: Bool, timeout: Int) -> HTTPClient {
         if let upstream { return upstream }
-        var options = CurlHTTPClientOptions()
+        var options = CurlHTTPClientOptions.gateway
         options.caBundlePath = caBundle
         options.allowInsecureHTTPForTesting = insecure
         options.connectTimeoutSeconds = 5

@@ -2,6 +2,7 @@ import GatewayStore
 import EntraAuth
 import Foundation
 import GatewaySupport
+import UpstreamHTTP
 
 /// The composition root: builds an instance as its config describes (verifier, policy,
 /// metadata, store, tools, stages). `serve`, `doctor` and the operator commands all build
@@ -115,11 +116,10 @@ public struct InstanceBuilder {
         try registry.register(WhoAmITool())
         try registry.register(ServerInfoTool(developmentMode: config.auth.mode == .development))
         try registry.register(AuditLogTool(store: stores.audit))
-        // Power BI and backend tools share the instance's client credential: its files are read once.
-        let needsCredential = config.powerBI != nil || !config.backends.isEmpty
-        let credential = try config.credential.flatMap { needsCredential ? try ClientCredential.load($0) : nil }
-        try PowerBITools.register(into: registry, config: config, store: stores.mappings, credential: credential, metrics: metrics)
-        try BackendTools.register(into: registry, config: config, store: stores.backendSessions, loadedCredential: credential, metrics: metrics)
+        // Power BI and backend tools share the instance's token broker: one credential (its files read once), one token cache.
+        let broker = try EntraTokenBroker.forInstance(config, metrics: metrics)
+        try PowerBITools.register(into: registry, config: config, store: stores.mappings, broker: broker, metrics: metrics)
+        try BackendTools.register(into: registry, config: config, store: stores.backendSessions, broker: broker, metrics: metrics)
         try registry.register(SystemStatusTool(operations: operations))
         for tool in extraTools { try registry.register(tool) }
         return registry

@@ -3,6 +3,7 @@ import GatewaySupport
 import EntraAuth
 import Foundation
 import MCPJSON
+import UpstreamHTTP
 
 /// Talks to one backend on behalf of one caller at a time: picks the credential the
 /// backend's auth mode asks for, keeps each user's session in the shared store (sealed),

@@ -1,6 +1,7 @@
 import Foundation
 import GatewayStore
 import MCPJSON
+import UpstreamHTTP
 
 /// The cookies one backend set for one user. The gateway talks to a single origin per
 /// backend, so Domain and Path are not needed; Max-Age and Expires tell when the session ends.
@@ -59,23 +60,12 @@ struct CookieJar: Equatable, Sendable {
             case "max-age"?:
                 if pair.count == 2, let seconds = Int(pair[1]) { maxAge = seconds <= 0 ? now - 1 : now + Double(seconds) }
             case "expires"?:
-                if pair.count == 2, let date = httpDate(pair[1]) { expires = date }
+                if pair.count == 2, let date = HTTPDate.parse(pair[1]) { expires = date }
             default: break
             }
         }
         // Max-Age wins over Expires (RFC 6265 §5.3).
         return Cookie(name: name, value: value, expiresAt: maxAge ?? expires)
-    }
-
-    static func httpDate(_ s: String) -> Double? {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "GMT")
-        for format in ["EEE, dd MMM yyyy HH:mm:ss zzz", "EEE, dd-MMM-yyyy HH:mm:ss zzz", "EEEE, dd-MMM-yy HH:mm:ss zzz"] {
-            f.dateFormat = format
-            if let d = f.date(from: s) { return d.timeIntervalSince1970 }
-        }
-        return nil
     }
 
     private static func isToken(_ s: String) -> Bool {

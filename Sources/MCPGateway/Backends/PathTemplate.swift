@@ -1,4 +1,5 @@
 import MCPJSON
+import UpstreamHTTP
 
 /// A backend path such as `/api/conversations/{conversation_id}/messages`. Each placeholder
 /// is a whole segment and its argument is percent-encoded into exactly that segment, so
@@ -64,7 +65,7 @@ public struct PathTemplate: Sendable, Equatable, CustomStringConvertible {
                 default: throw ToolError("\(name) must be a string or whole number")
                 }
                 if let problem = Self.segmentProblem(value) { throw ToolError("\(name) \(problem)") }
-                out += Self.percentEncode(value)
+                out += URLEncoding.percentEncode(value)
             }
         }
         if out.isEmpty || trailingSlash { out += "/" }
@@ -81,47 +82,28 @@ public struct PathTemplate: Sendable, Equatable, CustomStringConvertible {
         return nil
     }
 
-    /// RFC 3986 percent-encoding of everything but the unreserved characters.
-    static func percentEncode(_ s: String) -> String {
-        var out = [UInt8]()
-        let hex = Array("0123456789ABCDEF".utf8)
-        for b in s.utf8 {
-            if isUnreserved(b) {
-                out.append(b)
-            } else {
-                out += [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 15)]]
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    static func isUnreserved(_ b: UInt8) -> Bool {
-        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
-            || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "~")
-    }
-
     private static func isNameByte(_ b: UInt8) -> Bool {
         (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == UInt8(ascii: "_")
     }
 
     private static func isLiteralByte(_ b: UInt8) -> Bool {
-        isUnreserved(b) || Array("!$&'()*+,;=:@".utf8).contains(b)
+        URLEncoding.isUnreserved(b) || Array("!$&'()*+,;=:@".utf8).contains(b)
     }
 }
 
 /// `application/x-www-form-urlencoded`-style query strings from scalar (or list) arguments.
 enum QueryString {
     static func render(_ names: [String], from arguments: JSONObject) -> String {
-        var pairs: [String] = []
+        var pairs: [(String, String)] = []
         for name in names {
             guard let value = arguments[name] else { continue }
             let values = value.arrayValue ?? [value]
             for v in values {
                 guard let text = scalarText(v) else { continue }
-                pairs.append(PathTemplate.percentEncode(name) + "=" + PathTemplate.percentEncode(text))
+                pairs.append((name, text))
             }
         }
-        return pairs.isEmpty ? "" : "?" + pairs.joined(separator: "&")
+        return pairs.isEmpty ? "" : "?" + URLEncoding.form(pairs)
     }
 
     static func scalarText(_ v: JSONValue) -> String? {

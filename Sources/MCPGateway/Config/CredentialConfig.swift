@@ -1,10 +1,11 @@
 import EntraAuth
 import MCPJSON
+import UpstreamHTTP
 
 /// The `credential` section: the gateway's own confidential-client registration at Entra ID,
 /// used by the token broker for On-Behalf-Of and client-credentials requests.
 /// The file holds where the secret lives, never the secret itself.
-public struct CredentialConfig: Sendable {
+public struct CredentialConfig: Sendable, ClientCredentialSources {
     public var clientId = ""
     public var clientSecretFile: String?
     public var clientSecretEnv: String?

@@ -1,10 +1,11 @@
 import GatewaySupport
 import Foundation
+import UpstreamHTTP
 
 /// What the gateway counts, in Prometheus terms. Counters live in `SharedCounters`, so
 /// `/metrics` shows what every process (FastCGI workers, mod_fcgid processes, CGI runs)
 /// counted. Label values come only from fixed sets: a client cannot mint new series.
-public final class GatewayMetrics: @unchecked Sendable {
+public final class GatewayMetrics: UpstreamObserver, @unchecked Sendable {
     public let counters: SharedCounters?
     /// `instance="name",` when the process serves several instances (names come from the
     /// config, so the set is fixed); empty otherwise, which keeps single-instance series as they were.

@@ -1,6 +1,7 @@
 import Foundation
 import GatewayStore
 import MCPJSON
+import UpstreamHTTP
 
 /// The tools the `backends` section declares, plus `backend_login`, `backend_logout` and
 /// `backend_session_status` when a backend uses sessions.
@@ -35,24 +36,14 @@ public enum BackendTools {
     }
 
     /// The process's wiring: libcurl clients (TLS always verified, the backend's CA bundle and
-    /// timeout, no automatic retries so a down backend fails within its timeout) and an
-    /// Entra token broker for the gateway's `credential`.
-    /// `loadedCredential` is the loaded `config.credential` (loaded once per instance by the gateway).
+    /// timeout, no automatic retries so a down backend fails within its timeout) and the
+    /// instance's token broker (built once by the gateway, shared with the Power BI tools),
+    /// which asks `credential.authority`, else `auth.authority`.
     public static func register(into registry: ToolRegistry, config: GatewayConfig, store: BackendSessionStore,
-                                loadedCredential: ClientCredential?, metrics: GatewayMetrics? = nil) throws {
+                                broker: EntraTokenBroker?, metrics: GatewayMetrics? = nil) throws {
         guard !config.backends.isEmpty else { return }
-        var broker: TokenBroker?
-        if let credential = config.credential, let loadedCredential {
-            var options = CurlHTTPClientOptions()
-            options.totalTimeoutSeconds = Double(credential.timeoutSeconds)
-            options.caBundlePath = credential.caBundle
-            options.allowInsecureHTTPForTesting = credential.allowInsecureHTTPForTesting
-            broker = EntraTokenBroker(clientId: credential.clientId, authority: credential.authority ?? config.auth.authority,
-                                      credential: loadedCredential,
-                                      http: MeteredHTTPClient.wrap(CurlHTTPClient(options: options), upstream: "entra_token", metrics: metrics))
-        }
         let tools = try make(config: config, store: store, broker: broker) { settings in
-            var options = CurlHTTPClientOptions()
+            var options = CurlHTTPClientOptions.gateway
             options.connectTimeoutSeconds = min(5, settings.timeoutSeconds)
             options.totalTimeoutSeconds = settings.timeoutSeconds
             options.maxResponseBytes = settings.maxResponseBytes

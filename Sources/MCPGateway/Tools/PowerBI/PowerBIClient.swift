@@ -2,6 +2,7 @@ import EntraAuth
 import Foundation
 import GatewayStore
 import MCPJSON
+import UpstreamHTTP
 
 /// What every Power BI tool shares: how a caller reaches Power BI (delegated or service
 /// principal), which workspaces they may touch, the upstream call and its error wording.

@@ -1,6 +1,7 @@
 import Foundation
 import GatewayStore
 import MCPJSON
+import UpstreamHTTP
 
 /// The Power BI tools, registered together when the config has a `powerbi` section.
 public enum PowerBITools {
@@ -8,11 +9,11 @@ public enum PowerBITools {
     static let readPermission = "user"
     static let refreshPermission = "admin"
 
-    /// `credential` is the loaded `config.credential` (loaded once per instance by the gateway).
+    /// `broker` is the instance's token broker (built once by the gateway, shared with the backend tools).
     public static func register(into registry: ToolRegistry, config: GatewayConfig, store: WorkspaceMappingStore,
-                                credential: ClientCredential?, metrics: GatewayMetrics? = nil) throws {
-        guard let pbi = config.powerBI, let credentialConfig = config.credential, let credential else { return }
-        var options = CurlHTTPClientOptions()
+                                broker: EntraTokenBroker?, metrics: GatewayMetrics? = nil) throws {
+        guard let pbi = config.powerBI, let credentialConfig = config.credential, let broker else { return }
+        var options = CurlHTTPClientOptions.gateway
         options.connectTimeoutSeconds = Double(pbi.connectTimeoutSeconds)
         options.totalTimeoutSeconds = Double(pbi.timeoutSeconds)
         options.maxResponseBytes = pbi.maxResponseBytes
@@ -24,9 +25,9 @@ public enum PowerBITools {
         entraOptions.totalTimeoutSeconds = Double(credentialConfig.timeoutSeconds)
         entraOptions.caBundlePath = credentialConfig.caBundle ?? pbi.caBundle
         entraOptions.allowInsecureHTTPForTesting = credentialConfig.allowInsecureHTTPForTesting
-        let tokens = EntraTokenBroker(clientId: credentialConfig.clientId, authority: pbi.authority,
-                                      credential: credential,
-                                      http: MeteredHTTPClient.wrap(CurlHTTPClient(options: entraOptions), upstream: "entra_token", metrics: metrics))
+        // The cloud's login host (or the configured override), reached with Power BI's connection limits.
+        let tokens = broker.atAuthority(pbi.authority,
+                                        http: MeteredHTTPClient.wrap(CurlHTTPClient(options: entraOptions), upstream: "entra_token", metrics: metrics))
         for tool in tools(PowerBIClient(config: pbi, http: upstream, broker: tokens, store: store)) { try registry.register(tool) }
     }
 

@@ -7,9 +7,12 @@ import MCPJSON
 /// client: On-Behalf-Of for users, client credentials for the gateway itself, always in
 /// the caller's tenant. Tokens are cached per process (every worker thread shares them)
 /// until shortly before they expire.
+///
+/// One broker serves an instance: its own `authority`, and others through `atAuthority`
+/// (Power BI asks its national cloud's login host), with one credential and one cache.
 public final class EntraTokenBroker: TokenBroker, @unchecked Sendable {
     public let clientId: String
-    /// e.g. https://login.microsoftonline.com (no trailing slash).
+    /// The token endpoint's host when none other is asked for, e.g. https://login.microsoftonline.com (no trailing slash).
     public let authority: String
     let credential: ClientCredential
     let http: HTTPClient
@@ -23,7 +26,7 @@ public final class EntraTokenBroker: TokenBroker, @unchecked Sendable {
     public init(clientId: String, authority: String, credential: ClientCredential, http: HTTPClient,
                 expiryMarginSeconds: Double = 300, clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {
         self.clientId = clientId
-        self.authority = authority.hasSuffix("/") ? String(authority.dropLast()) : authority
+        self.authority = Self.trimmed(authority)
         self.credential = credential
         self.http = http
         self.expiryMarginSeconds = expiryMarginSeconds
@@ -31,11 +34,21 @@ public final class EntraTokenBroker: TokenBroker, @unchecked Sendable {
     }
 
     public func token(_ request: TokenRequest) throws -> BrokeredToken {
+        try token(request, authority: authority, http: http)
+    }
+
+    /// This broker, with its credential and its token cache, asking `authority`'s token
+    /// endpoint through `http`. Tokens are cached per authority.
+    public func atAuthority(_ authority: String, http: HTTPClient) -> TokenBroker {
+        AuthorityBoundBroker(broker: self, authority: Self.trimmed(authority), http: http)
+    }
+
+    func token(_ request: TokenRequest, authority: String, http: HTTPClient) throws -> BrokeredToken {
         // The tenant goes into the URL: only a GUID may.
         guard IssuerTenantCheck.isGUID(request.tenantId) else {
             throw TokenBrokerError.rejected(code: "invalid_request", detail: "the tenant id is not a GUID")
         }
-        let key = cacheKey(request)
+        let key = cacheKey(request, authority: authority)
         let now = clock()
         lock.lock()
         let cached = cache[key]
@@ -57,7 +70,7 @@ public final class EntraTokenBroker: TokenBroker, @unchecked Sendable {
             form.append(("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"))
             form.append(("client_assertion", try c.assertion(clientId: clientId, audience: endpoint, now: Int(now))))
         }
-        let body = Array(Self.formEncode(form).utf8)
+        let body = Array(URLEncoding.form(form).utf8)
         let response: UpstreamResponse
         do {
             // A token request is safe to repeat: nothing changes at Entra until a token is used.
@@ -85,15 +98,19 @@ public final class EntraTokenBroker: TokenBroker, @unchecked Sendable {
         return token
     }
 
-    /// (tenant, user, scopes, SHA-256 of the incoming token) for OBO; (tenant, scopes) for the app itself.
-    func cacheKey(_ r: TokenRequest) -> String {
+    /// (authority, tenant, user, scopes, SHA-256 of the incoming token) for OBO; (authority, tenant, scopes) for the app itself.
+    func cacheKey(_ r: TokenRequest, authority: String) -> String {
         let scopes = r.scopes.sorted().joined(separator: " ")
         switch r.grant {
         case .onBehalfOf(let assertion, let userKey):
-            return "obo|\(r.tenantId.lowercased())|\(userKey)|\(scopes)|\(SHA256Digest(Array(assertion.utf8)).hex)"
+            return "obo|\(authority)|\(r.tenantId.lowercased())|\(userKey)|\(scopes)|\(SHA256Digest(Array(assertion.utf8)).hex)"
         case .clientCredentials:
-            return "app|\(r.tenantId.lowercased())|\(scopes)"
+            return "app|\(authority)|\(r.tenantId.lowercased())|\(scopes)"
         }
+    }
+
+    static func trimmed(_ authority: String) -> String {
+        authority.hasSuffix("/") ? String(authority.dropLast()) : authority
     }
 
     /// Entra's error JSON (`error`, `error_description`, `error_codes`, `suberror`, `claims`) as a `TokenBrokerError`.
@@ -127,9 +144,15 @@ public final class EntraTokenBroker: TokenBroker, @unchecked Sendable {
         s = s.trimmingCharacters(in: .whitespaces)
         return s.count > 300 ? String(s.prefix(300)) + "…" : s
     }
+}
 
-    /// application/x-www-form-urlencoded with RFC 3986 unreserved characters kept (as path segments are encoded).
-    static func formEncode(_ pairs: [(String, String)]) -> String {
-        pairs.map { k, v in PathTemplate.percentEncode(k) + "=" + PathTemplate.percentEncode(v) }.joined(separator: "&")
+/// The instance's broker asking another authority's token endpoint (see `EntraTokenBroker.atAuthority`).
+struct AuthorityBoundBroker: TokenBroker {
+    let broker: EntraTokenBroker
+    let authority: String
+    let http: HTTPClient
+
+    func token(_ request: TokenRequest) throws -> BrokeredToken {
+        try broker.token(request, authority: authority, http: http)
     }
 }

@@ -11,7 +11,7 @@ public enum ClientCredential: Sendable {
     case certificate(ClientCertificate)
 
     /// Reads what the `credential` config section names. Errors say which source failed, never its content.
-    public static func load(_ c: CredentialConfig, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ClientCredential {
+    public static func load(_ c: ClientCredentialSources, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ClientCredential {
         if let path = c.clientSecretFile {
             try requirePrivate(path, what: "client secret file")
             guard let data = FileManager.default.contents(atPath: path) else {
@@ -42,6 +42,17 @@ public enum ClientCredential: Sendable {
             throw TokenBrokerError.credentialUnavailable("the \(what) \(path) must not be readable by group or others (chmod 600)")
         }
     }
+}
+
+/// Where the credential lives, as the `credential` config section names it: a secret file,
+/// an environment variable, or a certificate (and its key). Never the secret itself.
+public protocol ClientCredentialSources {
+    var clientSecretFile: String? { get }
+    var clientSecretEnv: String? { get }
+    var certificateFile: String? { get }
+    /// nil: the private key is in `certificateFile` (one PEM holding both).
+    var privateKeyFile: String? { get }
+    var assertionAlgorithm: ClientCertificate.Algorithm { get }
 }
 
 /// A client secret that hides itself from `print`, string interpolation and reflection.

@@ -1,5 +1,4 @@
 import CCurl
-import EntraAuth
 import Foundation
 
 /// Limits and trust settings for upstream HTTP.
@@ -16,13 +15,15 @@ public struct CurlHTTPClientOptions: Sendable {
     public var maxRetries = 2
     /// The longest single wait between attempts, whatever `Retry-After` asks for.
     public var maxRetryWaitSeconds: Double = 10
-    public var userAgent = "mcp-fcgi/\(GatewayVersion.string)"
+    /// The gateway's clients name its version too (`CurlHTTPClientOptions.gateway`).
+    public var userAgent = "mcp-fcgi"
 
     public init() {}
 }
 
-/// `HTTPClient` on libcurl. Easy handles live in a small pool and are reused, so each
-/// keeps its connections (keep-alive), TLS sessions and DNS cache across requests.
+/// `HTTPClient` on libcurl, the one transport of the process: the upstream clients and the
+/// key fetcher (`CurlHTTPFetcher`) both run on it. Easy handles live in a small pool and are
+/// reused, so each keeps its connections (keep-alive), TLS sessions and DNS cache across requests.
 /// Proxies come from the standard environment variables (libcurl's default).
 public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
     public let options: CurlHTTPClientOptions
@@ -199,5 +200,48 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+/// Collects one libcurl transfer's body (aborting past `limit`) and its response headers
+/// (lower-cased names, at most 200, reset after a 1xx interim answer).
+final class CurlResponseSink {
+    private(set) var body: [UInt8] = []
+    private(set) var headers: [(String, String)] = []
+    let limit: Int
+    private(set) var overflow = false
+
+    init(limit: Int) { self.limit = limit }
+
+    /// `context` is this sink, retained by the caller for the transfer.
+    func attachBody(to h: UnsafeMutableRawPointer, context: UnsafeMutableRawPointer) -> Bool {
+        mcp_curl_setopt_write_callback(h, { ptr, size, count, user in
+            let sink = Unmanaged<CurlResponseSink>.fromOpaque(user!).takeUnretainedValue()
+            let n = size * count
+            if sink.body.count + n > sink.limit { sink.overflow = true; return 0 }  // 0 aborts the transfer
+            if let ptr { sink.body.append(contentsOf: UnsafeRawBufferPointer(start: ptr, count: n)) }
+            return n
+        }) == CURLE_OK && mcp_curl_setopt_pointer(h, CURLOPT_WRITEDATA, context) == CURLE_OK
+    }
+
+    func attachHeaders(to h: UnsafeMutableRawPointer, context: UnsafeMutableRawPointer) -> Bool {
+        mcp_curl_setopt_header_callback(h, { ptr, size, count, user in
+            let sink = Unmanaged<CurlResponseSink>.fromOpaque(user!).takeUnretainedValue()
+            let n = size * count
+            guard let ptr else { return n }
+            let line = UnsafeRawBufferPointer(start: ptr, count: n)
+            if line.starts(with: Array("HTTP/".utf8)) {
+                sink.headers.removeAll()  // a new response (after 1xx): start over
+            } else if let colon = line.firstIndex(of: UInt8(ascii: ":")), sink.headers.count < 200 {
+                let name = String(decoding: line[..<colon], as: UTF8.self).lowercased()
+                let isSpace = { (b: UInt8) in b == 0x20 || b == 0x09 || b == 0x0D || b == 0x0A }
+                var rest = line[(colon + 1)...]
+                while let f = rest.first, isSpace(f) { rest = rest.dropFirst() }
+                while let l = rest.last, isSpace(l) { rest = rest.dropLast() }
+                let value = String(decoding: rest, as: UTF8.self)
+                sink.headers.append((name, value))
+            }
+            return n
+        }) == CURLE_OK && mcp_curl_setopt_pointer(h, CURLOPT_HEADERDATA, context) == CURLE_OK
     }
 }

@@ -51,12 +51,8 @@ public struct UpstreamResponse: Sendable {
     public var retryAfterSeconds: Int? {
         guard let v = header("retry-after")?.trimmingCharacters(in: .whitespaces) else { return nil }
         if let s = Int(v), s >= 0 { return s }
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "GMT")
-        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        guard let d = f.date(from: v) else { return nil }
-        return max(0, Int(d.timeIntervalSinceNow.rounded(.up)))
+        guard let date = HTTPDate.parse(v) else { return nil }
+        return max(0, Int((date - Date().timeIntervalSince1970).rounded(.up)))
     }
 }
 

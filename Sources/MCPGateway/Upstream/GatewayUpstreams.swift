@@ -1,0 +1,27 @@
+import UpstreamHTTP
+
+extension CurlHTTPClientOptions {
+    /// The defaults with the gateway's user agent, `mcp-fcgi/<version>`: every upstream client of the gateway starts here.
+    static var gateway: CurlHTTPClientOptions {
+        var options = CurlHTTPClientOptions()
+        options.userAgent = "\(GatewayVersion.name)/\(GatewayVersion.string)"
+        return options
+    }
+}
+
+extension EntraTokenBroker {
+    /// The instance's one broker, shared by the Power BI and backend tools: the `credential`
+    /// section's client (its files read here, once), one token cache. It asks
+    /// `credential.authority`, else `auth.authority`; Power BI asks its cloud's login host
+    /// through `atAuthority`. nil when no tool calls upstreams or no credential is configured.
+    static func forInstance(_ config: GatewayConfig, metrics: GatewayMetrics?) throws -> EntraTokenBroker? {
+        guard config.powerBI != nil || !config.backends.isEmpty, let credential = config.credential else { return nil }
+        var options = CurlHTTPClientOptions.gateway
+        options.totalTimeoutSeconds = Double(credential.timeoutSeconds)
+        options.caBundlePath = credential.caBundle
+        options.allowInsecureHTTPForTesting = credential.allowInsecureHTTPForTesting
+        return EntraTokenBroker(clientId: credential.clientId, authority: credential.authority ?? config.auth.authority,
+                                credential: try ClientCredential.load(credential),
+                                http: MeteredHTTPClient.wrap(CurlHTTPClient(options: options), upstream: "entra_token", metrics: metrics))
+    }
+}
