@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import MCPGateway
+
+/// The environment, read once: Foundation builds a new dictionary on every
+/// `ProcessInfo.environment`, which a CGI process would otherwise pay four times.
+let processEnvironment = ProcessInfo.processInfo.environment
+
+/// The config path: --config, else $MCP_FCGI_CONFIG, else the Debian-style default.
+func resolveConfigPath(_ option: String?) -> String {
+    option ?? processEnvironment["MCP_FCGI_CONFIG"] ?? "/etc/mcp-fcgi/config.json"
+}
+
+func loadConfig(_ option: String?) throws -> GatewayConfig {
+    do {
+        return try GatewayConfig.load(path: resolveConfigPath(option), environment: processEnvironment)
+    } catch let e as ConfigErrors {
+        FileHandle.standardError.write(Data((e.description + "\n").utf8))
+        throw ExitCode(78)  // EX_CONFIG
+    }
+}
+
+/// The --config and --instance options every subcommand shares.
+struct ConfigFileOption: ParsableArguments {
+    @Option(help: "Config file (default: $MCP_FCGI_CONFIG, then /etc/mcp-fcgi/config.json).")
+    var config: String?
+
+    @Option(help: "Which instance, when the config has several (`instances`).")
+    var instance: String?
+
+    /// The instances a command acts on: the one named, the only one, or (where `all` makes sense) every one.
+    func instances(all: Bool = false) throws -> [GatewayConfig] {
+        let root = try loadConfig(config)
+        let list = root.instances.isEmpty ? [root] : root.instances
+        if let instance {
+            guard let c = list.first(where: { $0.instanceName == instance }) else {
+                throw ValidationError("no instance \(instance) in the config; it has \(list.map(\.instanceName).joined(separator: ", "))")
+            }
+            return [c]
+        }
+        guard list.count == 1 || all else {
+            throw ValidationError("this config has several instances (\(list.map(\.instanceName).joined(separator: ", "))): name one with --instance")
+        }
+        return list
+    }
+
+    func single() throws -> GatewayConfig { try instances()[0] }
+}
+
+/// Opens the shared store for an operator command. Run as root, the files it creates
+/// are handed to the owner of the state directory, the user the service runs as,
+/// so the service can still open them.
+func withStore<T>(_ option: ConfigFileOption, _ body: (SQLiteStore) throws -> T) throws -> T {
+    try withStore(try option.single(), body)
+}
+
+func withStore<T>(_ cfg: GatewayConfig, _ body: (SQLiteStore) throws -> T) throws -> T {
+    try FileManager.default.createDirectory(atPath: cfg.stateDirectory, withIntermediateDirectories: true,
+                                            attributes: [.posixPermissions: 0o700])
+    let result = try body(try SQLiteStore(path: cfg.resolvedStorePath))
+    var st = stat()
+    if geteuid() == 0, stat(cfg.stateDirectory, &st) == 0, st.st_uid != 0 {
+        let path = cfg.resolvedStorePath
+        for file in [path, path + "-wal", path + "-shm", path + ".blocks"] { _ = chown(file, st.st_uid, st.st_gid) }
+    }
+    return result
+}
+
+/// "90m", "12h", "7d", "30s" as seconds.
+func durationSeconds(_ text: String) -> Int64? {
+    let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+    guard let unit = text.last.flatMap({ units[$0] }), let n = Int64(text.dropLast()), n > 0, n < 1 << 40 else { return nil }
+    return n * unit
+}
