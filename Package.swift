@@ -39,7 +39,7 @@ let package = Package(
 
         // Bearer-token verification: JWS, JWKS fetching and caching, Entra claims policy.
         .target(name: "EntraAuth",
-                dependencies: ["MCPJSON", "COpenSSL", "CCurl"],
+                dependencies: ["MCPJSON", "COpenSSL", "CCurl", "GatewaySupport"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .executableTarget(name: "mcp-fcgi",

@@ -1,4 +1,5 @@
 import COpenSSL
+import GatewaySupport
 
 /// A SHA-256 value as four words: cheap to hash and compare as a dictionary key.
 public struct SHA256Digest: Hashable, Sendable {
@@ -20,15 +21,5 @@ public struct SHA256Digest: Hashable, Sendable {
         return withUnsafeBytes(of: &v) { Array($0) }
     }
 
-    public var hex: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
-}
-
-/// Random bytes from OpenSSL's CSPRNG (glibc has no arc4random before 2.36).
-func fillRandom(_ buffer: UnsafeMutableRawBufferPointer) {
-    _ = RAND_bytes(buffer.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(buffer.count))
+    public var hex: String { Hex.encode(bytes) }
 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import GatewaySupport
 
 /// Identity of a file version: a rename gives a new inode, a rewrite a new mtime.
 struct FileStamp: Equatable {
@@ -82,9 +83,7 @@ enum StateFiles {
     }
 
     private static func writeTemp(beside path: String, _ bytes: [UInt8]) throws -> String {
-        var random: UInt64 = 0
-        withUnsafeMutableBytes(of: &random) { fillRandom($0) }
-        let temp = "\(path).tmp.\(getpid()).\(String(random, radix: 16))"
+        let temp = "\(path).tmp.\(getpid()).\(Hex.random(words: 1))"
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw AuthConfigurationError("cannot write \(temp): \(String(cString: strerror(errno)))") }
         var done = 0

@@ -96,7 +96,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         // One draw from the system generator: the request id, and the audit pruning lottery.
         var generator = SystemRandomNumberGenerator()
         let draw: UInt64 = generator.next()
-        let requestId = Gateway.hex(draw)
+        let requestId = Hex.word(draw)
         var request = incoming
         authenticator.stripUntrustedAssertions(&request)
         var response: HTTPResponse
@@ -249,7 +249,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     static func sessionOwner(_ p: Principal) -> String { "\(p.tenantId)/\(p.objectId)/\(p.clientAppId ?? "")" }
 
     /// 256 random bits: session ids must not be guessable.
-    static func newSessionId() -> String { randomHex(words: 4) }
+    static func newSessionId() -> String { Hex.random(words: 4) }
 
     /// Retention without a scheduler: about one request in a thousand prunes (`draw` is
     /// the request's random word, so no second trip to the system generator).
@@ -341,27 +341,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
 
     // MARK: - Helpers
 
-    static func newRequestId() -> String { randomHex(words: 1) }
-
-    /// Random hex from the system generator: 16 digits per 64-bit word.
-    static func randomHex(words: Int) -> String {
-        var g = SystemRandomNumberGenerator()
-        var s = ""
-        s.reserveCapacity(16 * words)
-        for _ in 0..<words { s += hex(g.next()) }
-        return s
-    }
-
-    /// 16 lower-case hex digits, zero-padded.
-    static func hex(_ word: UInt64) -> String {
-        String(unsafeUninitializedCapacity: 16) { buffer in
-            let digits: StaticString = "0123456789abcdef"
-            for i in 0..<16 {
-                buffer[i] = digits.utf8Start[Int((word >> (60 - 4 * UInt64(i))) & 0xF)]
-            }
-            return 16
-        }
-    }
+    static func newRequestId() -> String { Hex.random(words: 1) }
 
     /// Echo paths only as visible ASCII, bounded, so a log or body cannot be forged.
     static func printable(_ s: String) -> String {
