@@ -25,14 +25,7 @@ struct AuditCommand: ParsableCommand {
         @Option(help: "Only this tenant's records.") var tenant: String?
 
         func run() throws {
-            let start: Double
-            if let date = ISO8601DateFormatter().date(from: since) {
-                start = date.timeIntervalSince1970
-            } else if let seconds = durationSeconds(since) {
-                start = Date().timeIntervalSince1970 - Double(seconds)
-            } else {
-                throw ValidationError("--since takes an ISO 8601 time or a duration such as 90m, 12h, 7d")
-            }
+            let start = try sinceArgument(since)
             for r in try withStore(configFile, { try $0.audit(since: start, tenant: tenant?.lowercased(), limit: Int.max) }) {
                 print(r.json)
             }

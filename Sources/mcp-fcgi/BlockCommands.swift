@@ -1,6 +1,7 @@
 import ArgumentParser
 import EntraAuth
 import Foundation
+import GatewaySupport
 import MCPGateway
 
 /// Which principal a block names: exactly one of --user, --tenant, --client-app.
@@ -31,18 +32,12 @@ struct BlockCommand: ParsableCommand {
     func run() throws {
         let (kind, id) = try who.target()
         var end: Int64?
-        if let until { end = try parseUntil(until) }
+        if let until { end = try untilArgument(until) }
         // Without --instance a block covers every instance: cutting access is an emergency.
         for cfg in try configFile.instances(all: true) {
             try withStore(cfg) { try $0.addBlock(Block(kind: kind, id: id, until: end, reason: reason)) }
             print("blocked \(kind.rawValue) \(id) in instance \(cfg.instanceName)" + (end.map { " until \(Date(timeIntervalSince1970: TimeInterval($0)))" } ?? ""))
         }
-    }
-
-    func parseUntil(_ text: String) throws -> Int64 {
-        if let date = ISO8601DateFormatter().date(from: text) { return Int64(date.timeIntervalSince1970) }
-        if let seconds = durationSeconds(text) { return Int64(Date().timeIntervalSince1970) + seconds }
-        throw ValidationError("--until takes an ISO 8601 time or a duration such as 90m, 12h, 7d")
     }
 }
 
@@ -73,7 +68,7 @@ struct BlocksCommand: ParsableCommand {
     func run() throws {
         for cfg in try configFile.instances(all: true) {
             for b in try withStore(cfg, { try $0.blocks(now: Int64(Date().timeIntervalSince1970)) }) {
-                let until = b.until.map { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval($0))) } ?? "until unblocked"
+                let until = b.until.map { Timestamp.iso8601(Double($0)) } ?? "until unblocked"
                 print("\(cfg.instanceName)\t\(b.kind.rawValue)\t\(b.id)\t\(until)\t\(b.reason ?? "")")
             }
         }

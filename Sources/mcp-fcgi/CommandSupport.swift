@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GatewaySupport
 import MCPGateway
 
 /// The environment, read once: Foundation builds a new dictionary on every
@@ -66,9 +67,33 @@ func withStore<T>(_ cfg: GatewayConfig, _ body: (SQLiteStore) throws -> T) throw
     return result
 }
 
-/// "90m", "12h", "7d", "30s" as seconds.
-func durationSeconds(_ text: String) -> Int64? {
-    let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-    guard let unit = text.last.flatMap({ units[$0] }), let n = Int64(text.dropLast()), n > 0, n < 1 << 40 else { return nil }
-    return n * unit
+/// `--until`: an ISO 8601 time, or a duration ahead from now; in whole seconds.
+func untilArgument(_ text: String) throws -> Int64 {
+    switch try TimeArgument(text, option: "--until") {
+    case .time(let t): return Int64(t)
+    case .duration(let seconds): return Int64(Date().timeIntervalSince1970) + seconds
+    }
+}
+
+/// `--since`: an ISO 8601 time, or a duration back from now.
+func sinceArgument(_ text: String) throws -> Double {
+    switch try TimeArgument(text, option: "--since") {
+    case .time(let t): return t
+    case .duration(let seconds): return Date().timeIntervalSince1970 - Double(seconds)
+    }
+}
+
+/// What `--until` and `--since` take: an ISO 8601 time, or a duration such as 90m, 12h, 7d, 30s.
+enum TimeArgument {
+    case time(Double)
+    case duration(Int64)
+
+    init(_ text: String, option: String) throws {
+        if let t = Timestamp.parse(text) { self = .time(t); return }
+        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        guard let unit = text.last.flatMap({ units[$0] }), let n = Int64(text.dropLast()), n > 0, n < 1 << 40 else {
+            throw ValidationError("\(option) takes an ISO 8601 time or a duration such as 90m, 12h, 7d")
+        }
+        self = .duration(n * unit)
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GatewaySupport
 import MCPJSON
 
 /// The tools the `backends` section declares, plus `backend_login`, `backend_logout` and
@@ -192,7 +193,7 @@ struct BackendSessionTool: Tool {
             let target = try connector.target(for: caller)
             let (session, fresh) = try connector.openSession(caller, target)
             var o = JSONObject(pairs: [("backend", .string(connector.name)), ("session", "active"), ("new", .bool(fresh))])
-            if let e = session.jar.expiresAt { o["expires_at"] = .string(BackendConnector.iso(e)) }
+            if let e = session.jar.expiresAt { o["expires_at"] = .string(Timestamp.iso8601(e)) }
             return .structured(.object(o))
         case .logout:
             return .structured(.object(try connector.logout(caller)))
