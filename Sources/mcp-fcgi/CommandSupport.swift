@@ -56,14 +56,10 @@ func withStore<T>(_ option: ConfigFileOption, _ body: (SQLiteStore) throws -> T)
 }
 
 func withStore<T>(_ cfg: GatewayConfig, _ body: (SQLiteStore) throws -> T) throws -> T {
-    try FileManager.default.createDirectory(atPath: cfg.stateDirectory, withIntermediateDirectories: true,
-                                            attributes: [.posixPermissions: 0o700])
-    let result = try body(try SQLiteStore(path: cfg.resolvedStorePath))
-    var st = stat()
-    if geteuid() == 0, stat(cfg.stateDirectory, &st) == 0, st.st_uid != 0 {
-        let path = cfg.resolvedStorePath
-        for file in [path, path + "-wal", path + "-shm", path + ".blocks"] { _ = chown(file, st.st_uid, st.st_gid) }
-    }
+    try StateDirectory.ensure(cfg.stateDirectory)
+    let path = cfg.resolvedStorePath
+    let result = try body(try SQLiteStore(path: path))
+    StateDirectory.handToServiceUser([path, path + "-wal", path + "-shm", path + ".blocks"], in: cfg.stateDirectory)
     return result
 }
 

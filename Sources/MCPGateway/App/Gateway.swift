@@ -55,8 +55,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         entra.http.caBundlePath = auth.caBundle
         entra.http.allowInsecureHTTPForTesting = auth.allowInsecureHTTPForTesting
         entra.developmentMode = auth.mode == .development
-        try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try StateDirectory.ensure(config.stateDirectory)
         let metrics = GatewayMetrics.open(stateDirectory: config.stateDirectory)
         if config.instanceCount > 1 { metrics.labelInstance(config.instanceName) }
         let verifier = try TokenVerifier(configuration: entra,
