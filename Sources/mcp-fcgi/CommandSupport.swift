@@ -12,9 +12,9 @@ func resolveConfigPath(_ option: String?) -> String {
     option ?? processEnvironment["MCP_FCGI_CONFIG"] ?? "/etc/mcp-fcgi/config.json"
 }
 
-func loadConfig(_ option: String?) throws -> GatewayConfig {
+func loadConfig(_ option: String?) throws -> ProcessConfig {
     do {
-        return try GatewayConfig.load(path: resolveConfigPath(option), environment: processEnvironment)
+        return try ProcessConfig.load(path: resolveConfigPath(option), environment: processEnvironment)
     } catch let e as ConfigErrors {
         FileHandle.standardError.write(Data((e.description + "\n").utf8))
         throw ExitCode(78)  // EX_CONFIG
@@ -31,8 +31,7 @@ struct ConfigFileOption: ParsableArguments {
 
     /// The instances a command acts on: the one named, the only one, or (where `all` makes sense) every one.
     func instances(all: Bool = false) throws -> [GatewayConfig] {
-        let root = try loadConfig(config)
-        let list = root.instances.isEmpty ? [root] : root.instances
+        let list = try loadConfig(config).instances
         if let instance {
             guard let c = list.first(where: { $0.instanceName == instance }) else {
                 throw ValidationError("no instance \(instance) in the config; it has \(list.map(\.instanceName).joined(separator: ", "))")

@@ -9,9 +9,9 @@ struct CheckConfig: ParsableCommand {
 
     func run() throws {
         let path = resolveConfigPath(configFile.config)
-        let cfg: GatewayConfig
+        let cfg: ProcessConfig
         do {
-            cfg = try GatewayConfig.load(path: path)
+            cfg = try ProcessConfig.load(path: path)
         } catch let e as ConfigErrors {
             for error in e.errors { print("\(path): \(error)") }
             print("\(e.errors.count) problem(s) found")
@@ -31,7 +31,8 @@ struct Doctor: ParsableCommand {
     @OptionGroup var configFile: ConfigFileOption
 
     func run() throws {
-        let cfg = try loadConfig(configFile.config)
+        // The first instance's, as always: --instance is not read here.
+        let cfg = try loadConfig(configFile.config).instances[0]
         let checks = MCPGateway.Doctor(config: cfg).run()
         print(MCPGateway.Doctor.table(checks), terminator: "")
         if checks.contains(where: { $0.outcome == .fail }) { throw ExitCode(1) }

@@ -64,17 +64,17 @@ func serve(config configOption: String?, listen: String?, workers: Int?, socketM
     } else if FastCGIServer.stdinIsListeningSocket() {
         address = .inherited
     } else {
-        let status = CGIResponder(handler: gateway, maxBodyBytes: cfg.limits.maxBodyBytes).respondOnce()
+        let status = CGIResponder(handler: gateway, maxBodyBytes: cfg.maxBodyBytes).respondOnce()
         throw ExitCode(status)
     }
     guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else {
         Log.shared.error("--socket-mode must be octal, e.g. 660")
         throw ExitCode(64)
     }
-    let workerThreads = workers ?? cfg.server.workers
+    let workerThreads = workers ?? cfg.workers
     let server = FastCGIServer(handler: gateway, options: .init(
-        workers: workerThreads, maxBodyBytes: cfg.limits.maxBodyBytes,
-        shutdownGrace: cfg.server.shutdownGraceSeconds, socketMode: mode))
+        workers: workerThreads, maxBodyBytes: cfg.maxBodyBytes,
+        shutdownGrace: cfg.shutdownGraceSeconds, socketMode: mode))
     // Each metrics file counts this process once, however many instances share it.
     var registered: [String: SharedCounters] = [:]
     for instance in gateway.gateways {

@@ -99,12 +99,12 @@ final class KeysUnavailableTests: XCTestCase {
         let stateDir = NSTemporaryDirectory() + "mcp-fcgi-keys-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: stateDir) }
         let tenant = GatewayFixture.tenant
-        let config = try GatewayConfig.parse([
+        let config = try ProcessConfig.parse([
             "server": ["public_url": "https://mcp.example.test/mcp"],
             "state_dir": .string(stateDir),
             "auth": ["tenant_id": .string(tenant), "client_id": "api://x", "authority": "http://127.0.0.1:9",
                      "jwks_uri": "http://127.0.0.1:9/keys", "allow_insecure_http_for_testing": true],
-        ])
+        ]).instances[0]
         let gateway = try Gateway.make(config: config)
         // A well-formed RS256 token for this issuer, signed by a key the gateway has never seen.
         let minter = DevTokenMinter(key: try DevSigningKey.loadOrCreate(stateDirectory: stateDir + "-signer"))

@@ -29,7 +29,7 @@ final class GatewayFixture {
             ("auth", .object(auth)),
         ])
         for (k, v) in extra { root[k] = v }
-        let config = try GatewayConfig.parse(root)
+        let config = try ProcessConfig.parse(root).instances[0]
         gateway = try Gateway.make(config: config, extraTools: tools)
         minter = DevTokenMinter(key: try DevSigningKey.loadOrCreate(stateDirectory: stateDir))
     }

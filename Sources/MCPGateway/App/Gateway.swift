@@ -18,8 +18,8 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     public let operations: OperationsStatus
 
     public init(config: GatewayConfig, registry: ToolRegistry, authenticator: Authenticator, store: GatewayStore,
-                operations: OperationsStatus? = nil) {
-        sharesHost = config.instanceCount > 1
+                operations: OperationsStatus? = nil, sharesHost: Bool = false) {
+        self.sharesHost = sharesHost
         self.operations = operations ?? OperationsStatus(config: config, store: store, verifier: authenticator.verifier,
             metrics: authenticator.metrics ?? GatewayMetrics(counters: nil, knownTools: []), startedAt: Date().timeIntervalSince1970)
         self.config = config
@@ -39,7 +39,8 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
     var ownPaths: [String] { [config.server.mcpPath] + metadataPaths }
 
     /// Builds the gateway the configuration describes: verifier, metadata, built-in tools.
-    public static func make(config: GatewayConfig, extraTools: [Tool] = []) throws -> Gateway {
+    /// `sharesHost`: one of several instances in this process (the router knows).
+    public static func make(config: GatewayConfig, extraTools: [Tool] = [], sharesHost: Bool = false) throws -> Gateway {
         let auth = config.auth
         var entra = EntraConfiguration(audiences: auth.audiences, allowedTenants: auth.allowedTenants,
                                        stateDirectory: config.stateDirectory)
@@ -57,7 +58,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
         entra.developmentMode = auth.mode == .development
         try StateDirectory.ensure(config.stateDirectory)
         let metrics = GatewayMetrics.open(stateDirectory: config.stateDirectory)
-        if config.instanceCount > 1 { metrics.labelInstance(config.instanceName) }
+        if sharesHost { metrics.labelInstance(config.instanceName) }
         let verifier = try TokenVerifier(configuration: entra,
                                          http: MeteredFetcher(CurlHTTPFetcher(options: entra.http), upstream: "entra_keys", metrics: metrics))
 
@@ -88,7 +89,7 @@ public final class Gateway: RequestHandler, @unchecked Sendable {
                                                     tenants: config.tenants, trustedProxy: config.trustedProxy,
                                                     allowedTenants: auth.allowedTenants, acceptAnyTenant: auth.acceptAnyTenant,
                                                     metrics: metrics),
-                       store: store, operations: operations)
+                       store: store, operations: operations, sharesHost: sharesHost)
     }
 
     public func respond(to incoming: HTTPRequest) -> HTTPResponse {

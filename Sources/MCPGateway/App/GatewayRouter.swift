@@ -17,9 +17,9 @@ public final class GatewayRouter: RequestHandler, @unchecked Sendable {
     }
 
     /// One gateway per configured instance.
-    public static func make(config: GatewayConfig) throws -> GatewayRouter {
-        let instances = config.instances.isEmpty ? [config] : config.instances
-        return GatewayRouter(gateways: try instances.map { try Gateway.make(config: $0) })
+    public static func make(config: ProcessConfig) throws -> GatewayRouter {
+        let sharesHost = config.instances.count > 1
+        return GatewayRouter(gateways: try config.instances.map { try Gateway.make(config: $0, sharesHost: sharesHost) })
     }
 
     public func respond(to request: HTTPRequest) -> HTTPResponse {
