@@ -29,7 +29,8 @@ let package = Package(
         // A small, strict JSON value type with limits (depth, size) and a fast writer.
         .target(name: "MCPJSON", swiftSettings: [.swiftLanguageMode(.v5)]),
 
-        // What every layer shares: HTTP request/response types, JSON-lines logging.
+        // What every layer shares: HTTP request/response types, JSON-lines logging, ISO 8601 times, hex,
+        // and the state directory with its private files.
         .target(name: "GatewaySupport", dependencies: ["MCPJSON"], swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // The request path: FastCGI -> HTTP -> transport rules -> MCP dispatch -> tools.
