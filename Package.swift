@@ -30,9 +30,10 @@ let package = Package(
         .target(name: "MCPJSON", swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // The one importer of COpenSSL: SHA-256, secure random, signatures, keys, X.509, AES-GCM.
-        .target(name: "GatewayCrypto", dependencies: ["COpenSSL"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "GatewayCrypto", dependencies: ["COpenSSL", "GatewaySupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
 
-        // What every layer shares: HTTP request/response types, JSON-lines logging.
+        // What every layer shares: HTTP request/response types, JSON-lines logging, ISO 8601 times, hex,
+        // and the state directory with its private files.
         .target(name: "GatewaySupport", dependencies: ["MCPJSON"], swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // The state every process of a deployment shares (blocks, rate limits, audit, sessions,
@@ -55,7 +56,7 @@ let package = Package(
 
         // Bearer-token verification: JWS, JWKS fetching (over any `HTTPFetching`) and caching, Entra claims policy.
         .target(name: "EntraAuth",
-                dependencies: ["MCPJSON", "GatewayCrypto"],
+                dependencies: ["MCPJSON", "GatewayCrypto", "GatewaySupport"],
                 swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .executableTarget(name: "mcp-fcgi",

@@ -1,4 +1,5 @@
 import GatewayCrypto
+import GatewaySupport
 import MCPJSON
 
 /// A local RSA-2048 signing key for development without Entra. Created once in
@@ -40,21 +41,14 @@ public final class DevSigningKey: @unchecked Sendable {
     /// Loads `<stateDirectory>/dev-signing-key.pem`, creating it on first use.
     /// Concurrent first starts agree on one key: creation never overwrites.
     public static func loadOrCreate(stateDirectory: String) throws -> DevSigningKey {
-        try StateFiles.ensureDirectory(stateDirectory)
+        try StateDirectory.ensure(stateDirectory)
         let path = stateDirectory + "/" + fileName
-        if StateFiles.stamp(path) == nil {
-            let key = try generate()
-            if try StateFiles.createExclusively(path, try key.privateKeyPEM()) { return key }
-        }
+        try PrivateFiles.createSecretIfAbsent(path) { try generate().privateKeyPEM() }
         return try load(path: path)
     }
 
     public static func load(path: String) throws -> DevSigningKey {
-        // A private key readable by others is not private; refuse it like ssh does.
-        if let mode = StateFiles.mode(path), mode & 0o077 != 0 {
-            throw AuthConfigurationError("dev signing key \(path) must not be readable by group or others (chmod 600)")
-        }
-        guard let (pem, _) = StateFiles.readFile(path, maxBytes: 64 << 10) else {
+        guard let pem = try PrivateFiles.readSecret(path, what: "dev signing key", maxBytes: 64 << 10) else {
             throw AuthConfigurationError("cannot read dev signing key \(path)")
         }
         let key: PrivateKey

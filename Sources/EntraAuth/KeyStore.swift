@@ -1,4 +1,5 @@
 import GatewayCrypto
+import GatewaySupport
 import MCPJSON
 
 /// Signing keys from an OpenID provider, shared by every process through JSON
@@ -68,7 +69,7 @@ public final class JWKSKeyStore: SigningKeyProvider, @unchecked Sendable {
         if let uri = settings.jwksURI, !settings.http.permits(uri) {
             throw AuthConfigurationError("jwks URI must be an https URL (plain http only with allowInsecureHTTPForTesting)")
         }
-        try StateFiles.ensureDirectory(settings.stateDirectory)
+        try StateDirectory.ensure(settings.stateDirectory)
         self.settings = settings
         self.fetcher = JWKSFetcher(http: http, options: settings.http)
         self.clock = clock
@@ -179,7 +180,7 @@ public final class JWKSKeyStore: SigningKeyProvider, @unchecked Sendable {
         file["fetched_at"] = .integer(Int(now))
         file["jwks"] = document
         // If the directory is not writable the keys still serve this process.
-        try? StateFiles.writeAtomically(cachePath, JSONWriter.serialize(.object(file)))
+        try? PrivateFiles.writeAtomically(cachePath, JSONWriter.serialize(.object(file)))
         let fresh = Snapshot(keys: keys, fetchedAt: now, jwksURI: uri, stamp: StateFiles.stamp(cachePath))
         state.withLock { snapshot = fresh }
         return fresh
@@ -205,6 +206,6 @@ public final class JWKSKeyStore: SigningKeyProvider, @unchecked Sendable {
         if let t = record.lastAttempt { o["last_attempt"] = .integer(Int(t)) }
         o["last_attempt_ok"] = .bool(record.lastAttemptOK)
         if let t = record.lastForced { o["last_forced_refetch"] = .integer(Int(t)) }
-        try? StateFiles.writeAtomically(fetchRecordPath, JSONWriter.serialize(.object(o)))
+        try? PrivateFiles.writeAtomically(fetchRecordPath, JSONWriter.serialize(.object(o)))
     }
 }

@@ -64,15 +64,6 @@ final class TokenCache: @unchecked Sendable {
         }
     }
 
-    func removeAll() {
-        lock.withLock {
-            index.removeAll(keepingCapacity: true)
-            nodes.removeAll(keepingCapacity: true)
-            head = -1
-            tail = -1
-        }
-    }
-
     private func unlink(_ i: Int) {
         let p = nodes[i].prev, n = nodes[i].next
         if p >= 0 { nodes[p].next = n } else { head = n }

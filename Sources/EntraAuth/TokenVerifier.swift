@@ -66,11 +66,6 @@ public final class TokenVerifier: @unchecked Sendable {
     /// Verified tokens currently cached in this process.
     public var cachedTokens: Int { cache.count }
 
-    /// Forgets cached verdicts (e.g. after a configuration reload).
-    public func clearCache() { cache.removeAll() }
-
-    var cachedTokenCount: Int { cache.count }
-
     private func verifyUncached(_ bytes: [UInt8], now: Int64) throws -> Principal {
         let jws = try CompactJWS(bytes: bytes, maxBytes: maxTokenBytes, allowedAlgorithms: allowedAlgorithms)
         let key = try keys.signingKey(kid: jws.header.keyID, algorithm: jws.header.algorithm).get()

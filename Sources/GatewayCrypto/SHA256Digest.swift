@@ -1,4 +1,6 @@
+import GatewaySupport
 import COpenSSL
+import GatewaySupport
 
 /// A SHA-256 value as four words: cheap to hash and compare as a dictionary key.
 package struct SHA256Digest: Hashable, Sendable {
@@ -22,12 +24,7 @@ package struct SHA256Digest: Hashable, Sendable {
     }
 
     /// Lower-case hex of `bytes`.
-    package var hex: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
+    package var hex: String { Hex.encode(bytes) }
 }
 
 /// Fetched once: implicit fetches per call cost measurable time in OpenSSL 3.

@@ -1,4 +1,5 @@
 import Foundation
+import GatewaySupport
 import MCPJSON
 
 /// One MCP request on the record. Never holds a token or secret: arguments are kept
@@ -45,7 +46,7 @@ public struct AuditRecord: Equatable, Sendable {
 
     public var json: JSONValue {
         var o = JSONObject()
-        o["time"] = .string(AuditRecord.iso8601(time))
+        o["time"] = .string(Timestamp.iso8601Milliseconds(time))
         o["request_id"] = .string(requestId)
         o["instance"] = JSONValue(instance)
         o["tenant"] = JSONValue(tenant)
@@ -61,14 +62,5 @@ public struct AuditRecord: Equatable, Sendable {
         o["upstream_status"] = upstreamStatus.map { .integer($0) } ?? .null
         o["latency_ms"] = .double((latencyMilliseconds * 100).rounded() / 100)
         return .object(o)
-    }
-
-    static func iso8601(_ t: Double) -> String {
-        var seconds = time_t(t)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        let ms = Int((t - Double(Int(t))) * 1000)
-        func pad(_ n: Int32, _ w: Int = 2) -> String { let s = String(n); return String(repeating: "0", count: max(0, w - s.count)) + s }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T\(pad(parts.tm_hour)):\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(pad(Int32(ms), 3))Z"
     }
 }

@@ -1,20 +1,10 @@
-/// Lower-case hex, the one encoder of the project: digests, request and session ids.
-public enum Hex {
+/// Lower-case hexadecimal, the one encoding of digests, request and session ids, and random file names.
+package enum Hex {
     private static let digits: StaticString = "0123456789abcdef"
 
-    /// 16 lower-case hex digits, zero-padded; no intermediate allocations (request ids are hot).
-    public static func word(_ word: UInt64) -> String {
-        String(unsafeUninitializedCapacity: 16) { buffer in
-            for i in 0..<16 {
-                buffer[i] = digits.utf8Start[Int((word >> (60 - 4 * UInt64(i))) & 0xF)]
-            }
-            return 16
-        }
-    }
-
-    /// Two digits per byte.
-    public static func encode<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        String(unsafeUninitializedCapacity: bytes.count * 2) { buffer in
+    /// Two digits per byte, in order.
+    package static func encode<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        String(unsafeUninitializedCapacity: 2 * bytes.count) { buffer in
             var i = 0
             for b in bytes {
                 buffer[i] = digits.utf8Start[Int(b >> 4)]
@@ -25,12 +15,26 @@ public enum Hex {
         }
     }
 
-    /// Random hex from the system generator: 16 digits per 64-bit word.
-    public static func random(words: Int) -> String {
-        var g = SystemRandomNumberGenerator()
-        var s = ""
-        s.reserveCapacity(16 * words)
-        for _ in 0..<words { s += word(g.next()) }
-        return s
+    /// 16 digits, zero-padded, written straight into the string's storage (request ids are on every request's path).
+    package static func word(_ word: UInt64) -> String {
+        String(unsafeUninitializedCapacity: 16) { buffer in
+            put(word, into: buffer, at: 0)
+            return 16
+        }
+    }
+
+    /// Random digits from the system generator, 16 per 64-bit word.
+    package static func random(words: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String(unsafeUninitializedCapacity: 16 * words) { buffer in
+            for w in 0..<words { put(generator.next(), into: buffer, at: 16 * w) }
+            return 16 * words
+        }
+    }
+
+    private static func put(_ word: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>, at start: Int) {
+        for i in 0..<16 {
+            buffer[start + i] = digits.utf8Start[Int((word >> (60 - 4 * UInt64(i))) & 0xF)]
+        }
     }
 }

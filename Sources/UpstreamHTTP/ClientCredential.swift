@@ -1,6 +1,7 @@
 import EntraAuth
 import Foundation
 import GatewayCrypto
+import GatewaySupport
 import MCPJSON
 
 /// The gateway's own confidential-client credential at Entra ID: a client secret, or a
@@ -105,10 +106,9 @@ public final class ClientCertificate: @unchecked Sendable, CustomStringConvertib
 
     /// A signed client assertion for `audience` (the token endpoint), valid for ten minutes.
     func assertion(clientId: String, audience: String, now: Int) throws -> String {
-        var jti = SystemRandomNumberGenerator()
         let header: JSONValue = ["alg": .string(algorithm.rawValue), "typ": "JWT", "x5t#S256": .string(thumbprintS256)]
         let claims: JSONValue = ["aud": .string(audience), "iss": .string(clientId), "sub": .string(clientId),
-                                 "jti": .string(String(jti.next() as UInt64, radix: 16) + String(jti.next() as UInt64, radix: 16)),
+                                 "jti": .string(Hex.random(words: 2)),
                                  "nbf": .integer(now), "iat": .integer(now), "exp": .integer(now + 600)]
         let input = Base64.encodeURL(JSONWriter.serialize(header)) + "." + Base64.encodeURL(JSONWriter.serialize(claims))
         return input + "." + Base64.encodeURL(try sign(Array(input.utf8)))

@@ -311,9 +311,9 @@ final class VerifierAttackTests: XCTestCase {
     func testCacheHitStillHonoursExpiry() throws {
         let t = good()
         _ = try verifier.verify(t)
-        XCTAssertEqual(verifier.cachedTokenCount, 1)
+        XCTAssertEqual(verifier.cachedTokens, 1)
         XCTAssertNoThrow(try verifier.verify(t))
-        XCTAssertEqual(verifier.cachedTokenCount, 1)
+        XCTAssertEqual(verifier.cachedTokens, 1)
         clock.advance(3600 + 121)
         XCTAssertRefused(verifier, t, .expired)
     }
@@ -326,7 +326,7 @@ final class VerifierAttackTests: XCTestCase {
             c["uti"] = .string("token-\(i)")
             XCTAssertNoThrow(try v.verify(Fixture.token(claims: c)))
         }
-        XCTAssertEqual(v.cachedTokenCount, 3)
+        XCTAssertEqual(v.cachedTokens, 3)
     }
 
     func testDescriptionsAreSafeForWWWAuthenticate() {

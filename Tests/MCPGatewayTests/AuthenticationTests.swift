@@ -100,13 +100,13 @@ final class KeysUnavailableTests: XCTestCase {
         let stateDir = NSTemporaryDirectory() + "mcp-fcgi-keys-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: stateDir) }
         let tenant = GatewayFixture.tenant
-        let config = try GatewayConfig.parse([
+        let config = try ProcessConfig.parse([
             "server": ["public_url": "https://mcp.example.test/mcp"],
             "state_dir": .string(stateDir),
             "auth": ["tenant_id": .string(tenant), "client_id": "api://x", "authority": "http://127.0.0.1:9",
                      "jwks_uri": "http://127.0.0.1:9/keys", "allow_insecure_http_for_testing": true],
-        ])
-        let gateway = try Gateway.make(config: config)
+        ]).instances[0]
+        let gateway = Gateway(instances: [try InstanceBuilder(config: config).build()])
         // A well-formed RS256 token for this issuer, signed by a key the gateway has never seen.
         let now = Int(Date().timeIntervalSince1970)
         let token = Fixture.token(header: ["alg": "RS256", "kid": "k1", "typ": "JWT"], claims: [

@@ -33,7 +33,7 @@ final class BackendConfigTests: XCTestCase {
 
     func problems(_ backends: JSONValue, authorization: JSONValue? = nil) -> [String] {
         do {
-            _ = try GatewayConfig.parse(Self.root(backends, authorization: authorization))
+            _ = try ProcessConfig.parse(Self.root(backends, authorization: authorization))
             return []
         } catch let e as ConfigErrors {
             return e.errors.map(\.description)
@@ -48,7 +48,7 @@ final class BackendConfigTests: XCTestCase {
     }
 
     func testValidBackendParses() throws {
-        let c = try GatewayConfig.parse(Self.root(["chat": Self.backend(["session_check_seconds": 3, "ca_bundle": "/etc/ssl/internal.pem"])]))
+        let c = try ProcessConfig.parse(Self.root(["chat": Self.backend(["session_check_seconds": 3, "ca_bundle": "/etc/ssl/internal.pem"])])).instances[0]
         let b = try XCTUnwrap(c.backends["chat"])
         XCTAssertEqual(b.baseURL, "https://chat.example.test")
         XCTAssertEqual(b.authMode, .session)
@@ -136,13 +136,13 @@ final class BackendConfigTests: XCTestCase {
         assertProblem(["chat": Self.backend(["wat": 1])], "backends.chat.wat: unknown setting")
         var noCredential = Self.root(["chat": Self.backend()])
         noCredential["credential"] = nil
-        XCTAssertThrowsError(try GatewayConfig.parse(noCredential)) {
+        XCTAssertThrowsError(try ProcessConfig.parse(noCredential)) {
             XCTAssertTrue("\($0)".contains("backends.chat.auth_mode: session needs On-Behalf-Of tokens: configure the server's credential section"), "\($0)")
         }
     }
 
     func testTenantOverridesAreTypedAndChecked() {
-        let backends = ["chat": try! XCTUnwrap(GatewayConfig.parse(Self.root(["chat": Self.backend()])).backends["chat"])]
+        let backends = ["chat": try! XCTUnwrap(ProcessConfig.parse(Self.root(["chat": Self.backend()])).instances[0].backends["chat"])]
         let (ok, none) = BackendConfig.parseTenantOverrides(["chat": ["base_url": "https://contoso.chat.example.test", "enabled": true]],
                                                             path: "tenants.t.backends", backends: backends)
         XCTAssertEqual(none.count, 0)
@@ -157,7 +157,7 @@ final class BackendConfigTests: XCTestCase {
 
     func testExampleConfigIsValid() throws {
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let c = try GatewayConfig.load(path: repo.appendingPathComponent("examples/simplechat.json").path, environment: [:])
+        let c = try ProcessConfig.load(path: repo.appendingPathComponent("examples/simplechat.json").path, environment: [:]).instances[0]
         XCTAssertEqual(Set(c.backends["simplechat"]?.tools.map(\.name) ?? []), ["get_conversations", "get_user_info"])
     }
 }

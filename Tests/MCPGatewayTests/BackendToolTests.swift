@@ -55,7 +55,7 @@ final class BackendToolTests: XCTestCase {
         for (k, v) in extra { b[k] = v }
         var root = BackendConfigTests.root(["chat": .object(b)])
         root["state_dir"] = .string(dir)
-        let config = try GatewayConfig.parse(root)
+        let config = try ProcessConfig.parse(root).instances[0]
         store = try SQLiteStore(path: config.resolvedStorePath)
         let made = try BackendTools.make(config: config, store: store, broker: broker, environment: environment,
                                          clock: { [clock] in clock!.now }, makeHTTPClient: { [backend] _ in backend! })

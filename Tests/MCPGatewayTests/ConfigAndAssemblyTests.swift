@@ -9,7 +9,7 @@ final class ConfigTests: XCTestCase {
     ])
 
     func testMinimalConfigHasSafeDefaults() throws {
-        let c = try GatewayConfig.parse(minimal)
+        let c = try ProcessConfig.parse(minimal).instances[0]
         XCTAssertEqual(c.server.mcpPath, "/mcp")
         XCTAssertEqual(c.auth.mode, .entra)
         XCTAssertFalse(c.auth.acceptAnyTenant)
@@ -18,12 +18,12 @@ final class ConfigTests: XCTestCase {
     }
 
     func testTokenCacheSizeIsASetting() throws {
-        XCTAssertEqual(try GatewayConfig.parse(minimal).auth.tokenCacheEntries, 2_000)
+        XCTAssertEqual(try ProcessConfig.parse(minimal).instances[0].auth.tokenCacheEntries, 2_000)
         var root = minimal
         root["auth"] = ["tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "api://x", "token_cache_entries": 0]
-        XCTAssertEqual(try GatewayConfig.parse(root).auth.tokenCacheEntries, 0)
+        XCTAssertEqual(try ProcessConfig.parse(root).instances[0].auth.tokenCacheEntries, 0)
         root["auth"] = ["tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "api://x", "token_cache_entries": -1]
-        XCTAssertThrowsError(try GatewayConfig.parse(root)) { XCTAssertTrue(String(describing: $0).contains("auth.token_cache_entries")) }
+        XCTAssertThrowsError(try ProcessConfig.parse(root)) { XCTAssertTrue(String(describing: $0).contains("auth.token_cache_entries")) }
     }
 
     func testEveryProblemIsReportedWithItsPath() {
@@ -31,7 +31,7 @@ final class ConfigTests: XCTestCase {
         root["server"] = ["public_url": "ftp://x", "mcp_path": "mcp/", "workerz": 3]
         root["limits"] = ["max_body_bytes": "big"]
         root["auth"] = ["mode": "none"]
-        XCTAssertThrowsError(try GatewayConfig.parse(root)) { error in
+        XCTAssertThrowsError(try ProcessConfig.parse(root)) { error in
             let text = String(describing: error)
             for needle in ["server.public_url", "server.mcp_path", "server.workerz", "limits.max_body_bytes",
                            "auth.mode", "auth.audiences", "auth.allowed_tenants"] {
@@ -43,16 +43,16 @@ final class ConfigTests: XCTestCase {
     func testAuthCannotBeLeftOut() {
         var root = minimal
         root["auth"] = nil
-        XCTAssertThrowsError(try GatewayConfig.parse(root)) { XCTAssertTrue(String(describing: $0).contains("auth")) }
+        XCTAssertThrowsError(try ProcessConfig.parse(root)) { XCTAssertTrue(String(describing: $0).contains("auth")) }
     }
 
     func testSeedEnvironmentNamesAreAccepted() throws {
         var root = minimal
         root["auth"] = [:]
-        let c = try GatewayConfig.parse(root, environment: [
+        let c = try ProcessConfig.parse(root, environment: [
             "AZURE_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47", "AZURE_CLIENT_ID": "5e3c2a4b-1111-2222-3333-444455556666",
             "TOKEN_AUDIENCE": "api://contoso-mcp", "TOKEN_ISSUER": "https://login.microsoftonline.us/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0",
-        ])
+        ]).instances[0]
         XCTAssertEqual(c.auth.allowedTenants, ["72f988bf-86f1-41af-91ab-2d7cd011db47"])
         XCTAssertEqual(c.auth.audiences, ["5e3c2a4b-1111-2222-3333-444455556666", "api://contoso-mcp"])
         XCTAssertEqual(c.auth.authority, "https://login.microsoftonline.us")
@@ -61,10 +61,10 @@ final class ConfigTests: XCTestCase {
     func testPlainHTTPAuthorityNeedsTheTestingFlag() {
         var root = minimal
         root["auth"] = ["tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "api://x", "authority": "http://127.0.0.1:9"]
-        XCTAssertThrowsError(try GatewayConfig.parse(root))
+        XCTAssertThrowsError(try ProcessConfig.parse(root))
         root["auth"] = ["tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "api://x", "authority": "http://127.0.0.1:9",
                         "allow_insecure_http_for_testing": true]
-        XCTAssertNoThrow(try GatewayConfig.parse(root))
+        XCTAssertNoThrow(try ProcessConfig.parse(root))
     }
 }
 

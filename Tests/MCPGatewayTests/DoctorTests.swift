@@ -25,10 +25,10 @@ final class DoctorTests: XCTestCase {
     }
 
     func entraConfig(_ dir: String) throws -> GatewayConfig {
-        try GatewayConfig.parse(JSONObject(pairs: [
+        try ProcessConfig.parse(JSONObject(pairs: [
             ("server", ["public_url": "https://h.example/mcp"]), ("state_dir", .string(dir)),
             ("auth", ["tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "api://x", "authority": "https://login.example"]),
-        ]))
+        ])).instances[0]
     }
 
     func testEveryCheckPassesWithReachableKeys() throws {
@@ -84,14 +84,14 @@ final class DoctorTests: XCTestCase {
     }
 
     func upstreamConfig(_ dir: String, backends: JSONValue) throws -> GatewayConfig {
-        try GatewayConfig.parse(JSONObject(pairs: [
+        try ProcessConfig.parse(JSONObject(pairs: [
             ("server", ["public_url": "https://h.example/mcp"]), ("state_dir", .string(dir)),
             ("auth", ["mode": "development", "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "api://x"]),
             ("credential", ["client_id": "9a9a9a9a-0000-4000-8000-0000000000a9", "client_secret_env": "DOCTOR_TEST_SECRET"]),
             ("powerbi", ["access_mode": "delegated"]),
             ("authorization", ["roles": ["MCP.User": ["user", "chat"]]]),
             ("backends", backends),
-        ]))
+        ])).instances[0]
     }
 
     static let downTool: JSONValue = [

@@ -29,7 +29,7 @@ final class GatewayFixture {
             ("auth", .object(auth)),
         ])
         for (k, v) in extra { root[k] = v }
-        let config = try GatewayConfig.parse(root)
+        let config = try ProcessConfig.parse(root).instances[0]
         var builder = InstanceBuilder(config: config)
         builder.extraTools = tools
         gateway = Gateway(instances: [try builder.build()])

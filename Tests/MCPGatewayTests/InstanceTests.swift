@@ -41,7 +41,7 @@ final class InstanceTests: XCTestCase {
 
     func errors(_ o: JSONObject) -> [String] {
         do {
-            _ = try GatewayConfig.parse(o)
+            _ = try ProcessConfig.parse(o)
             return []
         } catch let e as ConfigErrors {
             return e.errors.map(\.description)
@@ -70,14 +70,14 @@ final class InstanceTests: XCTestCase {
     // MARK: - Configuration
 
     func testInstancesInheritTopLevelSectionsAndGetTheirOwnStores() throws {
-        let c = try GatewayConfig.parse(root(["client-a": instance("client-a", tenant: Self.tenantA),
+        let c = try ProcessConfig.parse(root(["client-a": instance("client-a", tenant: Self.tenantA),
                                               "client-b": instance("client-b", tenant: Self.tenantB,
                                                                    extra: ["rate_limits": ["user_per_minute": 5]])]))
         XCTAssertEqual(c.instances.map(\.instanceName), ["client-a", "client-b"])
         let (a, b) = (c.instances[0], c.instances[1])
         XCTAssertEqual(a.server.mcpPath, "/client-a/mcp")
         XCTAssertEqual(a.server.name, "shared")
-        XCTAssertEqual(a.server.workers, 4)
+        XCTAssertEqual(c.workers, 4)
         XCTAssertEqual(a.rateLimits.userPerMinute, 0)
         XCTAssertEqual(b.rateLimits.userPerMinute, 5)
         XCTAssertNotEqual(a.resolvedStorePath, b.resolvedStorePath)
@@ -119,7 +119,7 @@ final class InstanceTests: XCTestCase {
     // MARK: - Isolation
 
     func testATokenForOneInstanceIsRefusedByAnother() throws {
-        let router = try Gateway.make(config: GatewayConfig.parse(root([
+        let router = try Gateway.make(config: ProcessConfig.parse(root([
             "client-a": instance("client-a", tenant: Self.tenantA),
             "client-b": instance("client-b", tenant: Self.tenantB)])))
         let forA = try token(router, instance: "client-a", tenant: Self.tenantA)
@@ -156,7 +156,7 @@ final class InstanceTests: XCTestCase {
     }
 
     func testEachInstanceHasItsOwnMetadataAndNoSharedMe() throws {
-        let router = try Gateway.make(config: GatewayConfig.parse(root([
+        let router = try Gateway.make(config: ProcessConfig.parse(root([
             "client-a": instance("client-a", tenant: Self.tenantA),
             "client-b": instance("client-b", tenant: Self.tenantB)])))
         let meta = router.respond(to: HTTPRequest(method: "GET", path: "/.well-known/oauth-protected-resource/client-b/mcp"))
@@ -173,7 +173,7 @@ final class InstanceTests: XCTestCase {
         var a = instance("a", tenant: Self.tenantA).objectValue!
         a["tenants"] = [Self.tenantA: ["name": "Small", "rate_limits": ["user_per_minute": 1, "user_burst": 2]],
                         Self.tenantB: ["name": "Large"]]
-        let router = try Gateway.make(config: GatewayConfig.parse(root(["a": .object(a)])))
+        let router = try Gateway.make(config: ProcessConfig.parse(root(["a": .object(a)])))
         let small = try token(router, instance: "a", tenant: Self.tenantA)
         let large = try token(router, instance: "a", tenant: Self.tenantB)
         XCTAssertEqual((0..<3).map { _ in whoami(router, path: "/a/mcp", token: small).status }, [200, 200, 429])
@@ -185,7 +185,7 @@ final class InstanceTests: XCTestCase {
     func proxyRouter(enabled: Bool = true) throws -> Gateway {
         let a = instance("a", tenant: Self.tenantA, extra: [
             "trusted_proxy": ["enabled": .bool(enabled), "sources": ["10.20.0.0/16", "::1"], "default_tenant": .string(Self.tenantA)]])
-        return try Gateway.make(config: GatewayConfig.parse(root(["a": a])))
+        return try Gateway.make(config: ProcessConfig.parse(root(["a": a])))
     }
 
     func testIdentityFromTheTrustedProxyIsAccepted() throws {

@@ -100,13 +100,13 @@ final class OperationsTests: XCTestCase {
                                                      "client_id": "api://x"])]
         var root = JSONObject(pairs: base)
         root["metrics"] = ["allowed_networks": ["10.0.0.0/8", "bogus"], "colour": "blue"]
-        XCTAssertThrowsError(try GatewayConfig.parse(root)) { error in
+        XCTAssertThrowsError(try ProcessConfig.parse(root)) { error in
             let text = "\(error)"
             XCTAssertTrue(text.contains("metrics.allowed_networks[1]: 'bogus' is not an IP network"), text)
             XCTAssertTrue(text.contains("metrics.colour: unknown setting"), text)
         }
         root["metrics"] = ["allowed_networks": ["10.0.0.0/8"]]
-        XCTAssertEqual(try GatewayConfig.parse(root).metrics.allowedNetworks.map(\.description), ["10.0.0.0/8"])
+        XCTAssertEqual(try ProcessConfig.parse(root).instances[0].metrics.allowedNetworks.map(\.description), ["10.0.0.0/8"])
     }
 
     // MARK: /metrics
@@ -163,7 +163,7 @@ final class OperationsTests: XCTestCase {
     func testMetricsHoldAcrossGatewaysOnTheSameStateDirectory() throws {
         let f = try GatewayFixture()
         // A second gateway over the same state dir stands for another process.
-        let other = try Gateway.make(config: f.instance.config)
+        let other = Gateway(instances: [try InstanceBuilder(config: f.instance.config).build()])
         let token = try f.token()
         let call = GatewayFixture.legacyBody("tools/call", params: ["name": "whoami", "arguments": [:]])
         _ = f.post(call, token: token)
@@ -241,7 +241,7 @@ final class OperationsTests: XCTestCase {
         let noKeys: JSONValue = ["tenant_id": "0b7e9c39-8f15-4a5e-9a57-2f5c2e1f4d11", "client_id": "api://b",
                                  "authority": "http://127.0.0.1:9", "allow_insecure_http_for_testing": true]
         func router(_ second: JSONValue) throws -> Gateway {
-            try Gateway.make(config: GatewayConfig.parse(JSONObject(pairs: [
+            try Gateway.make(config: ProcessConfig.parse(JSONObject(pairs: [
                 ("state_dir", .string(dir)), ("instances", ["a": instance("a", auth: dev), "b": instance("b", auth: second)]),
             ])))
         }

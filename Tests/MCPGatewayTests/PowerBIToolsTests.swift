@@ -346,7 +346,7 @@ final class PowerBIToolsTests: XCTestCase {
             var root: JSONObject = ["server": ["public_url": "https://mcp.example.test/mcp"],
                                     "auth": ["mode": "development", "tenant_id": .string(Self.tenant), "client_id": "api://x"]]
             for (k, v) in extra { root[k] = v }
-            return try GatewayConfig.parse(root)
+            return try ProcessConfig.parse(root).instances[0]
         }
         let credential: JSONValue = ["client_id": "cccccccc-cccc-4ccc-8ccc-cccccccccccc", "client_secret_env": "PBI_SECRET"]
         let gov = try parse(["credential": credential, "powerbi": ["cloud": "gcc_high", "access_mode": "service_principal", "max_rows": 500]])

@@ -31,7 +31,7 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(f.post(ping, headers: ["mcp-session-id": sid], token: someoneElse).status, 404)
 
         // A second gateway on the same state directory (another worker process) knows the session.
-        let other = try Gateway.make(config: f.instance.config)
+        let other = Gateway(instances: [try InstanceBuilder(config: f.instance.config).build()])
         var h = HTTPHeaders(["content-type": "application/json", "mcp-session-id": sid])
         h["authorization"] = "Bearer \(token)"
         XCTAssertEqual(other.respond(to: HTTPRequest(method: "POST", path: "/mcp", headers: h, body: JSONWriter.serialize(ping))).status, 200)

@@ -46,7 +46,7 @@ public final class Log: @unchecked Sendable {
     public func log(_ level: Level, _ message: String, _ fields: KeyValuePairs<String, JSONValue> = [:]) {
         guard level >= self.level else { return }
         var object = JSONObject()
-        object["time"] = .string(Log.timestamp())
+        object["time"] = .string(Timestamp.nowWithMilliseconds())
         object["level"] = .string(level.name)
         object["msg"] = .string(message)
         object["pid"] = .integer(Int(getpid()))
@@ -62,25 +62,4 @@ public final class Log: @unchecked Sendable {
     public func info(_ m: String, _ f: KeyValuePairs<String, JSONValue> = [:]) { log(.info, m, f) }
     public func warning(_ m: String, _ f: KeyValuePairs<String, JSONValue> = [:]) { log(.warning, m, f) }
     public func error(_ m: String, _ f: KeyValuePairs<String, JSONValue> = [:]) { log(.error, m, f) }
-
-    package static func timestamp() -> String {
-        var tv = timeval()
-        gettimeofday(&tv, nil)
-        var t = time_t(tv.tv_sec)
-        var tmv = tm()
-        gmtime_r(&t, &tmv)
-        // By hand rather than String(format:), which sets up Foundation's locale machinery
-        // on first use: a cost every CGI process that logs would pay.
-        var out = ""
-        out.reserveCapacity(24)
-        func put(_ n: Int, _ width: Int) {
-            let digits = String(n)
-            if digits.utf8.count < width { out += String(repeating: "0", count: width - digits.utf8.count) }
-            out += digits
-        }
-        put(Int(tmv.tm_year) + 1900, 4); out += "-"; put(Int(tmv.tm_mon) + 1, 2); out += "-"; put(Int(tmv.tm_mday), 2)
-        out += "T"; put(Int(tmv.tm_hour), 2); out += ":"; put(Int(tmv.tm_min), 2); out += ":"; put(Int(tmv.tm_sec), 2)
-        out += "."; put(Int(tv.tv_usec / 1000), 3); out += "Z"
-        return out
-    }
 }

@@ -2,6 +2,7 @@ import EntraAuth
 import Foundation
 import GatewayStore
 import UpstreamHTTP
+import GatewaySupport
 
 /// `mcp-fcgi doctor`: from this host, with this config, can the service do its job?
 /// Each check says what it tried, whether it worked, and what to do if not.
@@ -58,13 +59,9 @@ public struct Doctor {
     /// Run as root, the files the checks created go to the owner of the state directory,
     /// the user the service runs as, so the service can still open them.
     private func handFilesToServiceUser() {
-        var st = stat()
-        guard geteuid() == 0, stat(config.stateDirectory, &st) == 0, st.st_uid != 0 else { return }
         let store = config.resolvedStorePath
-        for file in [store, store + "-wal", store + "-shm", config.stateDirectory + "/metrics.shm",
-                     config.stateDirectory + "/" + DevSigningKey.fileName] {
-            _ = chown(file, st.st_uid, st.st_gid)
-        }
+        StateDirectory.handToServiceUser([store, store + "-wal", store + "-shm", config.stateDirectory + "/metrics.shm",
+                                          config.stateDirectory + "/" + DevSigningKey.fileName], in: config.stateDirectory)
     }
 
     /// A plain-text table, one check per line.
@@ -99,7 +96,7 @@ public struct Doctor {
                 guard geteuid() != 0 else {
                     throw ServerError("\(dir) does not exist: create it owned by the service user (install -d -o mcp-fcgi -m 0700 \(dir); systemd's StateDirectory= does it)")
                 }
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try StateDirectory.ensure(dir)
             }
             let probe = dir + "/.doctor-\(getpid())"
             guard FileManager.default.createFile(atPath: probe, contents: Data("ok".utf8)) else {

@@ -22,7 +22,7 @@ public final class Gateway: RequestHandler, Sendable {
     }
 
     /// Every configured instance, built by the composition root.
-    public static func make(config: GatewayConfig, workerThreads: Int = 1) throws -> Gateway {
+    public static func make(config: ProcessConfig, workerThreads: Int = 1) throws -> Gateway {
         try Gateway(instances: InstanceBuilder.buildAll(config: config, workerThreads: workerThreads))
     }
 

@@ -26,8 +26,8 @@ public struct InstanceBuilder {
     }
 
     /// Every instance of a config, sharing one mapping of the counters file.
-    public static func buildAll(config: GatewayConfig, workerThreads: Int = 1) throws -> [GatewayInstance] {
-        let instances = config.instances.isEmpty ? [config] : config.instances
+    public static func buildAll(config: ProcessConfig, workerThreads: Int = 1) throws -> [GatewayInstance] {
+        let instances = config.instances
         let counters = GatewayMetrics.openCounters(stateDirectory: instances[0].stateDirectory)
         return try instances.map { instance in
             var builder = InstanceBuilder(config: instance, sharesHost: instances.count > 1)
@@ -69,8 +69,7 @@ public struct InstanceBuilder {
 
     public func build() throws -> GatewayInstance {
         let config = self.config, auth = config.auth
-        try FileManager.default.createDirectory(atPath: config.stateDirectory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try StateDirectory.ensure(config.stateDirectory)
         let metrics = GatewayMetrics(counters: counters ?? GatewayMetrics.openCounters(stateDirectory: config.stateDirectory),
                                      instance: sharesHost ? config.instanceName : nil)
         let verifier = try Self.verifier(for: config, metrics: metrics)

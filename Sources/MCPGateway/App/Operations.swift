@@ -78,9 +78,8 @@ public final class OperationsStatus: Sendable {
             "rejections": .integer(Int(f.rateLimitRejections)), "blocked_requests": .integer(Int(f.blockedRequests)),
         ]
         o["requests"] = ["mcp": .integer(Int(f.mcpRequests)), "auth_failures": .integer(Int(f.authFailures))]
-        let iso = ISO8601DateFormatter()
         o["last_upstream_errors"] = .array((metrics.counters?.recentErrors() ?? []).map {
-            ["time": .string(iso.string(from: Date(timeIntervalSince1970: $0.time))), "error": .string($0.text)]
+            ["time": .string(Timestamp.iso8601($0.time)), "error": .string($0.text)]
         })
         return .object(o)
     }

@@ -274,19 +274,14 @@ final class BackendConnector: @unchecked Sendable {
         }
         let now = clock()
         o["session"] = session.jar.isExpired(now: now) ? "expired" : "active"
-        if let e = session.jar.expiresAt { o["expires_at"] = .string(Self.iso(e)) }
-        o["last_checked_at"] = .string(Self.iso(session.stored.checkedAt))
+        if let e = session.jar.expiresAt { o["expires_at"] = .string(Timestamp.iso8601(e)) }
+        o["last_checked_at"] = .string(Timestamp.iso8601(session.stored.checkedAt))
         if verify && !session.jar.isExpired(now: now) {
             let valid = try check(&session, caller, target)
             o["verified"] = .bool(valid)
             if valid { try? store.markBackendSessionChecked(key, sealed: session.stored.sealed, at: now) } else { o["session"] = "rejected" }
         }
         return o
-    }
-
-    static func iso(_ t: Double) -> String {
-        let f = ISO8601DateFormatter()
-        return f.string(from: Date(timeIntervalSince1970: t))
     }
 }
 

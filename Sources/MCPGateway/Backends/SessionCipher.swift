@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCrypto
+import GatewaySupport
 
 public struct SessionCipherError: Error, CustomStringConvertible {
     public let description: String
@@ -28,39 +29,15 @@ public final class SessionCipher: Sendable {
     /// hard-linked into place, which fails if another process got there first; then everyone reads the winner.
     public static func loadOrCreate(stateDirectory: String) throws -> SessionCipher {
         let path = stateDirectory + "/" + keyFileName
-        if let key = try readKey(path) { return try SessionCipher(key: key) }
-        guard let fresh = SecureRandom.bytes(keyLength) else { throw SessionCipherError("no randomness for the session key") }
-        let temp = "\(path).\(getpid()).\(UInt64.random(in: 0...UInt64.max)).tmp"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw SessionCipherError("cannot create \(temp): \(String(cString: strerror(errno)))") }
-        defer { unlink(temp) }
-        let written = fresh.withUnsafeBytes { write(fd, $0.baseAddress, keyLength) }
-        let synced = fsync(fd) == 0
-        close(fd)
-        guard written == keyLength, synced else { throw SessionCipherError("cannot write \(temp): \(String(cString: strerror(errno)))") }
-        if link(temp, path) != 0 && errno != EEXIST {
-            throw SessionCipherError("cannot create \(path): \(String(cString: strerror(errno)))")
+        try PrivateFiles.createSecretIfAbsent(path) {
+            guard let fresh = SecureRandom.bytes(keyLength) else { throw SessionCipherError("no randomness for the session key") }
+            return fresh
         }
-        guard let key = try readKey(path) else { throw SessionCipherError("\(path) vanished while starting") }
+        guard let key = try PrivateFiles.readSecret(path, what: "backend session key", maxBytes: keyLength) else {
+            throw SessionCipherError("\(path) vanished while starting")
+        }
+        guard key.count == keyLength else { throw SessionCipherError("\(path) must hold exactly 32 bytes") }
         return try SessionCipher(key: key)
-    }
-
-    private static func readKey(_ path: String) throws -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw SessionCipherError("cannot read \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw SessionCipherError("cannot stat \(path)") }
-        guard st.st_mode & 0o077 == 0 else {
-            throw SessionCipherError("\(path) is readable by others (mode \(String(st.st_mode & 0o777, radix: 8))); chmod 600 it")
-        }
-        var key = [UInt8](repeating: 0, count: keyLength + 1)
-        let n = key.withUnsafeMutableBytes { read(fd, $0.baseAddress, keyLength + 1) }
-        guard n == keyLength else { throw SessionCipherError("\(path) must hold exactly 32 bytes") }
-        return Array(key.prefix(keyLength))
     }
 
     public func seal(_ plaintext: [UInt8], associatedData: [UInt8]) throws -> [UInt8] {

@@ -3,7 +3,8 @@ import EntraAuth
 import Foundation
 import MCPJSON
 
-/// Everything the gateway reads from its config file and environment.
+/// One instance's configuration: everything its gateway reads from the config file and environment.
+/// The process's own settings, and the list of instances, are in `ProcessConfig`.
 public struct GatewayConfig: Sendable {
     public struct Server: Sendable {
         public var name = "mcp-fcgi"
@@ -11,8 +12,6 @@ public struct GatewayConfig: Sendable {
         /// The canonical URL clients use for the MCP endpoint; it is the OAuth resource identifier.
         public var publicURL = ""
         public var instructions: String?
-        public var workers = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount)
-        public var shutdownGraceSeconds = 10.0
     }
 
     public struct Limits: Sendable {
@@ -55,10 +54,10 @@ public struct GatewayConfig: Sendable {
     public var limits = Limits()
     public var allowedOrigins: [String] = []
     public var stateDirectory = "/var/lib/mcp-fcgi"
-    public var logLevel: Log.Level = .info
     public var auth = Auth()
     public var permissions = PermissionPolicy.standard
-    /// The shared SQLite file; default `<state_dir>/mcp-fcgi.db`.
+    /// The shared SQLite file; default `<state_dir>/mcp-fcgi.db`, or `<state_dir>/instance-<name>.db`
+    /// for each of several instances (the loader fills that in).
     public var storePath: String?
     public var rateLimits = RateLimits()
     public var audit = Audit()
@@ -94,11 +93,6 @@ public struct GatewayConfig: Sendable {
 
     /// The instance's name: "default" for a config without `instances`.
     public var instanceName = "default"
-    /// Every instance this process serves, each a complete configuration of its own.
-    /// A config without `instances` serves one: itself.
-    public var instances: [GatewayConfig] = []
-    /// How many instances share this process (1 without `instances`).
-    public var instanceCount = 1
     /// Tenant records by lower-cased tenant id; every one of them is on the allow-list.
     public var tenants: [String: TenantRecord] = [:]
     public var trustedProxy = TrustedProxy()
@@ -123,105 +117,13 @@ public struct GatewayConfig: Sendable {
         public var assertedHeaders: [String] { [userHeader, tenantHeader, rolesHeader, nameHeader] }
     }
 
-    public var resolvedStorePath: String {
-        storePath ?? stateDirectory + (instanceCount == 1 ? "/mcp-fcgi.db" : "/instance-\(instanceName).db")
-    }
+    public var resolvedStorePath: String { storePath ?? stateDirectory + "/mcp-fcgi.db" }
 
     public init() {}
 
-    /// Loads a config file, then applies environment overrides. All problems are reported together.
-    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> GatewayConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigErrors([ConfigError("", "cannot read the config file \(path)")])
-        }
-        let value: JSONValue
-        do {
-            value = try JSONParser.parse(Array(data), limits: JSONLimits(maxDepth: 16, maxBytes: 1 << 20))
-        } catch {
-            throw ConfigErrors([ConfigError("", "\(path) is not valid JSON: \(error)")])
-        }
-        guard let object = value.objectValue else { throw ConfigErrors([ConfigError("", "\(path) must hold a JSON object")]) }
-        return try parse(object, environment: environment)
-    }
-
-    /// Settings that belong to the process, not to an instance: they may appear only at the top level.
-    static let processOnlyKeys = ["limits", "state_dir", "logging", "metrics"]
-    static let processOnlyServerKeys = ["workers", "shutdown_grace_seconds"]
-
-    public static func parse(_ root: JSONObject, environment: [String: String] = [:]) throws -> GatewayConfig {
-        guard let listValue = root["instances"] else {
-            var c = try parseInstance(root, environment: environment)
-            c.instances = [c]
-            return c
-        }
-        guard let list = listValue.objectValue, !list.isEmpty else {
-            throw ConfigErrors([ConfigError("instances", "must be an object of named instances, e.g. {\"client-a\": {…}}")])
-        }
-        var base = root
-        base["instances"] = nil
-        var errors: [ConfigError] = []
-        var configs: [GatewayConfig] = []
-        for (name, value) in list {
-            let at = "instances.\(name)"
-            guard name.range(of: "^[a-z0-9][a-z0-9_-]{0,62}$", options: .regularExpression) != nil else {
-                errors.append(ConfigError(at, "instance names are 1-63 lower-case letters, digits, '-' or '_'")); continue
-            }
-            guard let own = value.objectValue else { errors.append(ConfigError(at, "must be an object")); continue }
-            var merged = base
-            for (key, v) in own {
-                if processOnlyKeys.contains(key) {
-                    errors.append(ConfigError("\(at).\(key)", "is a process-wide setting: set it at the top level"))
-                } else if key == "server", let ownServer = v.objectValue {
-                    // Instances share the process's server block and override their own keys (mcp_path, public_url, …).
-                    var server = base["server"]?.objectValue ?? JSONObject()
-                    for (k, sv) in ownServer {
-                        if processOnlyServerKeys.contains(k) {
-                            errors.append(ConfigError("\(at).server.\(k)", "is a process-wide setting: set it in the top-level server block"))
-                        }
-                        server[k] = sv
-                    }
-                    merged[key] = .object(server)
-                } else {
-                    merged[key] = v
-                }
-            }
-            // A shared store file would merge the instances' namespaces: each gets its own unless it names one.
-            if own["store"] == nil, var store = merged["store"]?.objectValue {
-                store["path"] = nil
-                merged["store"] = .object(store)
-            }
-            do {
-                // Environment overrides are for single-instance setups; several instances would all inherit them.
-                var c = try parseInstance(merged, environment: [:])
-                c.instanceName = name
-                c.instanceCount = list.count
-                configs.append(c)
-            } catch let e as ConfigErrors {
-                errors += e.errors.map { ConfigError($0.path.isEmpty ? at : "\(at).\($0.path)", $0.problem) }
-            }
-        }
-        for (i, a) in configs.enumerated() {
-            for b in configs[(i + 1)...] {
-                if a.server.mcpPath == b.server.mcpPath {
-                    errors.append(ConfigError("instances.\(b.instanceName).server.mcp_path", "\(b.server.mcpPath) is already the path of instance \(a.instanceName)"))
-                }
-                if a.resolvedStorePath == b.resolvedStorePath {
-                    errors.append(ConfigError("instances.\(b.instanceName).store.path", "is also the store of instance \(a.instanceName): each instance needs its own"))
-                }
-                let shared = Set(a.auth.audiences).intersection(b.auth.audiences)
-                if !shared.isEmpty {
-                    errors.append(ConfigError("instances.\(b.instanceName).auth.audiences",
-                        "\(shared.sorted().joined(separator: ", ")) is also an audience of instance \(a.instanceName): give each instance its own app registration, so a token for one is refused by the other"))
-                }
-            }
-        }
-        guard errors.isEmpty else { throw ConfigErrors(errors) }
-        var root = configs[0]
-        root.instances = configs
-        return root
-    }
-
-    static func parseInstance(_ root: JSONObject, environment: [String: String]) throws -> GatewayConfig {
+    /// One instance from its (merged) object. The process-wide settings are read here too, into
+    /// `process`, so that every problem is reported in the file's order; all instances see the same ones.
+    static func parseInstance(_ root: JSONObject, environment: [String: String], process: inout ProcessConfig) throws -> GatewayConfig {
         var c = GatewayConfig()
         let top = ConfigSection(root, path: "")
         var errors: [ConfigError] = []
@@ -231,8 +133,8 @@ public struct GatewayConfig: Sendable {
         c.server.mcpPath = s.string("mcp_path", default: c.server.mcpPath)
         c.server.publicURL = s.string("public_url", default: "")
         c.server.instructions = s.string("instructions")
-        c.server.workers = s.int("workers", default: c.server.workers, range: 1...256)
-        c.server.shutdownGraceSeconds = Double(s.int("shutdown_grace_seconds", default: 10, range: 0...600))
+        process.workers = s.int("workers", default: process.workers, range: 1...256)
+        process.shutdownGraceSeconds = Double(s.int("shutdown_grace_seconds", default: 10, range: 0...600))
         if !c.server.mcpPath.hasPrefix("/") || c.server.mcpPath.count < 2 || c.server.mcpPath.hasSuffix("/") {
             s.fail("mcp_path", "must be an absolute path such as /mcp, without a trailing slash")
         }
@@ -263,7 +165,7 @@ public struct GatewayConfig: Sendable {
 
         let g = top.section("logging")
         let levelName = g.string("level", default: "info")
-        if let level = Log.Level(name: levelName) { c.logLevel = level } else { g.fail("level", "must be debug, info, warning or error") }
+        if let level = Log.Level(name: levelName) { process.logLevel = level } else { g.fail("level", "must be debug, info, warning or error") }
         errors += g.finish()
 
         let st = top.section("store")

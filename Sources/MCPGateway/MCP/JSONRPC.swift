@@ -13,7 +13,6 @@ public enum RPCErrorCode {
     public static let rateLimited = -32004
     /// 2026-07-28: HTTP headers do not match the body, or are missing or malformed.
     public static let headerMismatch = -32020
-    public static let missingRequiredClientCapability = -32021
     public static let unsupportedProtocolVersion = -32022
 }
 

@@ -23,6 +23,5 @@ public enum ProtocolEra: String, Sendable {
 enum MetaKey {
     static let protocolVersion = "io.modelcontextprotocol/protocolVersion"
     static let clientCapabilities = "io.modelcontextprotocol/clientCapabilities"
-    static let clientInfo = "io.modelcontextprotocol/clientInfo"
     static let serverInfo = "io.modelcontextprotocol/serverInfo"
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GatewayStore
+import GatewaySupport
 import MCPJSON
 import UpstreamHTTP
 
@@ -184,7 +185,7 @@ struct BackendSessionTool: Tool {
             let target = try connector.target(for: caller)
             let (session, fresh) = try connector.openSession(caller, target)
             var o = JSONObject(pairs: [("backend", .string(connector.name)), ("session", "active"), ("new", .bool(fresh))])
-            if let e = session.jar.expiresAt { o["expires_at"] = .string(BackendConnector.iso(e)) }
+            if let e = session.jar.expiresAt { o["expires_at"] = .string(Timestamp.iso8601(e)) }
             return .structured(.object(o))
         case .logout:
             return .structured(.object(try connector.logout(caller)))

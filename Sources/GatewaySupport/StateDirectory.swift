@@ -1,0 +1,39 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A file-system step that failed: what was tried, on which path, and the system's reason.
+package struct FileSystemError: Error, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
+}
+
+/// The directory every process of an installation shares: store, metrics, caches and key material.
+package enum StateDirectory {
+    /// Creates `path` and any missing parents, owner only (0700): it holds key material.
+    /// An existing directory is left as it is.
+    package static func ensure(_ path: String) throws {
+        var st = stat()
+        if stat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFDIR else { throw FileSystemError("state path is not a directory: \(path)") }
+            return
+        }
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            prefix += "/" + part
+            if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
+                throw FileSystemError("cannot create state directory \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    /// Run as root, gives `files` to the owner of `directory`, the user the service runs as, so the
+    /// service can still open what a root-run operator command created. Otherwise there is nothing to do.
+    package static func handToServiceUser(_ files: [String], in directory: String) {
+        var st = stat()
+        guard geteuid() == 0, stat(directory, &st) == 0, st.st_uid != 0 else { return }
+        for file in files { _ = chown(file, st.st_uid, st.st_gid) }
+    }
+}

@@ -1,0 +1,112 @@
+import GatewaySupport
+import Foundation
+import MCPJSON
+
+/// What the process needs from the config file: its logging, worker threads and shutdown grace, and the
+/// instances it serves, each a complete `GatewayConfig` of its own. Never without an instance: a file
+/// without `instances` serves one, named "default".
+public struct ProcessConfig: Sendable {
+    /// The file it was read from; nil when parsed from an object.
+    public var path: String?
+    public var logLevel: Log.Level = .info
+    public var workers = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount)
+    public var shutdownGraceSeconds = 10.0
+    public var instances: [GatewayConfig] = []
+
+    /// `limits` is a process-wide section, so every instance has the same; the FastCGI and CGI fronts read it here.
+    public var maxBodyBytes: Int { instances[0].limits.maxBodyBytes }
+
+    /// Loads a config file, then applies environment overrides. All problems are reported together.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ProcessConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigErrors([ConfigError("", "cannot read the config file \(path)")])
+        }
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(Array(data), limits: JSONLimits(maxDepth: 16, maxBytes: 1 << 20))
+        } catch {
+            throw ConfigErrors([ConfigError("", "\(path) is not valid JSON: \(error)")])
+        }
+        guard let object = value.objectValue else { throw ConfigErrors([ConfigError("", "\(path) must hold a JSON object")]) }
+        var config = try parse(object, environment: environment)
+        config.path = path
+        return config
+    }
+
+    /// Settings that belong to the process, not to an instance: they may appear only at the top level.
+    static let processOnlyKeys = ["limits", "state_dir", "logging", "metrics"]
+    static let processOnlyServerKeys = ["workers", "shutdown_grace_seconds"]
+
+    public static func parse(_ root: JSONObject, environment: [String: String] = [:]) throws -> ProcessConfig {
+        var process = ProcessConfig()
+        guard let listValue = root["instances"] else {
+            let only = try GatewayConfig.parseInstance(root, environment: environment, process: &process)
+            process.instances = [only]
+            return process
+        }
+        guard let list = listValue.objectValue, !list.isEmpty else {
+            throw ConfigErrors([ConfigError("instances", "must be an object of named instances, e.g. {\"client-a\": {…}}")])
+        }
+        var base = root
+        base["instances"] = nil
+        var errors: [ConfigError] = []
+        var configs: [GatewayConfig] = []
+        for (name, value) in list {
+            let at = "instances.\(name)"
+            guard name.range(of: "^[a-z0-9][a-z0-9_-]{0,62}$", options: .regularExpression) != nil else {
+                errors.append(ConfigError(at, "instance names are 1-63 lower-case letters, digits, '-' or '_'")); continue
+            }
+            guard let own = value.objectValue else { errors.append(ConfigError(at, "must be an object")); continue }
+            var merged = base
+            for (key, v) in own {
+                if processOnlyKeys.contains(key) {
+                    errors.append(ConfigError("\(at).\(key)", "is a process-wide setting: set it at the top level"))
+                } else if key == "server", let ownServer = v.objectValue {
+                    // Instances share the process's server block and override their own keys (mcp_path, public_url, …).
+                    var server = base["server"]?.objectValue ?? JSONObject()
+                    for (k, sv) in ownServer {
+                        if processOnlyServerKeys.contains(k) {
+                            errors.append(ConfigError("\(at).server.\(k)", "is a process-wide setting: set it in the top-level server block"))
+                        }
+                        server[k] = sv
+                    }
+                    merged[key] = .object(server)
+                } else {
+                    merged[key] = v
+                }
+            }
+            // A shared store file would merge the instances' namespaces: each gets its own unless it names one.
+            if own["store"] == nil, var store = merged["store"]?.objectValue {
+                store["path"] = nil
+                merged["store"] = .object(store)
+            }
+            do {
+                // Environment overrides are for single-instance setups; several instances would all inherit them.
+                var c = try GatewayConfig.parseInstance(merged, environment: [:], process: &process)
+                c.instanceName = name
+                if c.storePath == nil { c.storePath = c.stateDirectory + "/instance-\(name).db" }
+                configs.append(c)
+            } catch let e as ConfigErrors {
+                errors += e.errors.map { ConfigError($0.path.isEmpty ? at : "\(at).\($0.path)", $0.problem) }
+            }
+        }
+        for (i, a) in configs.enumerated() {
+            for b in configs[(i + 1)...] {
+                if a.server.mcpPath == b.server.mcpPath {
+                    errors.append(ConfigError("instances.\(b.instanceName).server.mcp_path", "\(b.server.mcpPath) is already the path of instance \(a.instanceName)"))
+                }
+                if a.resolvedStorePath == b.resolvedStorePath {
+                    errors.append(ConfigError("instances.\(b.instanceName).store.path", "is also the store of instance \(a.instanceName): each instance needs its own"))
+                }
+                let shared = Set(a.auth.audiences).intersection(b.auth.audiences)
+                if !shared.isEmpty {
+                    errors.append(ConfigError("instances.\(b.instanceName).auth.audiences",
+                        "\(shared.sorted().joined(separator: ", ")) is also an audience of instance \(a.instanceName): give each instance its own app registration, so a token for one is refused by the other"))
+                }
+            }
+        }
+        guard errors.isEmpty else { throw ConfigErrors(errors) }
+        process.instances = configs
+        return process
+    }
+}
