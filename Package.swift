@@ -1,6 +1,16 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Which target imports which C library (each is imported by exactly one Swift target):
+//   libfcgi    CFastCGI         -> FastCGIFront
+//   libcrypto  COpenSSL         -> GatewayCrypto
+//   SQLite     CSQLite          -> GatewayStore
+//   libcurl    CCurl            -> UpstreamHTTP
+//   (ours)     CSharedCounters  -> SharedMetrics
+// ARCHITECTURE.md has the request path and what each target may import.
+
+let v5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+
 let package = Package(
     name: "mcp-fcgi",
     platforms: [.macOS(.v13)],
@@ -22,61 +32,62 @@ let package = Package(
                        providers: [.apt(["libsqlite3-dev"])]),
         // libcurl (headers from libcurl4-openssl-dev), loaded with dlopen on first use.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl")]),
-
         // Counters in a file mapped by every process, with atomic adds (metrics).
         .target(name: "CSharedCounters"),
 
         // A small, strict JSON value type with limits (depth, size) and a fast writer.
-        .target(name: "MCPJSON", swiftSettings: [.swiftLanguageMode(.v5)]),
-
-        // The one importer of COpenSSL: SHA-256, secure random, signatures, keys, X.509, AES-GCM.
-        .target(name: "GatewayCrypto", dependencies: ["COpenSSL", "GatewaySupport"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "MCPJSON", swiftSettings: v5),
 
         // What every layer shares: HTTP request/response types, JSON-lines logging, ISO 8601 times, hex,
         // and the state directory with its private files.
-        .target(name: "GatewaySupport", dependencies: ["MCPJSON"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "GatewaySupport", dependencies: ["MCPJSON"], swiftSettings: v5),
+
+        // SHA-256, secure random, signatures, keys, X.509, AES-GCM over libcrypto.
+        .target(name: "GatewayCrypto", dependencies: ["COpenSSL", "GatewaySupport"], swiftSettings: v5),
+
+        // Bearer-token verification: JWS, JWKS fetching (over any `HTTPFetching`) and caching, Entra claims policy.
+        .target(name: "EntraAuth", dependencies: ["MCPJSON", "GatewayCrypto", "GatewaySupport"], swiftSettings: v5),
+
+        // The FastCGI and CGI front ends: accept, params and body into an HTTPRequest, answer.
+        .target(name: "FastCGIFront", dependencies: ["CFastCGI", "GatewaySupport", "MCPJSON"], swiftSettings: v5),
+
+        // The shared-memory counters file behind /metrics.
+        .target(name: "SharedMetrics", dependencies: ["CSharedCounters", "GatewaySupport"], swiftSettings: v5),
 
         // The state every process of a deployment shares (blocks, rate limits, audit, sessions,
         // mappings, backend sessions), one interface per concern; SQLite is its engine.
         // EntraAuth for the GUID rule a workspace mapping's ids must follow.
-        .target(name: "GatewayStore", dependencies: ["CSQLite", "MCPJSON", "GatewaySupport", "EntraAuth"],
-                swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "GatewayStore", dependencies: ["CSQLite", "MCPJSON", "GatewaySupport", "EntraAuth"], swiftSettings: v5),
 
-        // The request path: FastCGI -> HTTP -> transport rules -> MCP dispatch -> tools.
+        // Outgoing HTTP on libcurl: one transport for the key fetcher and the upstream clients,
+        // metering, the upstream contracts, the client credential and the token broker.
+        .target(name: "UpstreamHTTP", dependencies: ["CCurl", "GatewayCrypto", "GatewaySupport", "EntraAuth", "MCPJSON"],
+                swiftSettings: v5),
+
+        // The request path as stages (route, transport rules, authenticate, admission, sessions,
+        // dispatch, authorize tool, tool, audit), the tools, the config and the composition root.
         .target(name: "MCPGateway",
-                dependencies: ["CFastCGI", "CSharedCounters", "GatewayCrypto", "MCPJSON", "EntraAuth", "GatewaySupport",
-                               "GatewayStore", "UpstreamHTTP"],
-                swiftSettings: [.swiftLanguageMode(.v5)]),
-
-        // Outgoing HTTP on libcurl (the only user of CCurl): one transport for the key fetcher and the
-        // upstream clients, the upstream contracts, the client credential and the token broker.
-        .target(name: "UpstreamHTTP",
-                dependencies: ["CCurl", "GatewayCrypto", "EntraAuth", "MCPJSON"],
-                swiftSettings: [.swiftLanguageMode(.v5)]),
-
-        // Bearer-token verification: JWS, JWKS fetching (over any `HTTPFetching`) and caching, Entra claims policy.
-        .target(name: "EntraAuth",
-                dependencies: ["MCPJSON", "GatewayCrypto", "GatewaySupport"],
-                swiftSettings: [.swiftLanguageMode(.v5)]),
+                dependencies: ["MCPJSON", "GatewaySupport", "GatewayCrypto", "EntraAuth", "SharedMetrics", "GatewayStore",
+                               "UpstreamHTTP"],
+                swiftSettings: v5),
 
         .executableTarget(name: "mcp-fcgi",
-                          dependencies: ["MCPGateway", "GatewaySupport", "GatewayStore",
+                          dependencies: ["MCPGateway", "FastCGIFront", "GatewaySupport", "GatewayStore", "EntraAuth", "MCPJSON",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          swiftSettings: [.swiftLanguageMode(.v5)]),
+                          swiftSettings: v5),
 
         // Fakes and fixtures the test targets share (test HTTP server, clock, Entra keys and tokens).
         // Not a product; no production target may depend on it.
-        .target(name: "MCPGatewayTesting", dependencies: ["EntraAuth", "GatewayCrypto", "MCPJSON"],
-                swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "MCPGatewayTesting", dependencies: ["EntraAuth", "GatewayCrypto", "MCPJSON"], swiftSettings: v5),
 
-        .testTarget(name: "MCPJSONTests", dependencies: ["MCPJSON"],
-                    swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto"],
-                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "MCPJSONTests", dependencies: ["MCPJSON"], swiftSettings: v5),
+        .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto"], swiftSettings: v5),
         .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "GatewayCrypto", "UpstreamHTTP", "MCPGatewayTesting"],
-                    swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "MCPGatewayTests", dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewayCrypto", "GatewaySupport",
-                                                            "GatewayStore", "UpstreamHTTP", "MCPGatewayTesting"],
-                    swiftSettings: [.swiftLanguageMode(.v5)]),
+                    swiftSettings: v5),
+        .testTarget(name: "FastCGIFrontTests", dependencies: ["FastCGIFront", "GatewaySupport"], swiftSettings: v5),
+        .testTarget(name: "MCPGatewayTests",
+                    dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewayCrypto", "GatewaySupport", "GatewayStore",
+                                   "SharedMetrics", "UpstreamHTTP", "MCPGatewayTesting"],
+                    swiftSettings: v5),
     ]
 )

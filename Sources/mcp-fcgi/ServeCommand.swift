@@ -1,3 +1,4 @@
+import FastCGIFront
 import GatewayStore
 import ArgumentParser
 import Foundation

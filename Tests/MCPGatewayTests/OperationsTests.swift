@@ -1,3 +1,4 @@
+import SharedMetrics
 import GatewayStore
 import GatewaySupport
 import EntraAuth

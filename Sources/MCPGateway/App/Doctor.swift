@@ -1,3 +1,4 @@
+import SharedMetrics
 import EntraAuth
 import Foundation
 import GatewayStore

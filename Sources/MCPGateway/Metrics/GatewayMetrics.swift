@@ -1,3 +1,4 @@
+import SharedMetrics
 import GatewaySupport
 import Foundation
 import UpstreamHTTP

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import MCPGateway
+@testable import FastCGIFront
 
 /// systemd socket activation: LISTEN_PID / LISTEN_FDS and the socket on fd 3.
 final class SocketActivationTests: XCTestCase {

@@ -1,4 +1,5 @@
 import CSharedCounters
+import GatewaySupport
 import Foundation
 
 /// Named counters in a file every process of the site maps (see `shared_counters.c`).

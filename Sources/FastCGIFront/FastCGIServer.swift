@@ -22,7 +22,7 @@ public final class FastCGIServer: @unchecked Sendable {
         }
     }
 
-    private let handler: RequestHandler
+    private let answering: RequestAnswering
     private let options: Options
     private let acceptLock = NSLock()
     private let stateLock = NSLock()
@@ -32,8 +32,8 @@ public final class FastCGIServer: @unchecked Sendable {
     private var listenFD: Int32 = 0
 
     public init(handler: RequestHandler, options: Options) {
-        self.handler = handler
         self.options = options
+        self.answering = RequestAnswering(handler: handler, maxBodyBytes: options.maxBodyBytes)
     }
 
     /// True when fd 0 is a listening socket, i.e. a spawner such as mod_fcgid started us.
@@ -41,7 +41,8 @@ public final class FastCGIServer: @unchecked Sendable {
         FCGX_IsCGI() == 0
     }
 
-    /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish. Returns the exit status.
+    /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish. Returns the exit
+    /// status: 0 after a clean stop, 1 when the grace period ended with requests still running.
     public func run(listen address: ListenAddress) throws -> Int32 {
         guard FCGX_Init() == 0 else { throw ServerError("libfcgi failed to initialise") }
         switch address {
@@ -98,9 +99,9 @@ public final class FastCGIServer: @unchecked Sendable {
         let left = stateLock.withLock { running }
         if left > 0 {
             Log.shared.warning("grace period over with requests still running", ["requests": .integer(left)])
-        } else {
-            Log.shared.info("stopped cleanly")
+            return 1  // the supervisor should know some answers were cut off
         }
+        Log.shared.info("stopped cleanly")
         return 0
     }
 
@@ -160,28 +161,9 @@ public final class FastCGIServer: @unchecked Sendable {
     }
 
     private func serve(_ request: inout FCGX_Request) {
-        var params = CGIParams()
-        if var env = request.envp {
-            while let entry = env.pointee {
-                params.add(entry: entry)
-                env += 1
-            }
-        }
-        let input = request.in
-        let assembler = RequestAssembler(maxBodyBytes: options.maxBodyBytes)
-        let response: HTTPResponse
-        switch assembler.assemble(params, readBody: { n in FastCGIServer.read(input, upTo: n) }) {
-        case .failure(.reject(let r)): response = r
-        case .success(let httpRequest): response = handler.respond(to: httpRequest)
-        }
-        let head = response.cgiHead()
-        head.withUnsafeBufferPointer { p in
-            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count) { _ = FCGX_PutStr($0, Int32(p.count), request.out) }
-        }
-        if !response.body.isEmpty {
-            response.body.withUnsafeBufferPointer { p in
-                p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count) { _ = FCGX_PutStr($0, Int32(p.count), request.out) }
-            }
+        let input = request.in, output = request.out
+        answering.answer(params: request.envp, readBody: { n in FastCGIServer.read(input, upTo: n) }) { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { FCGX_PutStr($0.baseAddress, Int32($0.count), output) == Int32($0.count) }
         }
     }
 
@@ -202,9 +184,4 @@ public final class FastCGIServer: @unchecked Sendable {
         out.removeSubrange(filled...)
         return out
     }
-}
-
-public struct ServerError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ d: String) { description = d }
 }

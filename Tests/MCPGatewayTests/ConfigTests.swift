@@ -68,50 +68,6 @@ final class ConfigTests: XCTestCase {
     }
 }
 
-final class RequestAssemblyTests: XCTestCase {
-    func params(_ pairs: [(String, String)]) -> CGIParams {
-        var p = CGIParams()
-        for (k, v) in pairs { p.add(name: k, value: v) }
-        return p
-    }
-
-    func testHeadersPathAndBody() throws {
-        let a = RequestAssembler(maxBodyBytes: 100)
-        let body = Array("hello".utf8)
-        let r = a.assemble(params([("REQUEST_METHOD", "POST"), ("REQUEST_URI", "/mcp?x=1"), ("CONTENT_LENGTH", "5"),
-                                           ("CONTENT_TYPE", "application/json"), ("HTTP_MCP_PROTOCOL_VERSION", "2026-07-28"),
-                                           ("HTTP_AUTHORIZATION", "Bearer t"), ("HTTP_CONTENT_LENGTH", "999"),
-                                           ("HTTP_X_CUSTOM_Header", "v")]),
-                           readBody: { n in Array(body.prefix(n)) })
-        guard case .success(let req) = r else { return XCTFail("\(r)") }
-        XCTAssertEqual(req.path, "/mcp")
-        XCTAssertEqual(req.headers["MCP-Protocol-Version"], "2026-07-28")
-        XCTAssertEqual(req.headers["authorization"], "Bearer t")
-        XCTAssertEqual(req.headers["content-type"], "application/json")
-        XCTAssertEqual(req.body, body)
-        XCTAssertEqual(req.headers["x-custom-header"], "v")
-        XCTAssertNil(req.headers["content-length"])
-    }
-
-    func testOversizedBodyIs413AndShortBodyIs400() {
-        let a = RequestAssembler(maxBodyBytes: 10)
-        var r = a.assemble(params([("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", "11")]), readBody: { _ in XCTFail("read"); return [] })
-        if case .failure(.reject(let resp)) = r { XCTAssertEqual(resp.status, 413) } else { XCTFail() }
-        r = a.assemble(params([("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", "8")]), readBody: { _ in [1, 2, 3] })
-        if case .failure(.reject(let resp)) = r { XCTAssertEqual(resp.status, 400) } else { XCTFail() }
-        r = a.assemble(params([("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", "-1")]), readBody: { _ in [] })
-        if case .failure(.reject(let resp)) = r { XCTAssertEqual(resp.status, 400) } else { XCTFail() }
-        r = a.assemble(params([("REQUEST_METHOD", "POST")]), readBody: { n in [UInt8](repeating: 1, count: n) })
-        if case .failure(.reject(let resp)) = r { XCTAssertEqual(resp.status, 413) } else { XCTFail() }
-    }
-
-    func testScriptNameAndPathInfoWhenNoRequestURI() {
-        let r = RequestAssembler(maxBodyBytes: 10).assemble(params([("SCRIPT_NAME", "/cgi-bin/mcp-fcgi"), ("PATH_INFO", "/x")]), readBody: { _ in [] })
-        guard case .success(let req) = r else { return XCTFail() }
-        XCTAssertEqual(req.path, "/cgi-bin/mcp-fcgi/x")
-    }
-}
-
 final class SchemaValidatorTests: XCTestCase {
     let schema: JSONValue = [
         "type": "object",

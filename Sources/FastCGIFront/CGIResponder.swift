@@ -1,37 +1,28 @@
-import GatewaySupport
 import Foundation
+import GatewaySupport
 
 /// Answers exactly one request as a plain CGI program: the environment and stdin
 /// in, a `Status:` header block and body on stdout. For hosts that only allow CGI.
 public struct CGIResponder {
-    let handler: RequestHandler
-    let maxBodyBytes: Int
+    let answering: RequestAnswering
 
     public init(handler: RequestHandler, maxBodyBytes: Int) {
-        self.handler = handler
-        self.maxBodyBytes = maxBodyBytes
+        answering = RequestAnswering(handler: handler, maxBodyBytes: maxBodyBytes)
     }
 
+    /// The process exit status: 0, or 1 when the answer could not be written.
     public func respondOnce() -> Int32 {
-        var params = CGIParams()
-        var env = environ
-        while let entry = env.pointee {
-            params.add(entry: entry)
-            env += 1
-        }
-        let response: HTTPResponse
-        switch RequestAssembler(maxBodyBytes: maxBodyBytes).assemble(params, readBody: CGIResponder.readStdin) {
-        case .failure(.reject(let r)): response = r
-        case .success(let request): response = handler.respond(to: request)
-        }
-        let bytes = response.cgiHead() + response.body
+        answering.answer(params: environ, readBody: CGIResponder.readStdin, write: CGIResponder.writeStdout) ? 0 : 1
+    }
+
+    static func writeStdout(_ bytes: UnsafeRawBufferPointer) -> Bool {
         var written = 0
         while written < bytes.count {
-            let n = bytes.withUnsafeBytes { write(1, $0.baseAddress! + written, bytes.count - written) }
-            if n <= 0 { if errno == EINTR { continue }; return 1 }
+            let n = write(1, bytes.baseAddress! + written, bytes.count - written)
+            if n <= 0 { if errno == EINTR { continue }; return false }
             written += n
         }
-        return 0
+        return true
     }
 
     static func readStdin(upTo limit: Int) -> [UInt8] {
