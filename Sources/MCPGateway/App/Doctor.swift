@@ -173,10 +173,11 @@ public struct Doctor {
                 ?? "https://graph.microsoft.com/.default"
             let (r, ms) = timed {
                 guard let tenant else { throw ServerError("no tenant to ask a token in: set auth.tenant_id") }
-                let broker = EntraTokenBroker(
-                    clientId: credential.clientId, authority: credential.authority ?? config.powerBI?.authority ?? config.auth.authority,
-                    credential: try ClientCredential.load(credential, environment: environment),
-                    http: client(caBundle: credential.caBundle, insecure: credential.allowInsecureHTTPForTesting, timeout: credential.timeoutSeconds))
+                // Power BI's login host when Power BI is configured: the token asked for is its.
+                let broker = try EntraTokenBroker.forCredential(
+                    credential, of: config, fallbackAuthority: config.powerBI?.authority,
+                    http: client(caBundle: credential.caBundle, insecure: credential.allowInsecureHTTPForTesting, timeout: credential.timeoutSeconds),
+                    environment: environment)
                 let token = try broker.token(TokenRequest(tenantId: tenant, scopes: [scope], grant: .clientCredentials))
                 if scope == config.powerBI?.scope { powerBIToken = token.accessToken }
                 // Never the token itself: only that one came and how long it lives.
