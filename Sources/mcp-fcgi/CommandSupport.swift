@@ -48,18 +48,15 @@ struct ConfigFileOption: ParsableArguments {
     func single() throws -> GatewayConfig { try instances()[0] }
 }
 
-/// Opens the shared store for an operator command. Run as root, the files it creates
-/// are handed to the owner of the state directory, the user the service runs as,
-/// so the service can still open them.
+/// Opens the shared store for an operator command, as `serve` does. Run as root, the files
+/// it creates are handed to the user the service runs as, so the service can still open them.
 func withStore<T>(_ option: ConfigFileOption, _ body: (StateStores) throws -> T) throws -> T {
     try withStore(try option.single(), body)
 }
 
 func withStore<T>(_ cfg: GatewayConfig, _ body: (StateStores) throws -> T) throws -> T {
-    try StateDirectory.ensure(cfg.stateDirectory)
-    let path = cfg.resolvedStorePath
-    let result = try body(try StateStores.sqlite(path: path))
-    StateDirectory.handToServiceUser([path, path + "-wal", path + "-shm", path + ".blocks"], in: cfg.stateDirectory)
+    let result = try body(try InstanceBuilder.openStores(for: cfg, durable: true))
+    InstanceBuilder.handStateFilesToServiceUser(for: cfg)
     return result
 }
 

@@ -141,6 +141,43 @@ final class BackendConfigTests: XCTestCase {
         }
     }
 
+    func named(_ name: String) -> JSONValue {
+        var tool = Self.chatTool.objectValue!
+        tool["name"] = .string(name)
+        return Self.backend(tools: [.object(tool)])
+    }
+
+    func testEveryBuiltInToolNameIsRefused() {
+        for name in ["whoami", "server_info", "audit_log", "system_status", "backend_login", "backend_logout", "backend_session_status"] {
+            assertProblem(["chat": named(name)], "backends.chat.tools[0].name: '\(name)' is a built-in tool of this server")
+        }
+    }
+
+    func testPowerBIToolNamesAreRefusedWhenPowerBIIsConfigured() {
+        XCTAssertEqual(problems(["chat": named("list_datasets")]), [])
+        var root = Self.root(["chat": named("list_datasets")])
+        root["powerbi"] = ["access_mode": "delegated"]
+        XCTAssertThrowsError(try ProcessConfig.parse(root)) {
+            XCTAssertTrue("\($0)".contains("backends.chat.tools[0].name: 'list_datasets' is a Power BI tool of this server (the powerbi section is configured)"), "\($0)")
+        }
+    }
+
+    /// The names the config check reserves are the names the composition root registers.
+    func testReservedNamesAreTheRegisteredBuiltIns() throws {
+        let secret = NSTemporaryDirectory() + "mcp-fcgi-secret-" + UUID().uuidString
+        XCTAssertTrue(FileManager.default.createFile(atPath: secret, contents: Data("s3cret".utf8), attributes: [.posixPermissions: 0o600]))
+        defer { unlink(secret) }
+        let root = Self.root(["chat": Self.backend()])
+        let fixture = try GatewayFixture(extra: [
+            "authorization": try XCTUnwrap(root["authorization"]),
+            "credential": ["client_id": "dddddddd-dddd-4ddd-8ddd-dddddddddddd", "client_secret_file": .string(secret)],
+            "powerbi": ["access_mode": "delegated"],
+            "backends": ["chat": Self.backend()],
+        ])
+        let registered = Set(fixture.instance.registry.all.map(\.definition.name)).subtracting(["get_conversation"])
+        XCTAssertEqual(registered, BuiltInTools.reservedNames.union(BuiltInTools.powerBINames))
+    }
+
     func testTenantOverridesAreTypedAndChecked() {
         let backends = ["chat": try! XCTUnwrap(ProcessConfig.parse(Self.root(["chat": Self.backend()])).instances[0].backends["chat"])]
         let (ok, none) = BackendConfig.parseTenantOverrides(["chat": ["base_url": "https://contoso.chat.example.test", "enabled": true]],

@@ -37,10 +37,18 @@ public final class SQLiteStore: @unchecked Sendable {
         """,
     ]
 
+    /// The files a store at `path` consists of: the database, SQLite's write-ahead log and its
+    /// shared-memory index, and the marker whose change tells every process to reread the blocks.
+    public static func files(atPath path: String) -> [String] {
+        [path, path + "-wal", path + "-shm", blocksMarkerPath(path)]
+    }
+
+    static func blocksMarkerPath(_ path: String) -> String { path + ".blocks" }
+
     /// `durable: false` is for the serving processes (see `SQLiteDatabase`).
     public init(path: String, durable: Bool = true) throws {
         db = try SQLiteDatabase(path: path, durable: durable)
-        blockCache = BlockCache(markerPath: path + ".blocks")
+        blockCache = BlockCache(markerPath: Self.blocksMarkerPath(path))
         let known = Int64(Self.migrations.count)
         let version = try db.transaction(write: false) { db in try db.query("PRAGMA user_version").first?.first?.int ?? 0 }
         guard version <= known else {

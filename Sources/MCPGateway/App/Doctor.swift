@@ -18,6 +18,8 @@ public struct Doctor {
     }
 
     let config: GatewayConfig
+    /// The verifier's configuration, as the instance builds it: the keys checked are the keys served with.
+    let entra: EntraConfiguration
     let http: HTTPFetching
     /// For the token endpoint, Power BI and backends; nil: libcurl with each section's options.
     let upstream: HTTPClient?
@@ -26,11 +28,10 @@ public struct Doctor {
     public init(config: GatewayConfig, http: HTTPFetching? = nil, upstream: HTTPClient? = nil,
                 environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.config = config
+        self.entra = InstanceBuilder.entraConfiguration(for: config)
         self.upstream = upstream
         self.environment = environment
-        var options = HTTPFetchOptions()
-        options.caBundlePath = config.auth.caBundle
-        options.allowInsecureHTTPForTesting = config.auth.allowInsecureHTTPForTesting
+        var options = entra.http
         options.connectTimeoutMilliseconds = 5_000
         options.totalTimeoutMilliseconds = 10_000
         self.http = http ?? CurlHTTPFetcher(options: options)
@@ -53,16 +54,9 @@ public struct Doctor {
             checks += signingKeys()
         }
         checks += upstreams()
-        handFilesToServiceUser()
+        // Run as root, the files the checks created must stay openable by the service.
+        InstanceBuilder.handStateFilesToServiceUser(for: config)
         return checks
-    }
-
-    /// Run as root, the files the checks created go to the owner of the state directory,
-    /// the user the service runs as, so the service can still open them.
-    private func handFilesToServiceUser() {
-        let store = config.resolvedStorePath
-        StateDirectory.handToServiceUser([store, store + "-wal", store + "-shm", config.stateDirectory + "/metrics.shm",
-                                          config.stateDirectory + "/" + DevSigningKey.fileName], in: config.stateDirectory)
     }
 
     /// A plain-text table, one check per line.
@@ -111,7 +105,7 @@ public struct Doctor {
 
     func store() -> Check {
         let (r, ms) = timed {
-            let health = try StateStores.sqlite(path: config.resolvedStorePath).health.health()
+            let health = try InstanceBuilder.openStores(for: config, durable: true).health.health()
             return "\(config.resolvedStorePath) takes writes (\(health.bytes) bytes)"
         }
         return check("shared store", r, ms)
@@ -119,7 +113,7 @@ public struct Doctor {
 
     func metricsFile() -> Check {
         let (r, ms) = timed {
-            let counters = try SharedCounters(path: config.stateDirectory + "/metrics.shm")
+            let counters = try SharedCounters(path: GatewayMetrics.countersPath(stateDirectory: config.stateDirectory))
             return "\(counters.path) mapped; \(counters.liveProcesses) serving process(es) registered"
         }
         return check("metrics file", r, ms)
@@ -133,15 +127,9 @@ public struct Doctor {
             }
             return [check("signing keys", r, ms)]
         }
-        var entra = EntraConfiguration(audiences: config.auth.audiences, allowedTenants: config.auth.allowedTenants,
-                                       stateDirectory: config.stateDirectory)
-        entra.authority = config.auth.authority
-        entra.acceptAnyTenant = config.auth.acceptAnyTenant
-        var options = HTTPFetchOptions()
-        options.allowInsecureHTTPForTesting = config.auth.allowInsecureHTTPForTesting
-        let fetcher = JWKSFetcher(http: http, options: options)
+        let fetcher = JWKSFetcher(http: http, options: entra.http)
         var checks: [Check] = []
-        var jwksURI = config.auth.jwksURI
+        var jwksURI = entra.jwksURI
         if jwksURI == nil {
             let url = OpenIDConfiguration.discoveryURL(authority: entra.authority, tenant: entra.resolvedMetadataTenant)
             let (r, ms) = timed {
@@ -186,10 +174,11 @@ public struct Doctor {
                 ?? "https://graph.microsoft.com/.default"
             let (r, ms) = timed {
                 guard let tenant else { throw ServerError("no tenant to ask a token in: set auth.tenant_id") }
-                let broker = EntraTokenBroker(
-                    clientId: credential.clientId, authority: credential.authority ?? config.powerBI?.authority ?? config.auth.authority,
-                    credential: try ClientCredential.load(credential, environment: environment),
-                    http: client(caBundle: credential.caBundle, insecure: credential.allowInsecureHTTPForTesting, timeout: credential.timeoutSeconds))
+                // Power BI's login host when Power BI is configured: the token asked for is its.
+                let broker = try EntraTokenBroker.forCredential(
+                    credential, of: config, fallbackAuthority: config.powerBI?.authority,
+                    http: client(caBundle: credential.caBundle, insecure: credential.allowInsecureHTTPForTesting, timeout: credential.timeoutSeconds),
+                    environment: environment)
                 let token = try broker.token(TokenRequest(tenantId: tenant, scopes: [scope], grant: .clientCredentials))
                 if scope == config.powerBI?.scope { powerBIToken = token.accessToken }
                 // Never the token itself: only that one came and how long it lives.

@@ -40,6 +40,13 @@ public struct InstanceBuilder {
 
     /// The token verifier for the instance's `auth` section.
     public static func verifier(for config: GatewayConfig, metrics: GatewayMetrics) throws -> TokenVerifier {
+        let entra = entraConfiguration(for: config)
+        return try TokenVerifier(configuration: entra,
+                                 http: MeteredFetcher(CurlHTTPFetcher(options: entra.http), upstream: "entra_keys", metrics: metrics))
+    }
+
+    /// What the verifier is configured with: authority, tenants, audiences, token kinds, key endpoints.
+    public static func entraConfiguration(for config: GatewayConfig) -> EntraConfiguration {
         let auth = config.auth
         var entra = EntraConfiguration(audiences: auth.audiences, allowedTenants: auth.allowedTenants,
                                        stateDirectory: config.stateDirectory)
@@ -55,8 +62,27 @@ public struct InstanceBuilder {
         entra.http.caBundlePath = auth.caBundle
         entra.http.allowInsecureHTTPForTesting = auth.allowInsecureHTTPForTesting
         entra.developmentMode = auth.mode == .development
-        return try TokenVerifier(configuration: entra,
-                                 http: MeteredFetcher(CurlHTTPFetcher(options: entra.http), upstream: "entra_keys", metrics: metrics))
+        return entra
+    }
+
+    /// The instance's shared state in its configured store, the state directory made first.
+    /// Serving processes open it with `durable: false` (see `SQLiteDatabase`); one-off commands durable.
+    public static func openStores(for config: GatewayConfig, durable: Bool) throws -> StateStores {
+        try StateDirectory.ensure(config.stateDirectory)
+        return try StateStores.sqlite(path: config.resolvedStorePath, durable: durable)
+    }
+
+    /// The files an instance keeps that a command run as root may create: the store's, the
+    /// metrics counters and the development signing key.
+    public static func stateFiles(for config: GatewayConfig) -> [String] {
+        SQLiteStore.files(atPath: config.resolvedStorePath)
+            + [GatewayMetrics.countersPath(stateDirectory: config.stateDirectory), config.stateDirectory + "/" + DevSigningKey.fileName]
+    }
+
+    /// Run as root, gives the instance's files to the owner of the state directory, the user the
+    /// service runs as, so the service can still open what the command created.
+    public static func handStateFilesToServiceUser(for config: GatewayConfig) {
+        StateDirectory.handToServiceUser(stateFiles(for: config), in: config.stateDirectory)
     }
 
     /// RFC 9728 metadata: which authorization servers issue tokens for this instance.
@@ -75,7 +101,7 @@ public struct InstanceBuilder {
                                      instance: sharesHost ? config.instanceName : nil)
         let verifier = try Self.verifier(for: config, metrics: metrics)
         let metadata = Self.metadata(for: config)
-        let stores = try self.stores ?? StateStores.sqlite(path: config.resolvedStorePath, durable: false)
+        let stores = try self.stores ?? Self.openStores(for: config, durable: false)
         let startedAt = Date().timeIntervalSince1970
         let operations = OperationsStatus(config: config, store: stores.health, verifier: verifier, metrics: metrics,
                                           startedAt: startedAt, workerThreads: workerThreads)

@@ -84,12 +84,11 @@ public struct TenantBackendSettings: Sendable, Equatable {
 enum BackendConfig {
     static let methods: Set<String> = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     static let bodyMethods: Set<String> = ["POST", "PUT", "PATCH"]
-    /// Names the gateway's own tools use; a backend tool must not shadow them.
-    static let reservedToolNames: Set<String> = ["whoami", "server_info", "audit_log",
-                                                 "backend_login", "backend_logout", "backend_session_status"]
 
     /// Parses `backends`; `permissions` is the instance's policy, so a tool nobody could call is an error.
-    static func parse(_ top: ConfigSection, permissions: PermissionPolicy, credential: Bool) -> ([String: BackendSettings], [ConfigError]) {
+    /// A backend tool may not shadow a built-in one, nor a Power BI tool when `powerBI` is configured.
+    static func parse(_ top: ConfigSection, permissions: PermissionPolicy, credential: Bool,
+                      powerBI: Bool) -> ([String: BackendSettings], [ConfigError]) {
         guard let raw = top.json("backends") else { return ([:], []) }
         guard let entries = raw.objectValue else { return ([:], [ConfigError("backends", "must be an object of backends by name")]) }
         var errors: [ConfigError] = []
@@ -102,7 +101,7 @@ enum BackendConfig {
             }
             guard let object = value.objectValue else { errors.append(ConfigError(path, "must be an object")); continue }
             let section = ConfigSection(object, path: path)
-            let backend = parseBackend(name, section, permissions: permissions)
+            let backend = parseBackend(name, section, permissions: permissions, powerBI: powerBI)
             for tool in backend.tools {
                 if let owner = toolOwners[tool.name] {
                     section.fail("tools", "tool name '\(tool.name)' is already used by backend \(owner)")
@@ -118,7 +117,7 @@ enum BackendConfig {
         return (backends, errors)
     }
 
-    private static func parseBackend(_ name: String, _ s: ConfigSection, permissions: PermissionPolicy) -> BackendSettings {
+    private static func parseBackend(_ name: String, _ s: ConfigSection, permissions: PermissionPolicy, powerBI: Bool) -> BackendSettings {
         let modeName = s.string("auth_mode") ?? ""
         let mode = BackendSettings.AuthMode(rawValue: modeName)
         if mode == nil {
@@ -184,7 +183,7 @@ enum BackendConfig {
                     let path = "\(s.path).tools[\(i)]"
                     guard let o = item.objectValue else { s.fail("tools[\(i)]", "must be an object"); continue }
                     let ts = ConfigSection(o, path: path)
-                    if let tool = parseTool(ts, backend: b, permissions: permissions) {
+                    if let tool = parseTool(ts, backend: b, permissions: permissions, powerBI: powerBI) {
                         if !seen.insert(tool.name).inserted { ts.fail("name", "'\(tool.name)' appears twice") }
                         b.tools.append(tool)
                     }
@@ -197,10 +196,14 @@ enum BackendConfig {
         return b
     }
 
-    private static func parseTool(_ t: ConfigSection, backend b: BackendSettings, permissions: PermissionPolicy) -> BackendToolSpec? {
+    private static func parseTool(_ t: ConfigSection, backend b: BackendSettings, permissions: PermissionPolicy,
+                                  powerBI: Bool) -> BackendToolSpec? {
         let name = t.string("name") ?? ""
         if !ToolRegistry.isValidName(name) { t.fail("name", "is required: 1-64 characters of A-Z a-z 0-9 _ . -") }
-        if reservedToolNames.contains(name) { t.fail("name", "'\(name)' is a built-in tool of this server") }
+        if BuiltInTools.reservedNames.contains(name) { t.fail("name", "'\(name)' is a built-in tool of this server") }
+        if powerBI && BuiltInTools.powerBINames.contains(name) {
+            t.fail("name", "'\(name)' is a Power BI tool of this server (the powerbi section is configured)")
+        }
         let description = t.string("description") ?? ""
         if description.isEmpty { t.fail("description", "is required: it tells the model what the tool does") }
         let method = (t.string("method") ?? "GET").uppercased()

@@ -199,7 +199,8 @@ public struct GatewayConfig: Sendable {
         if let scopes = z.stringListMap("scopes") { c.permissions.scopePermissions = scopes.mapValues(Set.init) }
         errors += z.finish()
 
-        let (backends, backendErrors) = BackendConfig.parse(top, permissions: c.permissions, credential: c.credential != nil)
+        let (backends, backendErrors) = BackendConfig.parse(top, permissions: c.permissions, credential: c.credential != nil,
+                                                                powerBI: c.powerBI != nil)
         c.backends = backends
         errors += backendErrors
         parseTenants(top.section("tenants"), into: &c, errors: &errors)

@@ -32,10 +32,13 @@ public final class GatewayMetrics: UpstreamObserver, @unchecked Sendable {
         self.instanceLabel = instance.map { "instance=\"\(Self.labelSafe($0))\"," } ?? ""
     }
 
-    /// Maps `<state_dir>/metrics.shm`; a failure is logged and leaves metrics off, never the service.
+    /// The counters file every process of an installation maps.
+    public static func countersPath(stateDirectory: String) -> String { stateDirectory + "/metrics.shm" }
+
+    /// Maps the counters file; a failure is logged and leaves metrics off, never the service.
     public static func openCounters(stateDirectory: String) -> SharedCounters? {
         do {
-            return try SharedCounters(path: stateDirectory + "/metrics.shm")
+            return try SharedCounters(path: countersPath(stateDirectory: stateDirectory))
         } catch {
             Log.shared.warning("metrics unavailable", ["error": .string("\(error)")])
             return nil

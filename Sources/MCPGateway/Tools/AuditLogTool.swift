@@ -4,14 +4,15 @@ import MCPJSON
 
 /// Lets a tenant's administrators read their own tenant's audit records, never another's:
 /// the tenant comes from the verified token, not from the arguments.
-public struct AuditLogTool: Tool {
+public struct AuditLogTool: NamedTool {
+    static let name = "audit_log"
     let store: AuditLog
 
     public init(store: AuditLog) { self.store = store }
 
     public var definition: ToolDefinition {
         ToolDefinition(
-            name: "audit_log",
+            name: Self.name,
             title: "Audit log",
             description: "Returns recent audit records of your own tenant: who called which method or tool, the decision, status and latency. Newest records last.",
             inputSchema: [

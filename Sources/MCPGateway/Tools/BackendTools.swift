@@ -29,9 +29,7 @@ public enum BackendTools {
             if settings.usesSessions { sessionBackends.append(connector) }
         }
         if !sessionBackends.isEmpty {
-            tools.append(BackendSessionTool(kind: .login, backends: sessionBackends))
-            tools.append(BackendSessionTool(kind: .logout, backends: sessionBackends))
-            tools.append(BackendSessionTool(kind: .status, backends: sessionBackends))
+            tools += BackendSessionTool.Kind.allCases.map { BackendSessionTool(kind: $0, backends: sessionBackends) }
         }
         return tools
     }
@@ -132,7 +130,18 @@ struct BackendTool: Tool {
 /// `backend_login`, `backend_logout`, `backend_session_status` over every session backend
 /// the caller may use. The session is always the caller's own: the key comes from the verified token.
 struct BackendSessionTool: Tool {
-    enum Kind { case login, logout, status }
+    enum Kind: CaseIterable {
+        case login, logout, status
+
+        /// The tool's name; `BuiltInTools` reserves these.
+        var name: String {
+            switch self {
+            case .login: return "backend_login"
+            case .logout: return "backend_logout"
+            case .status: return "backend_session_status"
+            }
+        }
+    }
     let kind: Kind
     let backends: [BackendConnector]
 
@@ -149,17 +158,17 @@ struct BackendSessionTool: Tool {
         let permission = permissions.count == 1 ? permissions.first : nil
         switch kind {
         case .login:
-            return ToolDefinition(name: "backend_login", title: "Sign in to a backend",
+            return ToolDefinition(name: kind.name, title: "Sign in to a backend",
                                   description: "Signs you in to a backend as yourself and keeps the session for your later calls. Optional: backend tools sign in by themselves when needed.",
                                   inputSchema: schema, annotations: ToolAnnotations(readOnly: false, idempotent: true, openWorld: true),
                                   permission: permission)
         case .logout:
-            return ToolDefinition(name: "backend_logout", title: "Sign out of a backend",
+            return ToolDefinition(name: kind.name, title: "Sign out of a backend",
                                   description: "Ends your session with a backend (its logout endpoint) and forgets it here.",
                                   inputSchema: schema, annotations: ToolAnnotations(readOnly: false, idempotent: true, openWorld: true),
                                   permission: permission)
         case .status:
-            return ToolDefinition(name: "backend_session_status", title: "Backend session status",
+            return ToolDefinition(name: kind.name, title: "Backend session status",
                                   description: "Shows whether you have a session with a backend, when it expires and when it was last confirmed.",
                                   inputSchema: schema, annotations: ToolAnnotations(readOnly: true, openWorld: true),
                                   permission: permission)

@@ -2,14 +2,15 @@ import MCPJSON
 
 /// Health and load figures for administrators: version, uptime, processes, store,
 /// key and token caches, rate limits, recent upstream errors. Never a secret or token.
-public struct SystemStatusTool: Tool {
+public struct SystemStatusTool: NamedTool {
+    static let name = "system_status"
     let operations: OperationsStatus
 
     public init(operations: OperationsStatus) { self.operations = operations }
 
     public var definition: ToolDefinition {
         ToolDefinition(
-            name: "system_status",
+            name: Self.name,
             title: "System status",
             description: "Reports the server's version, uptime, process and worker counts, shared store health and size, signing-key cache age, token-cache and rate-limit figures, and the most recent upstream errors.",
             inputSchema: ToolDefinition.noArguments,

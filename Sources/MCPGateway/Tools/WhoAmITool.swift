@@ -1,11 +1,13 @@
 import MCPJSON
 
 /// Tells the caller who the server thinks they are: tenant, user, app, scopes and roles.
-public struct WhoAmITool: Tool {
+public struct WhoAmITool: NamedTool {
+    static let name = "whoami"
+
     public init() {}
 
     public let definition = ToolDefinition(
-        name: "whoami",
+        name: WhoAmITool.name,
         title: "Who am I",
         description: "Returns the identity this server established for the caller from their access token: tenant, user object id, client app, scopes and roles.",
         inputSchema: ToolDefinition.noArguments,
@@ -22,14 +24,15 @@ public struct WhoAmITool: Tool {
 }
 
 /// Reports what this server is and which protocol revisions it speaks.
-public struct ServerInfoTool: Tool {
+public struct ServerInfoTool: NamedTool {
+    static let name = "server_info"
     let developmentMode: Bool
 
     public init(developmentMode: Bool) { self.developmentMode = developmentMode }
 
     public var definition: ToolDefinition {
         ToolDefinition(
-            name: "server_info",
+            name: Self.name,
             title: "Server information",
             description: "Returns this server's name and version, the MCP protocol revisions it supports, and the revision used for this request.",
             inputSchema: ToolDefinition.noArguments,

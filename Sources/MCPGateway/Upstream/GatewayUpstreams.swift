@@ -1,3 +1,4 @@
+import Foundation
 import UpstreamHTTP
 
 extension CurlHTTPClientOptions {
@@ -20,8 +21,18 @@ extension EntraTokenBroker {
         options.totalTimeoutSeconds = Double(credential.timeoutSeconds)
         options.caBundlePath = credential.caBundle
         options.allowInsecureHTTPForTesting = credential.allowInsecureHTTPForTesting
-        return EntraTokenBroker(clientId: credential.clientId, authority: credential.authority ?? config.auth.authority,
-                                credential: try ClientCredential.load(credential),
-                                http: MeteredHTTPClient.wrap(CurlHTTPClient(options: options), upstream: "entra_token", metrics: metrics))
+        return try forCredential(credential, of: config,
+                                 http: MeteredHTTPClient.wrap(CurlHTTPClient(options: options), upstream: "entra_token", metrics: metrics))
+    }
+
+    /// A broker for the instance's `credential` section (its secret or certificate read here) that
+    /// asks `credential.authority`, else `fallbackAuthority`, else `auth.authority`, through `http`.
+    /// The instance's broker passes no fallback; `doctor` passes Power BI's login host, which its
+    /// token check asks for when Power BI is configured.
+    static func forCredential(_ credential: CredentialConfig, of config: GatewayConfig, fallbackAuthority: String? = nil,
+                              http: HTTPClient,
+                              environment: [String: String] = ProcessInfo.processInfo.environment) throws -> EntraTokenBroker {
+        EntraTokenBroker(clientId: credential.clientId, authority: credential.authority ?? fallbackAuthority ?? config.auth.authority,
+                         credential: try ClientCredential.load(credential, environment: environment), http: http)
     }
 }

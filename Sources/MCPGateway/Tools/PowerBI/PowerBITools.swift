@@ -31,10 +31,14 @@ public enum PowerBITools {
         for tool in tools(PowerBIClient(config: pbi, http: upstream, broker: tokens, store: store)) { try registry.register(tool) }
     }
 
+    /// Every Power BI tool, in the order they are listed; `BuiltInTools` reserves their names.
+    static let toolTypes: [PowerBITool.Type] = [
+        ListWorkspacesTool.self, ListDatasetsTool.self, GetDatasetSchemaTool.self, ListReportsTool.self,
+        ListDashboardsTool.self, ExecuteDAXQueryTool.self, GetRefreshHistoryTool.self, TriggerRefreshTool.self,
+    ]
+
     public static func tools(_ client: PowerBIClient) -> [Tool] {
-        [ListWorkspacesTool(client: client), ListDatasetsTool(client: client), GetDatasetSchemaTool(client: client),
-         ListReportsTool(client: client), ListDashboardsTool(client: client), ExecuteDAXQueryTool(client: client),
-         GetRefreshHistoryTool(client: client), TriggerRefreshTool(client: client)]
+        toolTypes.map { $0.init(client: client) }
     }
 
     // MARK: - Schema pieces
@@ -67,14 +71,20 @@ public enum PowerBITools {
     }
 }
 
+/// One Power BI tool: a fixed name, and the client it calls Power BI with.
+protocol PowerBITool: NamedTool {
+    init(client: PowerBIClient)
+}
+
 // MARK: - Listings
 
-struct ListWorkspacesTool: Tool {
+struct ListWorkspacesTool: PowerBITool {
+    static let name = "list_workspaces"
     let client: PowerBIClient
 
     var definition: ToolDefinition {
         ToolDefinition(
-            name: "list_workspaces", title: "List Power BI workspaces",
+            name: Self.name, title: "List Power BI workspaces",
             description: "Lists the Power BI workspaces you can use through this server, with their ids.",
             inputSchema: PowerBITools.input([
                 "name_contains": ["type": "string", "maxLength": 200, "description": "Only workspaces whose name contains this text (case-insensitive)."],
@@ -103,9 +113,8 @@ struct ListWorkspacesTool: Tool {
 }
 
 /// The shape shared by the per-workspace listings.
-protocol WorkspaceListing: Tool {
+protocol WorkspaceListing: PowerBITool {
     var client: PowerBIClient { get }
-    static var name: String { get }
     static var title: String { get }
     static var noun: String { get }
     static var segment: String { get }
@@ -176,13 +185,14 @@ extension PowerBIClient {
     }
 }
 
-struct ExecuteDAXQueryTool: Tool {
+struct ExecuteDAXQueryTool: PowerBITool {
+    static let name = "execute_dax_query"
     let client: PowerBIClient
 
     var definition: ToolDefinition {
         let maxRows = client.config.maxRows
         return ToolDefinition(
-            name: "execute_dax_query", title: "Run a DAX query",
+            name: Self.name, title: "Run a DAX query",
             description: "Runs one DAX query (EVALUATE …) against a Power BI dataset and returns its rows. At most \(maxRows) rows are returned; `truncated` and `truncationReasons` say when there was more, and `errors` lists problems Power BI reported.",
             inputSchema: PowerBITools.input([
                 "workspace_id": PowerBITools.idProperty("workspace"),
@@ -223,12 +233,13 @@ struct ExecuteDAXQueryTool: Tool {
     }
 }
 
-struct GetDatasetSchemaTool: Tool {
+struct GetDatasetSchemaTool: PowerBITool {
+    static let name = "get_dataset_schema"
     let client: PowerBIClient
 
     var definition: ToolDefinition {
         ToolDefinition(
-            name: "get_dataset_schema", title: "Describe a Power BI dataset",
+            name: Self.name, title: "Describe a Power BI dataset",
             description: "Returns the tables of a dataset with their columns and measures (from the DAX INFO functions), to write DAX queries against.",
             inputSchema: PowerBITools.input(["workspace_id": PowerBITools.idProperty("workspace"), "dataset_id": PowerBITools.idProperty("dataset")],
                                             required: ["workspace_id", "dataset_id"]),
@@ -281,12 +292,13 @@ struct GetDatasetSchemaTool: Tool {
 
 // MARK: - Refreshes
 
-struct GetRefreshHistoryTool: Tool {
+struct GetRefreshHistoryTool: PowerBITool {
+    static let name = "get_refresh_history"
     let client: PowerBIClient
 
     var definition: ToolDefinition {
         ToolDefinition(
-            name: "get_refresh_history", title: "Dataset refresh history",
+            name: Self.name, title: "Dataset refresh history",
             description: "Returns the most recent refreshes of a dataset: type, start and end time, status (Unknown while running, Completed, Failed, Disabled) and the error of failed ones.",
             inputSchema: PowerBITools.input([
                 "workspace_id": PowerBITools.idProperty("workspace"), "dataset_id": PowerBITools.idProperty("dataset"),
@@ -308,12 +320,13 @@ struct GetRefreshHistoryTool: Tool {
     }
 }
 
-struct TriggerRefreshTool: Tool {
+struct TriggerRefreshTool: PowerBITool {
+    static let name = "trigger_refresh"
     let client: PowerBIClient
 
     var definition: ToolDefinition {
         ToolDefinition(
-            name: "trigger_refresh", title: "Start a dataset refresh",
+            name: Self.name, title: "Start a dataset refresh",
             description: "Starts a refresh of a dataset now. Power BI runs it in the background; follow it with get_refresh_history. On shared capacity a dataset may refresh at most 8 times a day.",
             inputSchema: PowerBITools.input([
                 "workspace_id": PowerBITools.idProperty("workspace"), "dataset_id": PowerBITools.idProperty("dataset"),
