@@ -63,9 +63,6 @@ package enum Fixture {
 
     /// HMAC-SHA256 (RFC 2104), to forge HS256 tokens that must be refused.
     package static func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
-        var k = key.count > 64 ? SHA256Digest(key).bytes : key
-        k += [UInt8](repeating: 0, count: 64 - k.count)
-        let inner = SHA256Digest(k.map { $0 ^ 0x36 } + message).bytes
-        return SHA256Digest(k.map { $0 ^ 0x5c } + inner).bytes
+        HMACSHA256.authenticate(message, key: key)
     }
 }
