@@ -35,6 +35,17 @@ public enum ClientCredential: Sendable {
         throw TokenBrokerError.credentialUnavailable("no client secret or certificate is configured")
     }
 
+    /// The form fields that authenticate the gateway at a token endpoint: the secret, or a
+    /// client assertion signed for that endpoint (its audience).
+    package func tokenRequestFields(clientId: String, endpoint: String, now: Int) throws -> [(String, String)] {
+        switch self {
+        case .secret(let s): return [("client_secret", s.value)]
+        case .certificate(let c):
+            return [("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                    ("client_assertion", try c.assertion(clientId: clientId, audience: endpoint, now: now))]
+        }
+    }
+
     /// A secret readable by group or others is not secret; refuse it like ssh does.
     static func requirePrivate(_ path: String, what: String) throws {
         var st = stat()

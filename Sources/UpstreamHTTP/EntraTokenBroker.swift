@@ -64,12 +64,7 @@ public final class EntraTokenBroker: TokenBroker, @unchecked Sendable {
         case .clientCredentials:
             form.append(("grant_type", "client_credentials"))
         }
-        switch credential {
-        case .secret(let s): form.append(("client_secret", s.value))
-        case .certificate(let c):
-            form.append(("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"))
-            form.append(("client_assertion", try c.assertion(clientId: clientId, audience: endpoint, now: Int(now))))
-        }
+        form += try credential.tokenRequestFields(clientId: clientId, endpoint: endpoint, now: Int(now))
         let body = Array(URLEncoding.form(form).utf8)
         let response: UpstreamResponse
         do {
