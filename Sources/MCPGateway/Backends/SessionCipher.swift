@@ -27,8 +27,8 @@ public final class SessionCipher: Sendable {
     /// The key in `<state_dir>/backend-sessions.key`, created with mode 0600 on first start.
     /// The file appears complete or not at all: it is written under a private name, then
     /// hard-linked into place, which fails if another process got there first; then everyone reads the winner.
-    public static func loadOrCreate(stateDirectory: String) throws -> SessionCipher {
-        let path = stateDirectory + "/" + keyFileName
+    public static func loadOrCreate(stateDirectory: String, fileName: String = keyFileName) throws -> SessionCipher {
+        let path = stateDirectory + "/" + fileName
         try PrivateFiles.createSecretIfAbsent(path) {
             guard let fresh = SecureRandom.bytes(keyLength) else { throw SessionCipherError("no randomness for the session key") }
             return fresh

@@ -1,0 +1,112 @@
+import EntraAuth
+import Foundation
+import GatewayStore
+import GatewaySupport
+import MCPJSON
+import UpstreamHTTP
+
+/// The instance's OAuth 2.1 authorization server in front of Entra ID (`oauth` section): its
+/// routes, and what every endpoint shares. Each endpoint is a small type with one job
+/// (`MetadataEndpoint`, `RegistrationEndpoint`, `AuthorizeEndpoint`, `ConsentEndpoint`,
+/// `CallbackEndpoint`, `TokenEndpoint`, `RevocationEndpoint`); their state is in the shared store.
+public final class AuthorizationServer: Sendable {
+    let front: FrontContext
+    let routes: [String: any FrontEndpoint]
+
+    init(front: FrontContext) {
+        self.front = front
+        let base = front.oauth.basePath
+        var routes: [String: any FrontEndpoint] = [:]
+        let metadata = MetadataEndpoint(front: front)
+        for path in ["/.well-known/oauth-authorization-server" + base, "/.well-known/openid-configuration" + base,
+                     base + "/.well-known/openid-configuration"] {
+            routes[path] = metadata
+        }
+        routes[base + "/oauth/register"] = RegistrationEndpoint(front: front)
+        routes[base + "/oauth/authorize"] = AuthorizeEndpoint(front: front)
+        routes[base + "/oauth/consent"] = ConsentEndpoint(front: front)
+        routes[base + "/oauth/callback"] = CallbackEndpoint(front: front)
+        routes[base + "/oauth/token"] = TokenEndpoint(front: front)
+        routes[base + "/oauth/revoke"] = RevocationEndpoint(front: front)
+        self.routes = routes
+    }
+
+    /// The paths this server answers (the instance router sends them here).
+    public var paths: [String] { routes.keys.sorted() }
+
+    func respond(_ exchange: inout Exchange) -> HTTPResponse? {
+        guard let endpoint = routes[exchange.request.path] else { return nil }
+        return endpoint.respond(to: exchange.request, requestId: exchange.requestId)
+    }
+}
+
+/// One endpoint of the authorization server.
+protocol FrontEndpoint: Sendable {
+    func respond(to request: HTTPRequest, requestId: String) -> HTTPResponse
+}
+
+/// What the endpoints share: configuration, the store, the client directory, Entra, the
+/// verifier that decides whether a signed-in user may use this server, and the front's keys.
+struct FrontContext: Sendable {
+    let config: GatewayConfig
+    let oauth: OAuthConfig
+    let store: OAuthStore
+    let limiter: RateLimiter
+    let directory: ClientDirectory
+    let registration: ClientRegistration
+    let signIn: EntraSignIn
+    let verifier: TokenVerifier
+    let secrets: FrontSecrets
+    let clock: @Sendable () -> Double
+
+    var issuer: String { oauth.issuer }
+    var callbackURL: String { oauth.issuer + "/oauth/callback" }
+    var resource: String { config.server.publicURL }
+    var now: Double { clock() }
+
+    /// What we ask Entra for beyond the API scopes: a refresh token and an id token.
+    static let signInScopes = ["offline_access", "openid"]
+
+    /// The client's redirect URI with the authorization response (RFC 6749 §4.1.2), always with
+    /// our `iss` (RFC 9207).
+    func redirect(to redirectURI: String, _ parameters: [(String, String)]) -> HTTPResponse {
+        let separator = redirectURI.contains("?") ? "&" : "?"
+        let location = redirectURI + separator + URLEncoding.form(parameters + [("iss", issuer)])
+        return HTTPResponse(status: 302, headers: [("Location", location)])
+    }
+
+    /// An error sent back to a client whose redirect URI has been checked.
+    func redirectError(to redirectURI: String, state: String?, _ error: String, _ description: String) -> HTTPResponse {
+        var parameters = [("error", error), ("error_description", description)]
+        if let state { parameters.append(("state", state)) }
+        return redirect(to: redirectURI, parameters)
+    }
+
+    /// RFC 6749 §5.2 error answer of the token and revocation endpoints.
+    static func oauthError(_ status: Int, _ error: String, _ description: String, headers: [(String, String)] = []) -> HTTPResponse {
+        HTTPResponse.json(status, ["error": .string(error), "error_description": .string(description)],
+                          headers: headers + noStore + cors)
+    }
+
+    static let noStore: [(String, String)] = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+    /// Browser-based clients (the MCP Inspector) call metadata, registration, token and revocation
+    /// from script; never the authorize endpoint (RFC 9700 §2.6).
+    static let cors: [(String, String)] = [("Access-Control-Allow-Origin", "*")]
+
+    static func preflight(methods: String) -> HTTPResponse {
+        HTTPResponse(status: 204, headers: cors + [("Access-Control-Allow-Methods", methods),
+                                                   ("Access-Control-Allow-Headers", "Authorization, Content-Type, MCP-Protocol-Version"),
+                                                   ("Access-Control-Max-Age", "86400")])
+    }
+
+    /// A form body, or why not (415 for another media type, 400 for a malformed body).
+    static func form(_ request: HTTPRequest) -> Result<FormBody, HTTPResponse> {
+        let type = request.headers["content-type"]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard type == "application/x-www-form-urlencoded" else {
+            return .failure(oauthError(415, "invalid_request", "the body must be application/x-www-form-urlencoded"))
+        }
+        do { return .success(try FormBody(body: request.body)) } catch {
+            return .failure(oauthError(400, "invalid_request", "\(error)"))
+        }
+    }
+}
