@@ -88,6 +88,11 @@ public struct InstanceBuilder {
     /// RFC 9728 metadata: which authorization servers issue tokens for this instance.
     public static func metadata(for config: GatewayConfig) -> ResourceMetadata {
         let auth = config.auth
+        // With the authorization front on, clients sign in through it, not at Entra directly.
+        if let oauth = config.oauth {
+            return ResourceMetadata(publicURL: config.server.publicURL, authorizationServers: [oauth.issuer],
+                                    scopesSupported: auth.scopesSupported, resourceName: auth.resourceName ?? config.server.name)
+        }
         let issuerBase = auth.mode == .development ? DevTokenMinter.issuerAuthority : auth.authority
         let servers = (auth.allowedTenants.isEmpty ? ["organizations"] : auth.allowedTenants).map { "\(issuerBase)/\($0)/v2.0" }
         return ResourceMetadata(publicURL: config.server.publicURL, authorizationServers: servers,
@@ -117,7 +122,10 @@ public struct InstanceBuilder {
         let routes = InstanceRoutes(mcpPath: config.server.mcpPath,
                                     metadataPaths: ResourceMetadataEndpoint.paths(mcpPath: config.server.mcpPath, sharesHost: sharesHost),
                                     metadata: ResourceMetadataEndpoint(metadata: metadata),
-                                    me: sharesHost ? nil : MeEndpoint(authenticator: authenticator, challenges: challenges))
+                                    me: sharesHost ? nil : MeEndpoint(authenticator: authenticator, challenges: challenges),
+                                    authorizationServer: try config.oauth.map {
+                                        try AuthorizationServer.make(config: config, oauth: $0, stores: stores, verifier: verifier, metrics: metrics)
+                                    })
         // The request path, in order (ARCHITECTURE.md). Audit wraps everything after routing.
         let pipeline = Pipeline([
             StripUntrustedAssertions(proxy: config.trustedProxy),

@@ -110,3 +110,35 @@ struct FrontContext: Sendable {
         }
     }
 }
+
+extension AuthorizationServer {
+    /// The front an instance's `oauth` section describes, sharing the instance's verifier and stores.
+    static func make(config: GatewayConfig, oauth: OAuthConfig, stores: StateStores, verifier: TokenVerifier,
+                     metrics: GatewayMetrics) throws -> AuthorizationServer {
+        guard let credentialConfig = config.credential else {
+            throw ServerError("oauth needs the credential section: the gateway signs users in as its own confidential client")
+        }
+        var entraOptions = CurlHTTPClientOptions.gateway
+        entraOptions.totalTimeoutSeconds = Double(credentialConfig.timeoutSeconds)
+        entraOptions.caBundlePath = credentialConfig.caBundle ?? config.auth.caBundle
+        entraOptions.allowInsecureHTTPForTesting = credentialConfig.allowInsecureHTTPForTesting
+        entraOptions.maxRetries = 0
+        let signIn = try EntraSignIn(clientId: credentialConfig.clientId, authority: credentialConfig.authority ?? config.auth.authority,
+                                     tenant: oauth.entraTenant, credential: try ClientCredential.load(credentialConfig),
+                                     http: MeteredHTTPClient.wrap(CurlHTTPClient(options: entraOptions), upstream: "entra_token", metrics: metrics))
+        // Client ID Metadata Documents: TLS verified, never a redirect, bounded time and size.
+        var documentOptions = CurlHTTPClientOptions.gateway
+        documentOptions.connectTimeoutSeconds = 3
+        documentOptions.totalTimeoutSeconds = 5
+        documentOptions.maxResponseBytes = oauth.metadataDocumentMaxBytes
+        documentOptions.maxRetries = 0
+        documentOptions.allowInsecureHTTPForTesting = oauth.allowPrivateMetadataHostsForTesting
+        let documents = MeteredHTTPClient.wrap(CurlHTTPClient(options: documentOptions), upstream: "client_metadata", metrics: metrics)
+        let front = FrontContext(config: config, oauth: oauth, store: stores.oauth, limiter: stores.rateLimiter,
+                                 directory: ClientDirectory(config: oauth, store: stores.oauth, http: documents),
+                                 registration: ClientRegistration(config: oauth, store: stores.oauth),
+                                 signIn: signIn, verifier: verifier, secrets: try FrontSecrets(stateDirectory: config.stateDirectory),
+                                 clock: { Date().timeIntervalSince1970 })
+        return AuthorizationServer(front: front)
+    }
+}
