@@ -115,7 +115,7 @@ public struct InstanceBuilder {
         let authenticator = Authenticator(verifier: verifier, requiredScopes: auth.requiredScopes, policy: config.permissions,
                                           instance: config.instanceName, tenants: config.tenants, trustedProxy: config.trustedProxy,
                                           allowedTenants: auth.allowedTenants, acceptAnyTenant: auth.acceptAnyTenant,
-                                          metrics: metrics, authority: metadata.authorizationServers.first ?? "")
+                                          metrics: metrics, authority: auth.authority)
         let challenges = Challenges(metadata: metadata, policy: config.permissions, requiredScopes: auth.requiredScopes)
         let server = ServerIdentity(name: config.server.name, version: GatewayVersion.string,
                                     instructions: config.server.instructions, startedAt: startedAt)
