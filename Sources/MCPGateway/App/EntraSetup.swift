@@ -25,14 +25,13 @@ public struct EntraSetup {
         return names.isEmpty ? ["mcp.tools"] : names
     }
 
-    /// A stable GUID for a scope or role, so running the commands twice changes nothing.
+    /// A stable GUID for a scope or role, so running the commands twice changes nothing:
+    /// SHA-256 of its name in the UUID version 8 (custom) layout.
     static func stableId(_ text: String) -> String {
-        let h = Array(SHA256Digest(Array(text.utf8)).hex.prefix(32))
-        var s = String(h)
-        // Version 8 (custom) UUID layout: xxxxxxxx-xxxx-8xxx-{8,9,a,b}xxx-xxxxxxxxxxxx.
-        let variant = "89ab"[("89ab".index("89ab".startIndex, offsetBy: Int(String(h[16]), radix: 16)! % 4))]
-        s = String(h[0..<8]) + "-" + String(h[8..<12]) + "-8" + String(h[13..<16]) + "-" + String(variant) + String(h[17..<20]) + "-" + String(h[20..<32])
-        return s
+        let h = Array(SHA256Digest(Array(text.utf8)).hex)
+        let variant = ["8", "9", "a", "b"][Int(String(h[16]), radix: 16)! % 4]
+        return String(h[0..<8]) + "-" + String(h[8..<12]) + "-8" + String(h[13..<16]) + "-" + variant + String(h[17..<20])
+            + "-" + String(h[20..<32])
     }
 
     public func text() -> String {
