@@ -1,6 +1,7 @@
 import Foundation
 import GatewayCrypto
 import GatewaySupport
+import MCPJSON
 
 /// The front's own key material, in `<state_dir>/oauth-front.key` (32 random bytes, 0600,
 /// created once by whichever process starts first): it seals Entra's tokens at rest and

@@ -1,3 +1,4 @@
+import GatewayStore
 import GatewaySupport
 import MCPJSON
 
