@@ -9,7 +9,8 @@ public protocol OAuthStore: AnyObject, Sendable {
     func oauthClient(id: String, now: Double) throws -> OAuthClientRecord?
     /// Stores or replaces a client (a fresh registration, or a metadata document fetched again).
     func saveOAuthClient(_ client: OAuthClientRecord) throws
-    /// Removes a client and revokes every grant it holds; false when there was none.
+    /// Removes a client and revokes every grant it holds, also when only grants are left (a cached
+    /// metadata document pruned); false when there was neither.
     func removeOAuthClient(id: String) throws -> Bool
     /// Every registered client and cached metadata document, oldest first.
     func oauthClients() throws -> [OAuthClientRecord]
@@ -43,13 +44,16 @@ public protocol OAuthStore: AnyObject, Sendable {
     /// Live grants, optionally of one user, newest first.
     func grants(tenant: String?, user: String?) throws -> [OAuthGrant]
 
+    /// Throws unless the token's grant is live: one issued while another process revokes the
+    /// grant never outlives it.
     func saveRefreshToken(_ token: StoredRefreshToken) throws
     func refreshToken(sha256: String) throws -> StoredRefreshToken?
     /// Marks a current refresh token rotated at `now`, only if it still is current (compare and
     /// set); false when another request rotated it first.
     func markRefreshTokenRotated(sha256: String, now: Double) throws -> Bool
 
-    /// Deletes what has expired (pending authorizations, codes, refresh tokens, cached documents).
+    /// Deletes what has expired (pending authorizations, codes, refresh tokens, cached documents),
+    /// and grants that nothing left can use.
     func pruneOAuth(now: Double) throws
 }
 

@@ -8,23 +8,25 @@ public struct StateStores: Sendable {
     public var sessions: MCPSessionStore
     public var mappings: WorkspaceMappingStore
     public var backendSessions: BackendSessionStore
+    public var oauth: OAuthStore
     public var health: StoreHealthCheck
 
     public init(blocks: BlockList, rateLimiter: RateLimiter, audit: AuditLog, sessions: MCPSessionStore,
-                mappings: WorkspaceMappingStore, backendSessions: BackendSessionStore, health: StoreHealthCheck) {
+                mappings: WorkspaceMappingStore, backendSessions: BackendSessionStore, oauth: OAuthStore, health: StoreHealthCheck) {
         self.blocks = blocks
         self.rateLimiter = rateLimiter
         self.audit = audit
         self.sessions = sessions
         self.mappings = mappings
         self.backendSessions = backendSessions
+        self.oauth = oauth
         self.health = health
     }
 
     /// One engine serving every concern.
     public init(_ engine: GatewayStore) {
         self.init(blocks: engine, rateLimiter: engine, audit: engine, sessions: engine, mappings: engine,
-                  backendSessions: engine, health: engine)
+                  backendSessions: engine, oauth: engine, health: engine)
     }
 
     /// Every concern in the SQLite database at `path`, created or migrated as needed.

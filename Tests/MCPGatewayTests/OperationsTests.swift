@@ -301,4 +301,23 @@ final class RefusingStore: GatewayStore, @unchecked Sendable {
     func saveBackendSession(_ key: BackendSessionKey, _ session: StoredBackendSession, now: Double) throws { throw Refused() }
     func markBackendSessionChecked(_ key: BackendSessionKey, sealed: [UInt8], at: Double) throws { throw Refused() }
     func deleteBackendSession(_ key: BackendSessionKey) throws -> Bool { throw Refused() }
+    func oauthClient(id: String, now: Double) throws -> OAuthClientRecord? { throw Refused() }
+    func saveOAuthClient(_ client: OAuthClientRecord) throws { throw Refused() }
+    func removeOAuthClient(id: String) throws -> Bool { throw Refused() }
+    func oauthClients() throws -> [OAuthClientRecord] { throw Refused() }
+    func savePendingAuthorization(_ pending: PendingAuthorization) throws { throw Refused() }
+    func pendingAuthorization(id: String, now: Double) throws -> PendingAuthorization? { throw Refused() }
+    func takePendingAuthorization(upstreamState: String, now: Double) throws -> PendingAuthorization? { throw Refused() }
+    func saveAuthorizationCode(_ code: StoredAuthorizationCode) throws { throw Refused() }
+    func redeemAuthorizationCode(sha256: String, now: Double) throws -> CodeRedemption? { throw Refused() }
+    func saveGrant(_ grant: OAuthGrant) throws { throw Refused() }
+    func grant(id: String) throws -> OAuthGrant? { throw Refused() }
+    func updateGrantUpstreamToken(id: String, sealedRefreshToken: [UInt8], now: Double) throws { throw Refused() }
+    func revokeGrant(id: String, now: Double) throws -> Bool { throw Refused() }
+    func revokeGrants(tenant: String, user: String, now: Double) throws -> Int { throw Refused() }
+    func grants(tenant: String?, user: String?) throws -> [OAuthGrant] { throw Refused() }
+    func saveRefreshToken(_ token: StoredRefreshToken) throws { throw Refused() }
+    func refreshToken(sha256: String) throws -> StoredRefreshToken? { throw Refused() }
+    func markRefreshTokenRotated(sha256: String, now: Double) throws -> Bool { throw Refused() }
+    func pruneOAuth(now: Double) throws { throw Refused() }
 }

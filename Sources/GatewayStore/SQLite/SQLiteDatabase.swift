@@ -116,6 +116,7 @@ final class SQLiteDatabase: @unchecked Sendable {
 
 extension SQLiteDatabase.Value {
     static func optional(_ s: String?) -> Self { s.map { .text($0) } ?? .null }
+    static func optional(_ d: Double?) -> Self { d.map { .double($0) } ?? .null }
     var int: Int64? { if case .int(let n) = self { return n }; return nil }
     var double: Double? {
         switch self { case .double(let d): return d; case .int(let n): return Double(n); default: return nil }

@@ -35,6 +35,33 @@ public final class SQLiteStore: @unchecked Sendable {
                                        sealed TEXT NOT NULL, expires REAL, checked REAL NOT NULL, updated REAL NOT NULL,
                                        PRIMARY KEY (instance, tenant, user, backend));
         """,
+        // The OAuth authorization front (OAuthStore): digests of our codes, refresh tokens and
+        // client secrets; Entra's tokens sealed (base64); times in Unix seconds.
+        """
+        CREATE TABLE oauth_clients (client_id TEXT PRIMARY KEY, secret_sha256 TEXT, metadata TEXT NOT NULL,
+                                    source TEXT NOT NULL CHECK (source IN ('registered', 'metadata_document')),
+                                    created REAL NOT NULL, expires REAL);
+        CREATE INDEX oauth_clients_expires ON oauth_clients (expires) WHERE expires IS NOT NULL;
+        CREATE TABLE oauth_pending (id TEXT PRIMARY KEY, client_id TEXT NOT NULL, payload TEXT NOT NULL,
+                                    upstream_state TEXT UNIQUE, upstream_verifier TEXT, nonce TEXT,
+                                    created REAL NOT NULL, expires REAL NOT NULL);
+        CREATE INDEX oauth_pending_expires ON oauth_pending (expires);
+        CREATE TABLE oauth_codes (code_sha256 TEXT PRIMARY KEY, grant_id TEXT NOT NULL, client_id TEXT NOT NULL,
+                                  redirect_uri TEXT NOT NULL, code_challenge TEXT NOT NULL, scopes TEXT NOT NULL, resource TEXT,
+                                  sealed_access_token TEXT NOT NULL, access_token_expires REAL NOT NULL, expires REAL NOT NULL,
+                                  used INTEGER NOT NULL DEFAULT 0);
+        CREATE INDEX oauth_codes_grant ON oauth_codes (grant_id);
+        CREATE INDEX oauth_codes_expires ON oauth_codes (expires);
+        CREATE TABLE oauth_grants (id TEXT PRIMARY KEY, client_id TEXT NOT NULL, tenant TEXT NOT NULL, user TEXT NOT NULL,
+                                   scopes TEXT NOT NULL, resource TEXT, sealed_refresh_token TEXT NOT NULL,
+                                   created REAL NOT NULL, updated REAL NOT NULL, revoked REAL);
+        CREATE INDEX oauth_grants_user ON oauth_grants (tenant, user);
+        CREATE INDEX oauth_grants_client ON oauth_grants (client_id);
+        CREATE TABLE oauth_refresh_tokens (token_sha256 TEXT PRIMARY KEY, grant_id TEXT NOT NULL, created REAL NOT NULL,
+                                           expires REAL NOT NULL, rotated REAL);
+        CREATE INDEX oauth_refresh_tokens_grant ON oauth_refresh_tokens (grant_id);
+        CREATE INDEX oauth_refresh_tokens_expires ON oauth_refresh_tokens (expires);
+        """,
     ]
 
     /// The files a store at `path` consists of: the database, SQLite's write-ahead log and its
