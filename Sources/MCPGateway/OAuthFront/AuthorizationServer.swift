@@ -36,6 +36,8 @@ public final class AuthorizationServer: Sendable {
 
     func respond(_ exchange: inout Exchange) -> HTTPResponse? {
         guard let endpoint = routes[exchange.request.path] else { return nil }
+        // Expired sign-ins, codes and tokens go without a scheduler: about one request in a hundred prunes.
+        if (exchange.draw >> 32) % 100 == 0 { try? front.store.pruneOAuth(now: front.now) }
         return endpoint.respond(to: exchange.request, requestId: exchange.requestId)
     }
 }
