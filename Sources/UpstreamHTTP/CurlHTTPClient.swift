@@ -114,8 +114,13 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
     }
 
     private func perform(_ request: UpstreamRequest, host: String, timeout: Double) throws -> UpstreamResponse {
-        guard let h = checkout() else { throw UpstreamError.transport(host: host, detail: mcp_curl_load_error().map { String(cString: $0) } ?? "curl_easy_init failed") }
-        var reusable = true
+        // A pinned request gets a handle of its own, used once: a pooled one could reuse a connection
+        // to another address of the same name, and would keep the pin in its DNS cache.
+        let pinned = !request.pinnedAddresses.isEmpty
+        guard let h = pinned ? mcp_curl_easy_init() : checkout() else {
+            throw UpstreamError.transport(host: host, detail: mcp_curl_load_error().map { String(cString: $0) } ?? "curl_easy_init failed")
+        }
+        var reusable = !pinned
         defer { if reusable { checkin(h) } else { mcp_curl_easy_cleanup(h) } }
         let sink = CurlResponseSink(limit: options.maxResponseBytes)
         let context = Unmanaged.passRetained(sink)
@@ -141,6 +146,16 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
                                               options.maxResponseBytes, options.userAgent) == CURLE_OK
         ok = ok && mcp_curl_setopt_long(h, CURLOPT_TCP_KEEPALIVE, 1) == CURLE_OK
         ok = ok && mcp_curl_setopt_pointer(h, CURLOPT_HTTPHEADER, UnsafeMutableRawPointer(headerList)) == CURLE_OK
+        var resolveList: UnsafeMutablePointer<curl_slist>?
+        defer { mcp_curl_slist_free_all(resolveList) }
+        if pinned {
+            if let entry = try Self.resolveEntry(request.url, addresses: request.pinnedAddresses) {
+                resolveList = mcp_curl_slist_append(nil, entry)
+                ok = ok && mcp_curl_setopt_pointer(h, CURLOPT_RESOLVE, UnsafeMutableRawPointer(resolveList)) == CURLE_OK
+            }
+            // A proxy would resolve the name itself and connect wherever that leads.
+            ok = ok && mcp_curl_setopt_string(h, CURLOPT_NOPROXY, "*") == CURLE_OK
+        }
         switch request.method {
         case "GET": ok = ok && mcp_curl_setopt_long(h, CURLOPT_HTTPGET, 1) == CURLE_OK
         case "HEAD": ok = ok && mcp_curl_setopt_long(h, CURLOPT_NOBODY, 1) == CURLE_OK
@@ -188,6 +203,46 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
     static func host(of url: String) -> String? {
         guard let u = URLComponents(string: url), let h = u.host, !h.isEmpty else { return nil }
         return u.port.map { "\(h):\($0)" } ?? h
+    }
+
+    /// libcurl's `CURLOPT_RESOLVE` line `host:port:address[,address]` for the URL's host, or nil when
+    /// the host is itself one of the addresses (a literal needs no resolving). Throws when an address
+    /// is not an IP address, or the host is a literal that is not among them.
+    package static func resolveEntry(_ url: String, addresses: [String]) throws -> String? {
+        let parsed = addresses.map(addressBytes)
+        // libcurl drops a trailing dot from the host before it looks a name up, so a pin for "h." would not apply.
+        guard let (h, port) = hostAndPort(url), !h.hasSuffix("."), !parsed.contains(nil) else {
+            throw UpstreamError.invalidURL(redactedURL(url))
+        }
+        if let literal = addressBytes(h.hasPrefix("[") ? String(h.dropFirst().dropLast()) : h) {
+            guard parsed.contains(literal) else { throw UpstreamError.invalidURL(redactedURL(url)) }
+            return nil
+        }
+        let list = zip(addresses, parsed).map { text, bytes in bytes?.count == 16 ? "[\(text)]" : text }
+        return "\(h):\(port):\(list.joined(separator: ","))"
+    }
+
+    /// The host as libcurl reads it from the URL (as written: Foundation would decode an IDNA name,
+    /// and the pin would then name another host than the one connected to) and the port.
+    static func hostAndPort(_ url: String) -> (host: String, port: Int)? {
+        guard let separator = url.range(of: "://") else { return nil }
+        let scheme = url[..<separator.lowerBound].lowercased()
+        var authority = url[separator.upperBound...].prefix { !"/?#".contains($0) }
+        if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+        let hostEnd = authority.hasPrefix("[") ? authority.firstIndex(of: "]").map { authority.index(after: $0) } : authority.firstIndex(of: ":")
+        let host = authority[..<(hostEnd ?? authority.endIndex)]
+        let portText = authority[(hostEnd ?? authority.endIndex)...].dropFirst()
+        guard !host.isEmpty, host.allSatisfy({ $0.isASCII }) else { return nil }
+        guard let port = portText.isEmpty ? (scheme == "http" ? 80 : 443) : Int(portText) else { return nil }
+        return (String(host), port)
+    }
+
+    /// The 4 or 16 bytes of an IPv4 or IPv6 address in text, or nil.
+    static func addressBytes(_ text: String) -> [UInt8]? {
+        var v4 = in_addr(), v6 = in6_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
+        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
+        return nil
     }
 
     /// Scheme and host only: query strings can carry secrets.

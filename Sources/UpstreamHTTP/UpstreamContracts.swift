@@ -15,15 +15,20 @@ public struct UpstreamRequest: Sendable {
     public var idempotent: Bool
     /// Overrides the client's total timeout for this one request.
     public var timeoutSeconds: Double?
+    /// Connect only to these addresses for the URL's host, as the caller resolved and checked them
+    /// (SSRF protection: the name cannot resolve elsewhere between the check and the connection).
+    /// Empty: the system resolver decides.
+    public var pinnedAddresses: [String]
 
     public init(method: String = "GET", url: String, headers: [(String, String)] = [], body: [UInt8] = [],
-                idempotent: Bool? = nil, timeoutSeconds: Double? = nil) {
+                idempotent: Bool? = nil, timeoutSeconds: Double? = nil, pinnedAddresses: [String] = []) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
         self.idempotent = idempotent ?? ["GET", "HEAD", "PUT", "DELETE", "OPTIONS"].contains(method)
         self.timeoutSeconds = timeoutSeconds
+        self.pinnedAddresses = pinnedAddresses
     }
 }
 

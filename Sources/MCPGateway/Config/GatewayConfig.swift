@@ -69,6 +69,8 @@ public struct GatewayConfig: Sendable {
     public var credential: CredentialConfig?
     /// Power BI tools (`powerbi` section; PowerBIConfig.swift). Nil: not offered.
     public var powerBI: PowerBIConfig?
+    /// The OAuth authorization front (`oauth` section; OAuthConfig.swift). Nil: absent or not enabled.
+    public var oauth: OAuthConfig?
 
     /// Legacy-era `Mcp-Session-Id`, opt-in and never required: clients that do not echo
     /// the id (Claude.ai among them) are served statelessly as before.
@@ -223,6 +225,9 @@ public struct GatewayConfig: Sendable {
             errors.append(ConfigError("trusted_proxy.default_tenant", "\(t) is not an allowed tenant"))
         }
         errors += a.finish()
+        let oa = top.section("oauth")
+        c.oauth = OAuthConfig.parse(oa, instance: c, errors: &errors)
+        errors += oa.finish()
         errors = top.finish() + errors
         guard errors.isEmpty else { throw ConfigErrors(errors) }
         return c
