@@ -102,9 +102,9 @@ final class OAuthFrontTests: XCTestCase {
 
     func testBasicClientIdIsFormDecoded() {
         let header = "Basic " + Data("mcpc_a%3Ab:secret".utf8).base64EncodedString()
-        XCTAssertEqual(ClientAuthenticator.basicUser(header), "mcpc_a:b")
-        XCTAssertNil(ClientAuthenticator.basicUser("Bearer x"))
-        XCTAssertNil(ClientAuthenticator.basicUser("Basic !!!"))
+        XCTAssertEqual(BasicCredentials(header: header)?.clientId, "mcpc_a:b")
+        XCTAssertNil(BasicCredentials(header: "Bearer x"))
+        XCTAssertNil(BasicCredentials(header: "Basic !!!"))
     }
 
     func testStableIdsAreVersion8GUIDs() {

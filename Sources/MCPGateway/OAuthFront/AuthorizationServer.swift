@@ -42,6 +42,12 @@ public final class AuthorizationServer: Sendable {
     }
 }
 
+/// A step of an endpoint that either goes on with a value or has its answer already.
+enum FrontStep<Value> {
+    case proceed(Value)
+    case answer(HTTPResponse)
+}
+
 /// One endpoint of the authorization server.
 protocol FrontEndpoint: Sendable {
     func respond(to request: HTTPRequest, requestId: String) -> HTTPResponse
@@ -102,13 +108,13 @@ struct FrontContext: Sendable {
     }
 
     /// A form body, or why not (415 for another media type, 400 for a malformed body).
-    static func form(_ request: HTTPRequest) -> Result<FormBody, HTTPResponse> {
+    static func form(_ request: HTTPRequest) -> FrontStep<FormBody> {
         let type = request.headers["content-type"]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         guard type == "application/x-www-form-urlencoded" else {
-            return .failure(oauthError(415, "invalid_request", "the body must be application/x-www-form-urlencoded"))
+            return .answer(oauthError(415, "invalid_request", "the body must be application/x-www-form-urlencoded"))
         }
-        do { return .success(try FormBody(body: request.body)) } catch {
-            return .failure(oauthError(400, "invalid_request", "\(error)"))
+        do { return .proceed(try FormBody(body: request.body)) } catch {
+            return .answer(oauthError(400, "invalid_request", "\(error)"))
         }
     }
 }
@@ -129,13 +135,7 @@ extension AuthorizationServer {
                                      tenant: oauth.entraTenant, credential: try ClientCredential.load(credentialConfig),
                                      http: MeteredHTTPClient.wrap(CurlHTTPClient(options: entraOptions), upstream: "entra_token", metrics: metrics))
         // Client ID Metadata Documents: TLS verified, never a redirect, bounded time and size.
-        var documentOptions = CurlHTTPClientOptions.gateway
-        documentOptions.connectTimeoutSeconds = 3
-        documentOptions.totalTimeoutSeconds = 5
-        documentOptions.maxResponseBytes = oauth.metadataDocumentMaxBytes
-        documentOptions.maxRetries = 0
-        documentOptions.allowInsecureHTTPForTesting = oauth.allowPrivateMetadataHostsForTesting
-        let documents = MeteredHTTPClient.wrap(CurlHTTPClient(options: documentOptions), upstream: "client_metadata", metrics: metrics)
+        let documents = MeteredHTTPClient.wrap(ClientMetadataDocumentFetcher.transport(for: oauth), upstream: "client_metadata", metrics: metrics)
         let front = FrontContext(config: config, oauth: oauth, store: stores.oauth, limiter: stores.rateLimiter,
                                  directory: ClientDirectory(config: oauth, store: stores.oauth, http: documents),
                                  registration: ClientRegistration(config: oauth, store: stores.oauth),

@@ -25,6 +25,8 @@ struct AuthorizeEndpoint: FrontEndpoint {
                                          detail: "The application asking to sign you in is not registered with this server.")
             }
             client = found
+        } catch ClientLookupError.storeUnavailable {
+            return ConsentPage.error(503, title: "Try again shortly", detail: "The server cannot take sign-ins right now.")
         } catch {
             return ConsentPage.error(400, title: "Unknown application", detail: "\(error)")
         }
@@ -143,8 +145,8 @@ struct ConsentEndpoint: FrontEndpoint {
         }
         let form: FormBody
         switch FrontContext.form(request) {
-        case .failure: return ConsentPage.error(400, title: "Malformed consent", detail: "The consent form could not be read.")
-        case .success(let f): form = f
+        case .answer: return ConsentPage.error(400, title: "Malformed consent", detail: "The consent form could not be read.")
+        case .proceed(let f): form = f
         }
         guard let id = form.value("request"), let csrf = form.value("csrf"), front.secrets.verify("consent-csrf", id, tag: csrf) else {
             Log.shared.warning("consent refused: missing or wrong CSRF token", ["request_id": .string(requestId)])

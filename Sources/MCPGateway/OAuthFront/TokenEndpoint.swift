@@ -20,13 +20,13 @@ struct TokenEndpoint: FrontEndpoint {
         }
         let form: FormBody
         switch FrontContext.form(request) {
-        case .failure(let r): return r
-        case .success(let f): form = f
+        case .answer(let r): return r
+        case .proceed(let f): form = f
         }
         let client: OAuthClient
         switch ClientAuthenticator(front: front).authenticate(request, form: form) {
-        case .failure(let r): return r
-        case .success(let c): client = c
+        case .answer(let r): return r
+        case .proceed(let c): client = c
         }
         do {
             switch form["grant_type"] {
@@ -181,13 +181,13 @@ struct RevocationEndpoint: FrontEndpoint {
         }
         let form: FormBody
         switch FrontContext.form(request) {
-        case .failure(let r): return r
-        case .success(let f): form = f
+        case .answer(let r): return r
+        case .proceed(let f): form = f
         }
         let client: OAuthClient
         switch ClientAuthenticator(front: front).authenticate(request, form: form) {
-        case .failure(let r): return r
-        case .success(let c): client = c
+        case .answer(let r): return r
+        case .proceed(let c): client = c
         }
         guard let token = form.value("token") else { return FrontContext.oauthError(400, "invalid_request", "token is required") }
         do {
@@ -209,33 +209,28 @@ struct RevocationEndpoint: FrontEndpoint {
 struct ClientAuthenticator {
     let front: FrontContext
 
-    func authenticate(_ request: HTTPRequest, form: FormBody) -> Result<OAuthClient, HTTPResponse> {
+    func authenticate(_ request: HTTPRequest, form: FormBody) -> FrontStep<OAuthClient> {
         let authorization = request.headers["authorization"]
         var clientId = form.value("client_id")
-        if let basic = authorization.flatMap(ClientAuthenticator.basicUser) { clientId = basic }
-        guard let clientId else { return .failure(FrontContext.oauthError(401, "invalid_client", "the client is not identified (client_id)")) }
+        if let basic = authorization.flatMap(BasicCredentials.init(header:)) { clientId = basic.clientId }
+        guard let clientId else { return .answer(FrontContext.oauthError(401, "invalid_client", "the client is not identified (client_id)")) }
         let client: OAuthClient
         do {
             guard let found = try front.directory.client(id: clientId) else {
-                return .failure(FrontContext.oauthError(401, "invalid_client", "unknown client"))
+                return .answer(FrontContext.oauthError(401, "invalid_client", "unknown client"))
             }
             client = found
+        } catch ClientLookupError.storeUnavailable {
+            return .answer(FrontContext.oauthError(503, "temporarily_unavailable", "the server's shared store is unavailable; try again shortly",
+                                                   headers: [("Retry-After", "5")]))
         } catch {
-            return .failure(FrontContext.oauthError(401, "invalid_client", "\(error)"))
+            return .answer(FrontContext.oauthError(401, "invalid_client", "\(error)"))
         }
         switch front.directory.authenticate(client, form: form.fields, authorization: authorization) {
-        case .authenticated: return .success(client)
+        case .authenticated: return .proceed(client)
         case .failed(let description, let usedBasic):
-            return .failure(FrontContext.oauthError(401, "invalid_client", description,
+            return .answer(FrontContext.oauthError(401, "invalid_client", description,
                                                     headers: usedBasic ? [("WWW-Authenticate", "Basic realm=\"oauth\"")] : []))
         }
-    }
-
-    /// The user part of `Authorization: Basic base64(id:secret)` (RFC 6749 §2.3.1: form-encoded).
-    static func basicUser(_ header: String) -> String? {
-        guard header.utf8.count > 6, header.prefix(6).lowercased() == "basic " else { return nil }
-        guard let decoded = Base64.decodeStandard(Array(header.dropFirst(6).utf8)), let text = String(validating: decoded, as: UTF8.self),
-              let colon = text.firstIndex(of: ":") else { return nil }
-        return try? FormBody.decode(text[..<colon])
     }
 }
