@@ -96,7 +96,8 @@ struct FrontContext: Sendable {
                           headers: headers + noStore + cors)
     }
 
-    static let noStore: [(String, String)] = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+    /// With the `Cache-Control: no-store` every answer of the gateway carries (RFC 6749 §5.1).
+    static let noStore: [(String, String)] = [("Pragma", "no-cache")]
     /// Browser-based clients (the MCP Inspector) call metadata, registration, token and revocation
     /// from script; never the authorize endpoint (RFC 9700 §2.6).
     static let cors: [(String, String)] = [("Access-Control-Allow-Origin", "*")]

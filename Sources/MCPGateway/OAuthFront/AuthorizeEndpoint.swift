@@ -8,7 +8,8 @@ struct AuthorizeEndpoint: FrontEndpoint {
     let front: FrontContext
 
     func respond(to request: HTTPRequest, requestId: String) -> HTTPResponse {
-        guard request.method == "GET" || request.method == "HEAD" else {
+        // GET only: a HEAD would start a sign-in nobody sees.
+        guard request.method == "GET" else {
             return ConsentPage.error(405, title: "Method not allowed", detail: "The authorization endpoint takes GET.")
         }
         let query: FormBody
