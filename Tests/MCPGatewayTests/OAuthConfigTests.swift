@@ -41,7 +41,7 @@ final class OAuthConfigTests: XCTestCase {
 
     func testDefaultsAreResolved() throws {
         let o = try XCTUnwrap(parse(root(oauth: ["enabled": true])).oauth)
-        XCTAssertEqual(o.issuer, "https://mcp.contoso.test")
+        XCTAssertEqual(o.issuer, "https://mcp.contoso.test/")
         XCTAssertEqual(o.basePath, "")
         XCTAssertEqual(o.entraTenant, Self.tenant)
         XCTAssertEqual(o.scopes, ["api://mcp/mcp.tools"])
@@ -69,7 +69,7 @@ final class OAuthConfigTests: XCTestCase {
             "refresh_grace_seconds": 0, "consent_days": 1, "registrations_per_hour": 3, "metadata_document_max_bytes": 2048,
             "allow_private_metadata_hosts_for_testing": true,
         ])).oauth)
-        XCTAssertEqual(o.issuer, "https://mcp.contoso.test")
+        XCTAssertEqual(o.issuer, "https://mcp.contoso.test/")
         XCTAssertEqual(o.entraTenant, "common")
         XCTAssertEqual(o.scopes, ["api://mcp/a", "api://mcp/b"])
         XCTAssertEqual(o.redirectHosts, ["claude.ai", "claude.com"])
@@ -96,7 +96,10 @@ final class OAuthConfigTests: XCTestCase {
                        ["oauth.issuer: must not have a query or fragment"])
         assertProblems(root(oauth: ["enabled": true, "issuer": "https://mcp.contoso.test#x"]),
                        ["oauth.issuer: must not have a query or fragment"])
-        assertProblems(root(oauth: ["enabled": true, "issuer": "https://mcp.contoso.test/"]), ["oauth.issuer: must not end with a slash"])
+        // A root issuer is written with its slash, as URL parsers write it; any other has none.
+        XCTAssertEqual(try XCTUnwrap(parse(root(oauth: ["enabled": true, "issuer": "https://mcp.contoso.test/"])).oauth).issuer,
+                       "https://mcp.contoso.test/")
+        assertProblems(root(oauth: ["enabled": true, "issuer": "https://mcp.contoso.test/mcp/"]), ["oauth.issuer: must not end with a slash"])
         assertProblems(root(oauth: ["enabled": true, "issuer": "https://auth.contoso.test"]),
                        ["oauth.issuer: must be the start of server.public_url (https://mcp.contoso.test/mcp): the front's endpoints are served by this instance"])
         assertProblems(root(oauth: ["enabled": true, "issuer": "https://mcp.contoso.test/m"]),

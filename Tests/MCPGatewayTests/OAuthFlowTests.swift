@@ -62,7 +62,7 @@ final class OAuthFlowTests: XCTestCase {
                             scopes: ["mcp.tools"])
         }
         var oauth = OAuthConfig()
-        oauth.issuer = "https://mcp.example.test"
+        oauth.issuer = "https://mcp.example.test/"
         oauth.scopes = [Self.scope]
         oauth.refreshGraceSeconds = 30
         store = instance.stores.oauth
@@ -143,7 +143,7 @@ final class OAuthFlowTests: XCTestCase {
         let toClient = try location(back)
         XCTAssertEqual(toClient.base, Self.redirect)
         XCTAssertEqual(toClient.query["state"], "client-state")
-        XCTAssertEqual(toClient.query["iss"], "https://mcp.example.test")
+        XCTAssertEqual(toClient.query["iss"], "https://mcp.example.test/")
         // Entra's code was redeemed with our own verifier, not the client's.
         let redemption = try XCTUnwrap(entra.forms.last)
         XCTAssertNotEqual(redemption["code_verifier"], verifier)
@@ -222,7 +222,7 @@ final class OAuthFlowTests: XCTestCase {
         // After that, errors go back to the client with its state and our iss.
         let plain = send("GET", authorizeQuery(clientId, extra: []).replacingOccurrences(of: "code_challenge_method=S256", with: "code_challenge_method=plain"))
         XCTAssertEqual(try location(plain).query["error"], "invalid_request")
-        XCTAssertEqual(try location(plain).query["iss"], "https://mcp.example.test")
+        XCTAssertEqual(try location(plain).query["iss"], "https://mcp.example.test/")
         let badScope = send("GET", authorizeQuery(clientId).replacingOccurrences(of: "mcp.tools", with: "admin.everything"))
         XCTAssertEqual(try location(badScope).query["error"], "invalid_scope")
         let badResource = send("GET", authorizeQuery(clientId).replacingOccurrences(of: "mcp.example.test%2Fmcp", with: "evil.example%2Fmcp"))
@@ -243,7 +243,7 @@ final class OAuthFlowTests: XCTestCase {
     func testMetadataNamesEveryEndpointAndPKCE() throws {
         let r = send("GET", "/.well-known/oauth-authorization-server")
         XCTAssertEqual(r.status, 200)
-        XCTAssertEqual(r.json?["issuer"], "https://mcp.example.test")
+        XCTAssertEqual(r.json?["issuer"], "https://mcp.example.test/")
         XCTAssertEqual(r.json?["code_challenge_methods_supported"], ["S256"])
         XCTAssertEqual(r.json?["token_endpoint"], "https://mcp.example.test/oauth/token")
         XCTAssertEqual(r.json?["client_id_metadata_document_supported"], true)

@@ -50,7 +50,7 @@ public struct EntraSetup {
         out += "- Application (client) id: \(gateway)\n"
         out += "- Certificate or client secret: the one the credential section names\n"
         if let oauth = config.oauth {
-            out += "- Redirect URI (platform Web): \(oauth.issuer)/oauth/callback\n"
+            out += "- Redirect URI (platform Web): \(oauth.endpointBase)/oauth/callback\n"
             out += "- Delegated permissions: the scopes above, offline_access, openid (the authorization front signs users in)\n"
             out += "- MCP clients register with this server, not with Entra: nothing to register per client.\n"
         } else {
@@ -80,7 +80,7 @@ public struct EntraSetup {
         }
         if let oauth = config.oauth {
             out += "# The gateway's app: its redirect URI for the sign-in it runs on behalf of MCP clients.\n"
-            out += "az ad app update --id \(gateway) --web-redirect-uris \(oauth.issuer)/oauth/callback\n"
+            out += "az ad app update --id \(gateway) --web-redirect-uris \(oauth.endpointBase)/oauth/callback\n"
         }
         out += "# The gateway's app may ask for the API's scopes (then grant admin consent, or let users consent).\n"
         for name in scopeNames {

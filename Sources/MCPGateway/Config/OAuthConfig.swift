@@ -19,7 +19,8 @@ public struct OAuthConfig: Sendable {
         var authMethod: OAuthClient.AuthMethod
     }
 
-    /// Resolved: `oauth.issuer`, else `server.public_url` without its last path segment. No trailing slash.
+    /// Resolved: `oauth.issuer`, else `server.public_url` without its last path segment; a root
+    /// issuer ends in "/" (`https://host/`), any other has no trailing slash.
     public var issuer = ""
     /// The tenant segment of Entra's authorize and token URLs: the one allowed tenant, else `organizations`.
     public var entraTenant = "organizations"
@@ -40,7 +41,13 @@ public struct OAuthConfig: Sendable {
     public init() {}
 
     /// The issuer's path: "" or e.g. "/client-a". The front's routes live under it.
-    public var basePath: String { StrictURL(issuer)?.path ?? "" }
+    public var basePath: String {
+        let path = StrictURL(issuer)?.path ?? ""
+        return path == "/" ? "" : path
+    }
+
+    /// Where the front's endpoints are: the issuer without a trailing slash.
+    public var endpointBase: String { issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer }
 
     /// A configured client secret shorter than this is not worth the name.
     static let minimumSecretLength = 32
@@ -54,6 +61,8 @@ public struct OAuthConfig: Sendable {
         var o = OAuthConfig()
         let configuredIssuer = s.string("issuer")
         o.issuer = configuredIssuer ?? derivedIssuer(publicURL: c.server.publicURL)
+        // A root issuer is spelled with its slash (below); the checks see it without.
+        if let u = StrictURL(o.issuer), u.path == "/" { o.issuer.removeLast() }
         let single = c.auth.allowedTenants.count == 1 && !c.auth.acceptAnyTenant ? c.auth.allowedTenants[0] : nil
         o.entraTenant = (s.string("entra_tenant") ?? single ?? "organizations").lowercased()
         o.scopes = s.strings("scopes") ?? c.auth.scopesSupported
@@ -96,6 +105,9 @@ public struct OAuthConfig: Sendable {
         if let problem = issuerProblem(o.issuer, publicURL: c.server.publicURL, allowHTTP: c.auth.allowInsecureHTTPForTesting) {
             s.fail("issuer", configuredIssuer == nil ? "derived from server.public_url (\(o.issuer)): \(problem)" : problem)
         }
+        // An issuer with no path is `https://host/`: URL parsers (the Python MCP client's among them)
+        // write it so, and the RFC 9207 `iss` on our redirects must equal the issuer they parsed.
+        if StrictURL(o.issuer)?.path.isEmpty == true { o.issuer += "/" }
         return o
     }
 

@@ -68,7 +68,7 @@ struct FrontContext: Sendable {
     let clock: @Sendable () -> Double
 
     var issuer: String { oauth.issuer }
-    var callbackURL: String { oauth.issuer + "/oauth/callback" }
+    var callbackURL: String { oauth.endpointBase + "/oauth/callback" }
     var resource: String { config.server.publicURL }
     var now: Double { clock() }
 

@@ -9,14 +9,14 @@ struct MetadataEndpoint: FrontEndpoint {
 
     init(front: FrontContext) {
         self.front = front
-        let issuer = front.issuer
+        let issuer = front.issuer, base = front.oauth.endpointBase
         let methods: JSONValue = ["none", "client_secret_basic", "client_secret_post"]
         document = [
             "issuer": .string(issuer),
-            "authorization_endpoint": .string(issuer + "/oauth/authorize"),
-            "token_endpoint": .string(issuer + "/oauth/token"),
-            "registration_endpoint": .string(issuer + "/oauth/register"),
-            "revocation_endpoint": .string(issuer + "/oauth/revoke"),
+            "authorization_endpoint": .string(base + "/oauth/authorize"),
+            "token_endpoint": .string(base + "/oauth/token"),
+            "registration_endpoint": .string(base + "/oauth/register"),
+            "revocation_endpoint": .string(base + "/oauth/revoke"),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
