@@ -98,6 +98,12 @@ final class OAuthFlowTests: XCTestCase {
         return (String(parts[0]), parts.count > 1 ? try FormBody(parts[1]).fields : [:])
     }
 
+    /// The cookie the consent page binds its form to.
+    func browserCookie(_ page: HTTPResponse) throws -> String {
+        let set = try XCTUnwrap(page.headers.first { $0.0 == "Set-Cookie" && $0.1.hasPrefix(ConsentEndpoint.browserCookie) }?.1)
+        return String(set.split(separator: ";")[0])
+    }
+
     func hidden(_ name: String, in page: HTTPResponse) throws -> String {
         let html = String(decoding: page.body, as: UTF8.self)
         let marker = "name=\"\(name)\" value=\""
@@ -129,7 +135,8 @@ final class OAuthFlowTests: XCTestCase {
         XCTAssertEqual(page.status, 200)
         XCTAssertTrue(String(decoding: page.body, as: UTF8.self).contains("127.0.0.1:4711"), "the redirect host is shown")
         let toEntra = send("POST", "/oauth/consent", form: [("request", try hidden("request", in: page)),
-                                                            ("csrf", try hidden("csrf", in: page)), ("decision", "allow")])
+                                                            ("csrf", try hidden("csrf", in: page)), ("decision", "allow")],
+                           headers: ["cookie": try browserCookie(page)])
         XCTAssertEqual(toEntra.status, 302)
         let cookie = try XCTUnwrap(toEntra.header("Set-Cookie"))
         let entraLeg = try location(toEntra)
@@ -232,10 +239,18 @@ final class OAuthFlowTests: XCTestCase {
     func testConsentNeedsItsCSRFTokenAndDenyGoesBack() throws {
         let clientId = try register()
         let page = send("GET", authorizeQuery(clientId))
-        let request = try hidden("request", in: page)
-        XCTAssertEqual(send("POST", "/oauth/consent", form: [("request", request), ("decision", "allow")]).status, 403)
-        XCTAssertEqual(send("POST", "/oauth/consent", form: [("request", request), ("csrf", "00"), ("decision", "allow")]).status, 403)
-        let deny = send("POST", "/oauth/consent", form: [("request", request), ("csrf", try hidden("csrf", in: page)), ("decision", "deny")])
+        let request = try hidden("request", in: page), cookie = try browserCookie(page)
+        XCTAssertEqual(send("POST", "/oauth/consent", form: [("request", request), ("decision", "allow")],
+                            headers: ["cookie": cookie]).status, 403)
+        XCTAssertEqual(send("POST", "/oauth/consent", form: [("request", request), ("csrf", "00"), ("decision", "allow")],
+                            headers: ["cookie": cookie]).status, 403)
+        // The page's own form, posted from another browser (one that was not shown the page): refused.
+        XCTAssertEqual(send("POST", "/oauth/consent", form: [("request", request), ("csrf", try hidden("csrf", in: page)), ("decision", "allow")]).status, 403)
+        let otherBrowser = try browserCookie(send("GET", authorizeQuery(clientId)))
+        XCTAssertEqual(send("POST", "/oauth/consent", form: [("request", request), ("csrf", try hidden("csrf", in: page)), ("decision", "allow")],
+                            headers: ["cookie": otherBrowser]).status, 403)
+        let deny = send("POST", "/oauth/consent", form: [("request", request), ("csrf", try hidden("csrf", in: page)), ("decision", "deny")],
+                        headers: ["cookie": cookie])
         XCTAssertEqual(try location(deny).query["error"], "access_denied")
         XCTAssertEqual(try location(deny).query["state"], "client-state")
     }

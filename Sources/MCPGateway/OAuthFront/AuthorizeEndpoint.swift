@@ -82,11 +82,18 @@ struct AuthorizeEndpoint: FrontEndpoint {
             return fail("temporarily_unavailable", "the server cannot take sign-ins right now; try again shortly")
         }
         let host = AuthorizeEndpoint.host(of: redirectURI)
-        return ConsentPage.render(.init(
+        // The consent answer must come from the browser that was shown this page: a page fetched by
+        // someone else (who then makes a victim's browser post it) lacks this browser's cookie.
+        let browser = FrontRandom.token()
+        var page = ConsentPage.render(.init(
             serverName: front.config.auth.resourceName ?? front.config.server.name, clientName: client.clientName,
             clientId: client.clientId, redirectURI: redirectURI, redirectHost: host, scopes: scopes,
             formAction: front.oauth.basePath + "/oauth/consent", requestId: pending.id,
-            csrf: front.secrets.sign("consent-csrf", pending.id), clientIsSelfDescribed: client.source != .config))
+            csrf: ConsentEndpoint.csrf(front.secrets, request: pending.id, browser: browser),
+            clientIsSelfDescribed: client.source != .config))
+        page.headers.append(("Set-Cookie", "\(ConsentEndpoint.browserCookie)=\(browser); Max-Age=\(front.oauth.authorizeMinutes * 60); "
+                                            + "Path=/; Secure; HttpOnly; SameSite=Lax"))
+        return page
     }
 
     static func isBase64URL(_ b: UInt8) -> Bool {
@@ -136,9 +143,27 @@ struct UpstreamLeg {
     }
 }
 
-/// `POST /oauth/consent`: the person's answer on the consent page, CSRF-protected.
+/// `POST /oauth/consent`: the person's answer on the consent page, CSRF-protected and bound to
+/// the browser the page was shown in.
 struct ConsentEndpoint: FrontEndpoint {
     let front: FrontContext
+
+    /// Set with the consent page: a random value only that browser has (SameSite=Lax keeps it off
+    /// cross-site posts).
+    static let browserCookie = "__Host-mcp_authorize"
+
+    static func csrf(_ secrets: FrontSecrets, request: String, browser: String) -> String {
+        secrets.sign("consent-csrf", request + "\u{0}" + browser)
+    }
+
+    /// A cookie's value from a `Cookie` header.
+    static func cookie(_ name: String, in header: String?) -> String? {
+        for part in (header ?? "").split(separator: ";") {
+            let pair = part.trimmingCharacters(in: .whitespaces)
+            if pair.hasPrefix(name + "=") { return String(pair.dropFirst(name.count + 1)) }
+        }
+        return nil
+    }
 
     func respond(to request: HTTPRequest, requestId: String) -> HTTPResponse {
         guard request.method == "POST" else {
@@ -149,7 +174,9 @@ struct ConsentEndpoint: FrontEndpoint {
         case .answer: return ConsentPage.error(400, title: "Malformed consent", detail: "The consent form could not be read.")
         case .proceed(let f): form = f
         }
-        guard let id = form.value("request"), let csrf = form.value("csrf"), front.secrets.verify("consent-csrf", id, tag: csrf) else {
+        let browser = ConsentEndpoint.cookie(ConsentEndpoint.browserCookie, in: request.headers["cookie"])
+        guard let id = form.value("request"), let csrf = form.value("csrf"), let browser,
+              front.secrets.verify("consent-csrf", id + "\u{0}" + browser, tag: csrf) else {
             Log.shared.warning("consent refused: missing or wrong CSRF token", ["request_id": .string(requestId)])
             return ConsentPage.error(403, title: "Consent not accepted",
                                      detail: "This form did not come from this server's consent page. Start the sign-in again from your application.")
