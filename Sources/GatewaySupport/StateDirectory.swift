@@ -30,10 +30,24 @@ package enum StateDirectory {
     }
 
     /// Run as root, gives `files` to the owner of `directory`, the user the service runs as, so the
-    /// service can still open what a root-run operator command created. Otherwise there is nothing to do.
+    /// service can still open what a root-run operator command created. Only regular files that
+    /// root owns are handed over, and the last path component is never followed: the service user
+    /// owns the directory and could have planted a symlink to any file on the system.
     package static func handToServiceUser(_ files: [String], in directory: String) {
-        var st = stat()
-        guard geteuid() == 0, stat(directory, &st) == 0, st.st_uid != 0 else { return }
-        for file in files { _ = chown(file, st.st_uid, st.st_gid) }
+        guard geteuid() == 0 else { return }
+        var owner = stat()
+        guard stat(directory, &owner) == 0, (owner.st_mode & S_IFMT) == S_IFDIR, owner.st_uid != 0 else { return }
+        for file in files {
+            guard let slash = file.lastIndex(of: "/") else { continue }
+            let parent = slash == file.startIndex ? "/" : String(file[..<slash])
+            let name = String(file[file.index(after: slash)...])
+            guard !name.isEmpty else { continue }
+            let dir = open(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard dir >= 0 else { continue }
+            defer { close(dir) }
+            var st = stat()
+            guard fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_uid == 0 else { continue }
+            _ = fchownat(dir, name, owner.st_uid, owner.st_gid, AT_SYMLINK_NOFOLLOW)
+        }
     }
 }

@@ -37,32 +37,33 @@ func serve(config configOption: String?, listen: String?, workers: Int?, socketM
         }
         Log.shared.level = level
     }
-    for instance in cfg.instances where instance.auth.mode == .development {
-        Log.shared.warning("DEVELOPMENT MODE: only tokens minted by `mcp-fcgi dev-token` are accepted; never expose this instance",
-                           ["instance": .string(instance.instanceName)])
-    }
-    let address: ListenAddress?
-    do {
+    // Where to serve decides the worker count, so it is found first; its errors are reported
+    // after the gateway is built, as they always were (a bad config is exit 78 before a bad --listen's 64).
+    let addressLookup = Result<ListenAddress?, Error> {
         let activated = try ListenAddress.systemdActivated(environment: processEnvironment)
-        if let listen {
-            address = try ListenAddress(parsing: listen)
-        } else if let activated {
-            address = activated
-        } else {
-            address = FastCGIServer.stdinIsListeningSocket() ? .inherited : nil
-        }
-    } catch {
-        Log.shared.error("\(error)")
-        throw ExitCode(64)
+        if let listen { return try ListenAddress(parsing: listen) }
+        if let activated { return activated }
+        return FastCGIServer.stdinIsListeningSocket() ? .inherited : nil
     }
     // Without a listening socket this process answers one request as a CGI program.
-    let workerThreads = address == nil ? 1 : workers ?? cfg.workers
+    var answersOneCGIRequest = false
+    if case .success(nil) = addressLookup { answersOneCGIRequest = true }
+    let workerThreads = answersOneCGIRequest ? 1 : workers ?? cfg.workers
     let gateway: Gateway
     do {
         gateway = try Gateway.make(config: cfg, workerThreads: workerThreads)
     } catch {
         Log.shared.error("cannot start", ["error": .string(String(describing: error))])
         throw ExitCode(78)
+    }
+    for instance in cfg.instances where instance.auth.mode == .development {
+        Log.shared.warning("DEVELOPMENT MODE: only tokens minted by `mcp-fcgi dev-token` are accepted; never expose this instance",
+                           ["instance": .string(instance.instanceName)])
+    }
+    let address: ListenAddress?
+    do { address = try addressLookup.get() } catch {
+        Log.shared.error("\(error)")
+        throw ExitCode(64)
     }
     guard let address else {
         throw ExitCode(CGIResponder(handler: gateway, maxBodyBytes: cfg.maxBodyBytes).respondOnce())

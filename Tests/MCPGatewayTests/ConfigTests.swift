@@ -17,6 +17,22 @@ final class ConfigTests: XCTestCase {
         XCTAssertFalse(c.auth.allowInsecureHTTPForTesting)
     }
 
+    /// A config that merely names its one instance keeps the single-instance store file, so the
+    /// blocks, mappings and sessions already in it stay in force.
+    func testOneNamedInstanceKeepsTheSingleInstanceStore() throws {
+        let one = try ProcessConfig.parse(JSONObject(pairs: [("state_dir", "/var/lib/x"), ("instances", .object(JSONObject(pairs: [
+            ("a", .object(minimal)),
+        ])))]))
+        XCTAssertEqual(one.instances.map(\.resolvedStorePath), ["/var/lib/x/mcp-fcgi.db"])
+        var other = minimal
+        other["server"] = ["public_url": "https://mcp.example.test/b/mcp", "mcp_path": "/b/mcp"]
+        other["auth"] = ["tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "api://y"]
+        let two = try ProcessConfig.parse(JSONObject(pairs: [("state_dir", "/var/lib/x"), ("instances", .object(JSONObject(pairs: [
+            ("a", .object(minimal)), ("b", .object(other)),
+        ])))]))
+        XCTAssertEqual(two.instances.map(\.resolvedStorePath), ["/var/lib/x/instance-a.db", "/var/lib/x/instance-b.db"])
+    }
+
     func testTokenCacheSizeIsASetting() throws {
         XCTAssertEqual(try ProcessConfig.parse(minimal).instances[0].auth.tokenCacheEntries, 2_000)
         var root = minimal

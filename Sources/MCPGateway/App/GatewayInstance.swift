@@ -15,7 +15,8 @@ public final class GatewayInstance: Sendable {
     public let stores: StateStores
     public let metrics: GatewayMetrics
     public let authenticator: Authenticator
-    public let registry: ToolRegistry
+    /// Read-only once built: worker threads read it without a lock.
+    let registry: ToolRegistry
     public let operations: OperationsStatus
 
     init(config: GatewayConfig, pipeline: Pipeline, paths: [String], stores: StateStores, metrics: GatewayMetrics,

@@ -29,6 +29,7 @@ public struct InstanceBuilder {
     /// Every instance of a config, sharing one mapping of the counters file.
     public static func buildAll(config: ProcessConfig, workerThreads: Int = 1) throws -> [GatewayInstance] {
         let instances = config.instances
+        guard !instances.isEmpty else { throw ServerError("the configuration defines no instance") }
         let counters = GatewayMetrics.openCounters(stateDirectory: instances[0].stateDirectory)
         return try instances.map { instance in
             var builder = InstanceBuilder(config: instance, sharesHost: instances.count > 1)

@@ -84,7 +84,9 @@ public struct ProcessConfig: Sendable {
                 // Environment overrides are for single-instance setups; several instances would all inherit them.
                 var c = try GatewayConfig.parseInstance(merged, environment: [:], process: &process)
                 c.instanceName = name
-                if c.storePath == nil { c.storePath = c.stateDirectory + "/instance-\(name).db" }
+                // One instance keeps the single-instance file (mcp-fcgi.db): its blocks, mappings and
+                // sessions must survive a config that merely names it.
+                if c.storePath == nil && list.count > 1 { c.storePath = c.stateDirectory + "/instance-\(name).db" }
                 configs.append(c)
             } catch let e as ConfigErrors {
                 errors += e.errors.map { ConfigError($0.path.isEmpty ? at : "\(at).\($0.path)", $0.problem) }

@@ -4,13 +4,22 @@ import MCPJSON
 public final class ToolRegistry: @unchecked Sendable {
     /// A tool with its definition, built once at registration: definitions never change
     /// afterwards, and listing or calling must not rebuild their schemas on every request.
-    public struct Entry: Sendable {
+    /// A class, so handing an entry around costs one reference count, not one per field: every
+    /// worker thread lists the same entries, and shared counts are contended cache lines.
+    public final class Entry: Sendable {
         public let tool: Tool
         public let definition: ToolDefinition
         /// The definition as `tools/list` shows it.
         let listing: JSONValue
         /// The input schema, its patterns compiled.
         public let validator: SchemaValidator
+
+        init(tool: Tool, definition: ToolDefinition, listing: JSONValue, validator: SchemaValidator) {
+            self.tool = tool
+            self.definition = definition
+            self.listing = listing
+            self.validator = validator
+        }
     }
 
     private var ordered: [Entry] = []

@@ -53,7 +53,7 @@ public final class GatewayMetrics: UpstreamObserver, @unchecked Sendable {
     public func recordMCPRequest(method: String?, tool: String?, status: Int) {
         guard let counters else { return }
         let m = method.map { Self.knownMethods.contains($0) ? $0 : "other" } ?? "none"
-        let t = tool ?? ""
+        let t = tool.map(Self.labelSafe) ?? ""
         counters.add(series("mcp_requests_total", "method=\"\(m)\",tool=\"\(t)\",status=\"\(Self.statusLabel(status))\""))
     }
 

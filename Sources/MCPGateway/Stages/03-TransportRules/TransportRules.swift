@@ -19,11 +19,11 @@ public struct TransportRules: Stage {
 
     public func handle(_ exchange: inout Exchange, next: Next) -> HTTPResponse {
         if exchange.request.method == "DELETE" && sessionsEnabled {
+            exchange.endsSession = true
             if let refusal = foreignOrigin(exchange.request) {
                 exchange.verdict.deny("transport")
                 return refusal
             }
-            exchange.endsSession = true
             return next(&exchange)
         }
         switch screen(exchange.request) {

@@ -21,7 +21,8 @@ public struct Admission: Stage {
     }
 
     public func handle(_ exchange: inout Exchange, next: Next) -> HTTPResponse {
-        guard let caller = exchange.caller, let p = caller.principal else { return next(&exchange) }
+        // Authentication always leaves a verified caller; without one, nothing passes (fail closed).
+        guard let caller = exchange.caller, let p = caller.principal else { return Admission.noCaller(&exchange) }
         let id = exchange.message?.message.id
         let method = exchange.message?.message.method ?? "DELETE session"
         let now = Date().timeIntervalSince1970
@@ -56,6 +57,11 @@ public struct Admission: Stage {
                 "The server's shared store is unavailable; try again shortly")), headers: [("Retry-After", "5")])
         }
         return next(&exchange)
+    }
+
+    static func noCaller(_ exchange: inout Exchange) -> HTTPResponse {
+        exchange.verdict.deny("no verified caller")
+        return HTTPResponse.error(500, "internal_error", "The request reached admission without a verified caller")
     }
 
     private func buckets(_ p: Principal, _ tenant: TenantRecord?) -> [RateBucket] {

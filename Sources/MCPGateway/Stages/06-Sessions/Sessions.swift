@@ -23,9 +23,8 @@ public struct Sessions: Stage {
 
     public func handle(_ exchange: inout Exchange, next: Next) -> HTTPResponse {
         if exchange.endsSession { return end(&exchange) }
-        guard enabled, let accepted = exchange.message, accepted.era == .legacy, let p = exchange.principal else {
-            return next(&exchange)
-        }
+        guard enabled, let accepted = exchange.message, accepted.era == .legacy else { return next(&exchange) }
+        guard let p = exchange.principal else { return Admission.noCaller(&exchange) }
         let message = accepted.message
         let owner = Sessions.owner(p)
         if message.method != "initialize", let sid = exchange.request.headers["mcp-session-id"] {
@@ -52,7 +51,7 @@ public struct Sessions: Stage {
 
     /// DELETE with an Mcp-Session-Id ends the caller's own session.
     private func end(_ exchange: inout Exchange) -> HTTPResponse {
-        guard let p = exchange.principal else { return HTTPResponse(status: 404) }
+        guard let p = exchange.principal else { return Admission.noCaller(&exchange) }
         guard let sid = exchange.request.headers["mcp-session-id"] else {
             exchange.verdict.deny("no session id")
             return HTTPResponse.json(400, JSONRPCMessage.errorEnvelope(id: nil, error: RPCError(RPCErrorCode.invalidRequest,

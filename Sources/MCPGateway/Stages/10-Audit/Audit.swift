@@ -43,7 +43,7 @@ public struct Audit: Stage {
         if Log.shared.level <= .debug, let caller = exchange.caller {
             Log.shared.debug("mcp request", ["request_id": .string(exchange.requestId), "caller": .string(caller.key),
                                              "method": JSONValue(record.method), "era": JSONValue(exchange.message?.era.rawValue),
-                                             "tool": JSONValue(exchange.toolCall?.name), "status": .integer(response.status)])
+                                             "tool": JSONValue(record.tool), "status": .integer(response.status)])
         }
         return response
     }
