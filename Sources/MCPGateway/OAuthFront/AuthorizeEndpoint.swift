@@ -85,7 +85,8 @@ struct AuthorizeEndpoint: FrontEndpoint {
             serverName: front.config.auth.resourceName ?? front.config.server.name, clientName: client.clientName,
             clientId: client.clientId, redirectURI: redirectURI, redirectHost: host, scopes: scopes,
             formAction: front.oauth.basePath + "/oauth/consent", requestId: pending.id,
-            csrf: front.secrets.sign("consent-csrf", pending.id), clientIsSelfDescribed: client.source != .config))
+            csrf: front.secrets.sign("consent-csrf", pending.id), clientIsSelfDescribed: client.source != .config,
+            signInAuthority: front.config.credential?.authority ?? front.config.auth.authority))
     }
 
     static func isBase64URL(_ b: UInt8) -> Bool {
