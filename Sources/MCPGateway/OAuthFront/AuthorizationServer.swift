@@ -96,7 +96,9 @@ struct FrontContext: Sendable {
                           headers: headers + noStore + cors)
     }
 
-    static let noStore: [(String, String)] = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+    /// RFC 6749 §5.1 also asks for `Pragma: no-cache`; `Cache-Control: no-store` is on every
+    /// answer already (the gateway adds it), and a second copy would read `no-store, no-store`.
+    static let noStore: [(String, String)] = [("Pragma", "no-cache")]
     /// Browser-based clients (the MCP Inspector) call metadata, registration, token and revocation
     /// from script; never the authorize endpoint (RFC 9700 §2.6).
     static let cors: [(String, String)] = [("Access-Control-Allow-Origin", "*")]
