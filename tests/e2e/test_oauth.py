@@ -341,6 +341,10 @@ def test_the_consent_form_needs_its_csrf_token(rig):
     other = browser.consent_form(browser.get(authorize_url(rig, client_id, redirect_uri, challenge)))
     error_page(browser.post(consent, {"request": form.fields["request"], "csrf": other.fields["csrf"], "decision": "allow"}), 403)
     assert not browser.cookies, "no consent was remembered"
+    # A denied request stays denied: the same form cannot be sent again with Allow.
+    denied = browser.post(consent, {**other.fields, "decision": "deny"})
+    error_redirect(rig, denied, redirect_uri, "access_denied")
+    error_page(browser.post(consent, {**other.fields, "decision": "allow"}))
 
 
 def test_a_consent_cookie_covers_only_its_own_client(rig):

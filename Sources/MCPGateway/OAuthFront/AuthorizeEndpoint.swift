@@ -161,6 +161,9 @@ struct ConsentEndpoint: FrontEndpoint {
                                          detail: "This sign-in has expired or was already answered. Start again from your application.")
             }
             guard form["decision"] == "allow" else {
+                // Answered: a state nobody was given closes the request, so the same form cannot be allowed after all.
+                pending.upstreamState = FrontRandom.token()
+                try front.store.savePendingAuthorization(pending)
                 Log.shared.info("consent denied", ["request_id": .string(requestId), "client_id": .string(pending.clientId)])
                 return front.redirectError(to: pending.redirectURI, state: pending.clientState, "access_denied",
                                            "the user did not allow this application")
