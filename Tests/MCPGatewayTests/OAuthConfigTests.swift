@@ -78,6 +78,19 @@ final class OAuthConfigTests: XCTestCase {
         XCTAssertTrue(o.allowPrivateMetadataHostsForTesting)
     }
 
+    func testCABundleIsTrustedForMetadataDocumentsWithVerificationOn() throws {
+        let standard = try XCTUnwrap(parse(root(oauth: ["enabled": true])).oauth)
+        XCTAssertNil(standard.caBundle)
+        XCTAssertNil(ClientMetadataDocumentFetcher.transport(for: standard).options.caBundlePath, "the system store by default")
+        let o = try XCTUnwrap(parse(root(oauth: ["enabled": true, "ca_bundle": "/etc/mcp-fcgi/clients-ca.pem"])).oauth)
+        XCTAssertEqual(o.caBundle, "/etc/mcp-fcgi/clients-ca.pem")
+        let options = ClientMetadataDocumentFetcher.transport(for: o).options
+        XCTAssertEqual(options.caBundlePath, "/etc/mcp-fcgi/clients-ca.pem")
+        XCTAssertFalse(options.allowInsecureHTTPForTesting, "a private CA does not open plain http")
+        assertProblems(root(oauth: ["enabled": true, "ca_bundle": "clients-ca.pem"]),
+                       ["oauth.ca_bundle: must be an absolute path to a PEM file"])
+    }
+
     func testTheFrontNeedsACredentialAndEntra() {
         assertProblems(root(oauth: ["enabled": true], credential: false),
                        ["oauth.enabled: needs the credential section: the gateway signs users in at Entra as its own confidential client"])

@@ -37,6 +37,9 @@ public struct OAuthConfig: Sendable {
     public var registrationsPerHour = 20
     public var metadataDocumentMaxBytes = 5120
     public var allowPrivateMetadataHostsForTesting = false
+    /// PEM file of the CAs that metadata document hosts are verified against, instead of the
+    /// system's (a private CA); nil: the system store. Verification is never switched off.
+    public var caBundle: String?
 
     public init() {}
 
@@ -80,6 +83,8 @@ public struct OAuthConfig: Sendable {
         o.registrationsPerHour = s.int("registrations_per_hour", default: o.registrationsPerHour, range: 1...100_000)
         o.metadataDocumentMaxBytes = s.int("metadata_document_max_bytes", default: o.metadataDocumentMaxBytes, range: 1024...(1 << 20))
         o.allowPrivateMetadataHostsForTesting = s.bool("allow_private_metadata_hosts_for_testing", default: false)
+        o.caBundle = s.string("ca_bundle")
+        if let path = o.caBundle, !path.hasPrefix("/") { s.fail("ca_bundle", "must be an absolute path to a PEM file") }
         o.clients = parseClients(s, readSecrets: enabled, errors: &errors)
 
         for (i, scope) in o.scopes.enumerated() where scope.isEmpty || scope.contains(where: { $0.isWhitespace }) {

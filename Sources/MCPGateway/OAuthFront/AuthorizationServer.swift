@@ -96,7 +96,8 @@ struct FrontContext: Sendable {
                           headers: headers + noStore + cors)
     }
 
-    /// With the `Cache-Control: no-store` every answer of the gateway carries (RFC 6749 §5.1).
+    /// RFC 6749 §5.1 also asks for `Pragma: no-cache`; `Cache-Control: no-store` is on every
+    /// answer already (the gateway adds it), and a second copy would read `no-store, no-store`.
     static let noStore: [(String, String)] = [("Pragma", "no-cache")]
     /// Browser-based clients (the MCP Inspector) call metadata, registration, token and revocation
     /// from script; never the authorize endpoint (RFC 9700 §2.6).

@@ -90,7 +90,8 @@ struct AuthorizeEndpoint: FrontEndpoint {
             clientId: client.clientId, redirectURI: redirectURI, redirectHost: host, scopes: scopes,
             formAction: front.oauth.basePath + "/oauth/consent", requestId: pending.id,
             csrf: ConsentEndpoint.csrf(front.secrets, request: pending.id, browser: browser),
-            clientIsSelfDescribed: client.source != .config))
+            clientIsSelfDescribed: client.source != .config,
+            signInAuthority: front.config.credential?.authority ?? front.config.auth.authority))
         page.headers.append(("Set-Cookie", "\(ConsentEndpoint.browserCookie)=\(browser); Max-Age=\(front.oauth.authorizeMinutes * 60); "
                                             + "Path=/; Secure; HttpOnly; SameSite=Lax"))
         return page
@@ -188,6 +189,9 @@ struct ConsentEndpoint: FrontEndpoint {
                                          detail: "This sign-in has expired or was already answered. Start again from your application.")
             }
             guard form["decision"] == "allow" else {
+                // Answered: a state nobody was given closes the request, so the same form cannot be allowed after all.
+                pending.upstreamState = FrontRandom.token()
+                try front.store.savePendingAuthorization(pending)
                 Log.shared.info("consent denied", ["request_id": .string(requestId), "client_id": .string(pending.clientId)])
                 return front.redirectError(to: pending.redirectURI, state: pending.clientState, "access_denied",
                                            "the user did not allow this application")

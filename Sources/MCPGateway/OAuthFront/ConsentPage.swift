@@ -3,13 +3,35 @@ import GatewaySupport
 /// The page a person sees before an MCP client may act for them: plain server-rendered HTML
 /// with no external assets, no script, and headers that keep it out of frames.
 enum ConsentPage {
-    static let securityHeaders: [(String, String)] = [
-        ("Content-Type", "text/html; charset=utf-8"),
-        ("X-Frame-Options", "DENY"),
-        ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
-        ("Referrer-Policy", "no-referrer"),
-        ("X-Content-Type-Options", "nosniff"),
-    ]
+    static let securityHeaders = headers(formTargets: [])
+
+    /// `formTargets`: origins besides ours the consent form's navigation is redirected through.
+    /// Browsers apply `form-action` to every redirect after the POST (Chromium blocks the
+    /// navigation otherwise), so Allow needs Entra's origin and Deny the client's.
+    static func headers(formTargets: [String]) -> [(String, String)] {
+        let formAction = (["'self'"] + formTargets).joined(separator: " ")
+        return [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("X-Frame-Options", "DENY"),
+            ("Content-Security-Policy",
+             "default-src 'none'; style-src 'unsafe-inline'; form-action \(formAction); frame-ancestors 'none'; base-uri 'none'"),
+            ("Referrer-Policy", "no-referrer"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+    }
+
+    /// `scheme://host[:port]` of an absolute URL, as CSP source expressions name an origin.
+    static func origin(of url: String) -> String? {
+        guard let schemeEnd = url.range(of: "://") else { return nil }
+        let rest = url[schemeEnd.upperBound...]
+        let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
+        let origin = url[..<schemeEnd.upperBound] + rest[..<end]
+        // Only characters an origin has: nothing can end the directive or add a source.
+        guard !rest[..<end].isEmpty, origin.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-:/[]".contains($0)) }) else {
+            return nil
+        }
+        return origin.lowercased()
+    }
 
     struct Content {
         var serverName: String
@@ -23,6 +45,8 @@ enum ConsentPage {
         var csrf: String
         /// The client's id is a URL it proved it controls (metadata document), or it registered itself.
         var clientIsSelfDescribed: Bool
+        /// Where Allow leads: the authority the person signs in at.
+        var signInAuthority: String? = nil
     }
 
     static func render(_ c: Content) -> HTTPResponse {
@@ -57,7 +81,8 @@ enum ConsentPage {
         <button type="submit" name="decision" value="deny" id="deny">Deny</button>
         </div></form></body></html>
         """
-        return HTTPResponse(status: 200, headers: securityHeaders, body: Array(html.utf8))
+        let targets = [c.signInAuthority, c.redirectURI].compactMap { $0.flatMap(origin(of:)) }
+        return HTTPResponse(status: 200, headers: headers(formTargets: targets), body: Array(html.utf8))
     }
 
     /// An error a person reads (never a redirect: the request could not be trusted to go anywhere).

@@ -34,7 +34,8 @@ struct ClientMetadataDocumentFetcher: Sendable {
     }
 
     /// The transport for production: the gateway's libcurl client with certificate checks, no
-    /// retries, the document size cap and the time limit (it never follows redirects).
+    /// retries, the document size cap and the time limit (it never follows redirects); `oauth.ca_bundle`
+    /// replaces the system's CAs when set.
     static func transport(for config: OAuthConfig) -> CurlHTTPClient {
         var options = CurlHTTPClientOptions.gateway
         options.connectTimeoutSeconds = timeoutSeconds
@@ -42,6 +43,7 @@ struct ClientMetadataDocumentFetcher: Sendable {
         options.maxResponseBytes = config.metadataDocumentMaxBytes
         options.maxRetries = 0
         options.allowInsecureHTTPForTesting = config.allowPrivateMetadataHostsForTesting
+        options.caBundlePath = config.caBundle
         return CurlHTTPClient(options: options)
     }
 
