@@ -54,6 +54,8 @@ class Rig:
         self.stack, self.config_path, self.binary = stack, config_path, binary
         self.entra, self.documents = fake[0], documents
         self.gateway = stack.base_url
+        # The front is at the root here: its issuer is written with the slash, as URL parsers write it.
+        self.issuer = stack.base_url + "/"
         self.seen = SEEN.setdefault(stack.server, set())
 
     def restart(self) -> None:
@@ -103,7 +105,7 @@ def signed_in_code(rig: Rig, client_id: str, redirect_uri: str, browser: Browser
     verifier, challenge = pkce()
     answer = (browser or rig.browser()).authorize(authorize_url(rig, client_id, redirect_uri, challenge), redirect_uri)
     assert "code" in answer, answer
-    assert answer["state"] == "st" and answer["iss"] == rig.gateway, answer
+    assert answer["state"] == "st" and answer["iss"] == rig.issuer, answer
     rig.remember(answer["code"], verifier)
     return answer["code"], verifier
 
@@ -143,7 +145,7 @@ def error_redirect(rig: Rig, reply: httpx2.Response, redirect_uri: str, error: s
     location = reply.headers["location"]
     assert location.startswith(redirect_uri + "?"), location
     answer = query_of(location)
-    assert answer["error"] == error and answer["iss"] == rig.gateway and "code" not in answer, answer
+    assert answer["error"] == error and answer["iss"] == rig.issuer and "code" not in answer, answer
     assert answer.get("state") == state, answer
     return answer
 
@@ -258,13 +260,13 @@ def test_the_mcp_client_with_a_metadata_document_client_id_survives_a_restart_be
 
 def test_metadata_documents_advertise_the_front(rig):
     doc = auth_server_metadata(rig.gateway)
-    assert doc["issuer"] == rig.gateway
+    assert doc["issuer"] == rig.issuer
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert doc["client_id_metadata_document_supported"] is True
     assert doc["authorization_response_iss_parameter_supported"] is True
     with httpx2.Client(timeout=10) as http:
         prm = http.get(f"{rig.gateway}/.well-known/oauth-protected-resource/mcp").json()
-    assert prm["authorization_servers"] == [rig.gateway], prm
+    assert prm["authorization_servers"] == [rig.issuer], prm
 
 
 def test_an_unregistered_or_altered_redirect_uri_gets_a_page_never_a_redirect(rig):
@@ -340,7 +342,9 @@ def test_the_consent_form_needs_its_csrf_token(rig):
     error_page(browser.post(consent, {"request": form.fields["request"], "decision": "allow"}), 403)
     other = browser.consent_form(browser.get(authorize_url(rig, client_id, redirect_uri, challenge)))
     error_page(browser.post(consent, {"request": form.fields["request"], "csrf": other.fields["csrf"], "decision": "allow"}), 403)
-    assert not browser.cookies, "no consent was remembered"
+    # The page's own form, fetched by one party and posted from another browser (a victim's): refused.
+    error_page(rig.browser().post(consent, {**other.fields, "decision": "allow"}), 403)
+    assert "__Host-mcp_consent" not in browser.cookies, "no consent was remembered"
     # A denied request stays denied: the same form cannot be sent again with Allow.
     denied = browser.post(consent, {**other.fields, "decision": "deny"})
     error_redirect(rig, denied, redirect_uri, "access_denied")
@@ -424,7 +428,7 @@ def test_a_user_from_a_tenant_that_is_not_allowed_never_gets_a_code(rig):
     finally:
         rig.entra.signed_in_user = ALICE.oid
     assert answer["error"] == "access_denied" and "code" not in answer, answer
-    assert answer["state"] == "st" and answer["iss"] == rig.gateway, answer
+    assert answer["state"] == "st" and answer["iss"] == rig.issuer, answer
 
 
 # ---------------------------------------------------------------- 2. the consent page in Chromium
@@ -499,7 +503,7 @@ def test_the_consent_page_in_chromium_allow_and_deny(rig, chromium, tmp_path):
             chromium.find_element(By.ID, decision).click()
             WebDriverWait(chromium, 20).until(lambda d: len(target.queries) > count)
             answer = target.queries[-1]
-            assert answer["state"] == state and answer["iss"] == rig.gateway, answer
+            assert answer["state"] == state and answer["iss"] == rig.issuer, answer
             if decision == "deny":
                 assert answer["error"] == "access_denied" and "code" not in answer, answer
             else:
