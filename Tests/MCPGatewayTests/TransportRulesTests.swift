@@ -67,6 +67,20 @@ final class TransportRulesTests: XCTestCase {
         }
     }
 
+    /// The front end hands an oversized body's 413 to the gateway: MCP clients get a JSON-RPC error.
+    func testOversizedBodyOnTheMCPPathIsAJSONRPCError() {
+        let r = f.gateway.bodyTooLarge(path: "/mcp", detail: "request body of 9 bytes exceeds the limit of 8 bytes")
+        XCTAssertEqual(r.status, 413)
+        XCTAssertEqual(r.header("Content-Type"), "application/json")
+        XCTAssertEqual(r.json?["jsonrpc"], "2.0")
+        XCTAssertEqual(r.json?["id"], .null)
+        XCTAssertEqual(r.errorCode, -32600)
+        XCTAssertTrue(r.json?["error"]?["message"]?.stringValue?.contains("exceeds the limit of 8 bytes") ?? false)
+        let other = f.gateway.bodyTooLarge(path: "/me", detail: "too large")
+        XCTAssertEqual(other.status, 413)
+        XCTAssertEqual(other.json?["error"], "request_too_large")
+    }
+
     func testModernDiscoverAndCacheHints() throws {
         let r = f.post(GatewayFixture.modernBody("server/discover"), headers: GatewayFixture.modernHeaders("server/discover"), token: token)
         XCTAssertEqual(r.status, 200)
