@@ -11,7 +11,7 @@ struct RequestAnswering: Sendable {
 
     init(handler: RequestHandler, maxBodyBytes: Int) {
         self.handler = handler
-        self.assembler = RequestAssembler(maxBodyBytes: maxBodyBytes)
+        self.assembler = RequestAssembler(maxBodyBytes: maxBodyBytes) { [handler] path, detail in handler.bodyTooLarge(path: path, detail: detail) }
     }
 
     /// `params` is a NULL-terminated list of NAME=VALUE strings; `readBody(n)` returns up to n

@@ -57,6 +57,8 @@ struct CGIParams {
 /// and CGI paths so both apply the same limits.
 struct RequestAssembler {
     let maxBodyBytes: Int
+    /// The answer to a body over the limit, for the path it was sent to (the handler words it per endpoint).
+    var bodyTooLarge: @Sendable (_ path: String, _ detail: String) -> HTTPResponse = { _, detail in .bodyTooLarge(detail) }
 
     enum Failure: Error {
         case reject(HTTPResponse)
@@ -69,7 +71,7 @@ struct RequestAssembler {
         // Route on what the client asked for; SCRIPT_NAME+PATH_INFO when no REQUEST_URI was passed.
         var path: Substring
         if let uri = p.requestURI, !uri.isEmpty {
-            path = uri.firstIndex(of: "?").map { uri[..<$0] } ?? Substring(uri)
+            path = Self.pathOf(requestURI: uri)
         } else {
             path = Substring(p.scriptName + p.pathInfo)
         }
@@ -81,8 +83,7 @@ struct RequestAssembler {
                 return .failure(.reject(.error(400, "invalid_request", "CONTENT_LENGTH is not a number")))
             }
             if length > maxBodyBytes {
-                return .failure(.reject(.error(413, "request_too_large",
-                                               "request body of \(length) bytes exceeds the limit of \(maxBodyBytes) bytes")))
+                return .failure(.reject(bodyTooLarge(String(path), "request body of \(length) bytes exceeds the limit of \(maxBodyBytes) bytes")))
             }
             body = readBody(length)
             if body.count < length {
@@ -93,11 +94,24 @@ struct RequestAssembler {
             // No length given (chunked upload): read to the end, but never past the limit.
             body = readBody(maxBodyBytes + 1)
             if body.count > maxBodyBytes {
-                return .failure(.reject(.error(413, "request_too_large",
-                                               "request body exceeds the limit of \(maxBodyBytes) bytes")))
+                return .failure(.reject(bodyTooLarge(String(path), "request body exceeds the limit of \(maxBodyBytes) bytes")))
             }
         }
         return .success(HTTPRequest(method: p.method, path: String(path), query: p.query,
                                     headers: headers, body: body, remoteAddress: p.remoteAddress))
+    }
+
+    /// The path of a REQUEST_URI without its query. Apache passes an absolute-form request line
+    /// (`POST http://host/mcp HTTP/1.1`, which RFC 9112 says servers must accept) through as the
+    /// whole URI, so a scheme and authority in front of the path are dropped.
+    static func pathOf(requestURI uri: String) -> Substring {
+        var rest = Substring(uri)
+        if let q = rest.firstIndex(of: "?") { rest = rest[..<q] }
+        // The usual origin form starts with "/": one byte decides.
+        guard let first = rest.utf8.first, first | 0x20 == UInt8(ascii: "h") else { return rest }
+        let head = rest.prefix(8).lowercased()
+        guard let scheme = ["http://", "https://"].first(where: { head.hasPrefix($0) }) else { return rest }
+        let authorityAndPath = rest.dropFirst(scheme.count)
+        return authorityAndPath.firstIndex(of: "/").map { authorityAndPath[$0...] } ?? "/"
     }
 }

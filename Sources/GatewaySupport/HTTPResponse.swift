@@ -25,6 +25,11 @@ public struct HTTPResponse: Sendable {
         json(status, ["error": .string(code), "error_description": .string(description)], headers: headers)
     }
 
+    /// The plain 413 of endpoints that have no error format of their own.
+    public static func bodyTooLarge(_ detail: String) -> HTTPResponse {
+        error(413, "request_too_large", detail)
+    }
+
     public func header(_ name: String) -> String? {
         headers.first { $0.0.caseInsensitiveCompare(name) == .orderedSame }?.1
     }

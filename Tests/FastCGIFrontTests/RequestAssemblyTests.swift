@@ -39,6 +39,26 @@ final class RequestAssemblyTests: XCTestCase {
         if case .failure(.reject(let resp)) = r { XCTAssertEqual(resp.status, 413) } else { XCTFail() }
     }
 
+    func testOversizedBodyIsWordedByTheHandlerForItsPath() {
+        let a = RequestAssembler(maxBodyBytes: 4) { path, detail in HTTPResponse(status: 413, body: Array("\(path)|\(detail)".utf8)) }
+        let r = a.assemble(params([("REQUEST_METHOD", "POST"), ("REQUEST_URI", "/mcp?x=1"), ("CONTENT_LENGTH", "5")]),
+                           readBody: { _ in XCTFail("read"); return [] })
+        guard case .failure(.reject(let resp)) = r else { return XCTFail("\(r)") }
+        XCTAssertEqual(String(decoding: resp.body, as: UTF8.self), "/mcp|request body of 5 bytes exceeds the limit of 4 bytes")
+    }
+
+    /// A client that sends the absolute form (`POST http://host/mcp HTTP/1.1`, which every
+    /// server must accept) reaches Apache's REQUEST_URI as the whole URI: route on its path.
+    func testAbsoluteFormRequestURIRoutesOnItsPath() {
+        let a = RequestAssembler(maxBodyBytes: 10)
+        for (uri, path) in [("http://mcp.example.test/mcp", "/mcp"), ("HTTPS://mcp.example.test:8443/client-a/mcp?x=1", "/client-a/mcp"),
+                            ("http://mcp.example.test", "/"), ("http://mcp.example.test?x=1", "/"), ("/mcp", "/mcp"),
+                            ("/http://x/mcp", "/http://x/mcp"), ("mcp", "mcp")] {
+            guard case .success(let req) = a.assemble(params([("REQUEST_URI", uri)]), readBody: { _ in [] }) else { XCTFail(uri); continue }
+            XCTAssertEqual(req.path, path, uri)
+        }
+    }
+
     func testScriptNameAndPathInfoWhenNoRequestURI() {
         let r = RequestAssembler(maxBodyBytes: 10).assemble(params([("SCRIPT_NAME", "/cgi-bin/mcp-fcgi"), ("PATH_INFO", "/x")]), readBody: { _ in [] })
         guard case .success(let req) = r else { return XCTFail() }

@@ -20,6 +20,7 @@ final class FakeBackendClient: HTTPClient, @unchecked Sendable {
     var rotateCookieOnUserInfo = false
     var userInfoOverride: String?                     // report this user instead of the real one
     var answer: (status: Int, body: String)?         // replaces tool answers while set
+    var answerBytes: [UInt8]?                         // a 200 with exactly these bytes for unrouted paths while set
     var apiKey = "k-123"
 
     func send(_ r: UpstreamRequest) throws -> UpstreamResponse {
@@ -64,6 +65,7 @@ final class FakeBackendClient: HTTPClient, @unchecked Sendable {
             guard authorized != nil || keyed else { return json(401, #"{"error":"no credential"}"#) }
             return json(200, #"[{"id":1,"by":"\#(authorized ?? "service")"}]"#)
         default:
+            if let b = answerBytes { return UpstreamResponse(status: 200, body: b) }
             if let a = answer { return json(a.status, a.body) }
             return json(404, #"{"message":"no route \#(u.percentEncodedPath)"}"#)
         }

@@ -197,6 +197,27 @@ final class BackendToolTests: XCTestCase {
         XCTAssertNil(try store.backendSession(try key(alice)), "nothing stored")
     }
 
+    /// A session check answered with something that is not JSON cannot confirm anyone, and says so.
+    func testASessionCheckThatIsNotJSONIsRefused() throws {
+        try build()
+        backend.userInfoOverride = #"x"<html>"#
+        let message = failure("get_conversations", alice)
+        XCTAssertTrue(message.contains("answered the session check with a body that is not JSON"), message)
+        XCTAssertNil(try store.backendSession(try key(alice)), "nothing stored")
+    }
+
+    /// A text tool's answer must be UTF-8 text: other bytes are refused, not shown with replacement characters.
+    func testATextAnswerThatIsNotUTF8IsRefused() throws {
+        try build(["auth_mode": "api-key", "scope": nil, "user_info_id_field": nil, "session_check_seconds": nil, "api_key_env": "CHAT_KEY"],
+                  tools: [["name": "read_note", "description": "A note.", "method": "GET", "path": "/notes/today", "response": "text"]],
+                  environment: ["CHAT_KEY": "k-123"])
+        backend.answerBytes = Array("caf\u{e9} ok".utf8)
+        XCTAssertEqual(try call("read_note", alice).content.first?["text"]?.stringValue, "caf\u{e9} ok")
+        backend.answerBytes = [0x63, 0x61, 0x66, 0xE9, 0xFF, 0x00]
+        let message = failure("read_note", alice)
+        XCTAssertTrue(message.contains("answered read_note with a body that is not UTF-8 text"), message)
+    }
+
     func testLoginLogoutAndStatus() throws {
         try build()
         XCTAssertEqual(try call("backend_session_status", alice).structuredContent?["session"], "none")

@@ -275,6 +275,51 @@ final class PowerBIToolsTests: XCTestCase {
         XCTAssertThrowsError(try run(t["execute_dax_query"], args)) { XCTAssertTrue("\($0)".contains("did not answer within 30 s")) }
     }
 
+    /// A 2xx answer that is not JSON, is cut short, or lacks the documented shape is a tool
+    /// error that says so, for every tool: never an empty list or an empty result.
+    func testSuccessBodiesThatAreNotTheDocumentedJSONAreRefused() throws {
+        let http = RecordingHTTPClient { _ in UpstreamResponse(status: 200) }
+        let t = tools(http, ScriptedBroker(), config())
+        let workspace: JSONObject = ["workspace_id": .string(Self.wsA)]
+        let dataset: JSONObject = ["workspace_id": .string(Self.wsA), "dataset_id": .string(Self.ds)]
+        let query: JSONObject = ["workspace_id": .string(Self.wsA), "dataset_id": .string(Self.ds), "query": "EVALUATE {1}"]
+        let calls: [(String, JSONObject)] = [
+            ("list_workspaces", [:]), ("list_datasets", workspace), ("list_reports", workspace), ("list_dashboards", workspace),
+            ("get_refresh_history", dataset), ("execute_dax_query", query),
+            ("get_dataset_schema", dataset),
+        ]
+        let bodies: [(String, [UInt8])] = [
+            ("html", Array("<html><body>Sign in to the proxy</body></html>".utf8)),
+            ("truncated", Array(#"{"value":[{"id":"aaaaaaaa-0000-4000-8000-00000000000a","na"#.utf8)),
+            ("shapeless", Array(#"{"odata":"nothing here"}"#.utf8)),
+            ("items not objects", Array(#"{"value":[1,2]}"#.utf8)),
+            ("empty", []),
+        ]
+        for (kind, body) in bodies {
+            http.answer = { _ in UpstreamResponse(status: 200, headers: [("content-type", "application/json")], body: body) }
+            for (name, args) in calls {
+                XCTAssertThrowsError(try run(t[name], args), "\(name), \(kind) body") { e in
+                    XCTAssertTrue("\(e)".contains("Power BI answered 200 with a body that is not"), "\(name), \(kind): \(e)")
+                    XCTAssertEqual((e as? ToolError)?.upstreamStatus, 200, "\(name), \(kind)")
+                }
+            }
+        }
+        // A DAX answer whose results hold no table, or a table without rows, is not a result either.
+        for shape: JSONValue in [["results": []], ["results": [[:] as JSONValue]], ["results": [["tables": [[:] as JSONValue]]]]] {
+            http.answer = { _ in jsonResponse(200, shape) }
+            XCTAssertThrowsError(try run(t["execute_dax_query"], query)) { e in
+                XCTAssertTrue("\(e)".contains("Power BI answered 200 with a body that is not"), "\(shape): \(e)")
+            }
+        }
+        // Starting a refresh: an empty 202 is the documented answer; a garbage body is refused.
+        http.answer = { _ in UpstreamResponse(status: 202, body: Array("<html>".utf8)) }
+        XCTAssertThrowsError(try run(t["trigger_refresh"], dataset)) { e in
+            XCTAssertTrue("\(e)".contains("Power BI answered 202 with a body that is not JSON"), "\(e)")
+        }
+        http.answer = { _ in UpstreamResponse(status: 202) }
+        XCTAssertEqual(try run(t["trigger_refresh"], dataset).structuredContent?["accepted"]?.boolValue, true)
+    }
+
     func testTokenFailuresReadClearly() throws {
         let http = RecordingHTTPClient { _ in jsonResponse(200, ["value": []]) }
         let broker = ScriptedBroker()

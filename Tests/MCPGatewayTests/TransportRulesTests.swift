@@ -50,6 +50,37 @@ final class TransportRulesTests: XCTestCase {
         XCTAssertTrue(r.json?["error"]?["message"]?.stringValue?.contains("too deeply") ?? false)
     }
 
+    /// Ids come back byte for byte or not at all: a string or an integer that fits 64 bits is
+    /// echoed as sent; a fraction, an exponent or a longer integer (which would come back
+    /// rounded, e.g. 1.2345678901234568e+29) is -32600 with no id.
+    func testIdsRoundTripExactlyOrAreRefused() {
+        for id in ["123456789012345678901234567890", "1.5", "1.0", "1e3", "-9223372036854775809"] {
+            let r = f.post(raw: Array(#"{"jsonrpc":"2.0","id":\#(id),"method":"ping"}"#.utf8), token: token)
+            XCTAssertEqual(r.status, 400, id); XCTAssertEqual(r.errorCode, -32600, id)
+            XCTAssertNil(r.json?["id"], id)
+            XCTAssertFalse(String(decoding: r.body, as: UTF8.self).contains("e+"), id)
+        }
+        for id in ["9223372036854775807", "-9223372036854775808", "0", #""123456789012345678901234567890""#, #""1.5""#] {
+            let r = f.post(raw: Array(#"{"jsonrpc":"2.0","id":\#(id),"method":"ping"}"#.utf8), token: token)
+            XCTAssertEqual(r.status, 200, id)
+            XCTAssertTrue(String(decoding: r.body, as: UTF8.self).contains(#""id":\#(id),"#), String(decoding: r.body, as: UTF8.self))
+        }
+    }
+
+    /// The front end hands an oversized body's 413 to the gateway: MCP clients get a JSON-RPC error.
+    func testOversizedBodyOnTheMCPPathIsAJSONRPCError() {
+        let r = f.gateway.bodyTooLarge(path: "/mcp", detail: "request body of 9 bytes exceeds the limit of 8 bytes")
+        XCTAssertEqual(r.status, 413)
+        XCTAssertEqual(r.header("Content-Type"), "application/json")
+        XCTAssertEqual(r.json?["jsonrpc"], "2.0")
+        XCTAssertEqual(r.json?["id"], .null)
+        XCTAssertEqual(r.errorCode, -32600)
+        XCTAssertTrue(r.json?["error"]?["message"]?.stringValue?.contains("exceeds the limit of 8 bytes") ?? false)
+        let other = f.gateway.bodyTooLarge(path: "/me", detail: "too large")
+        XCTAssertEqual(other.status, 413)
+        XCTAssertEqual(other.json?["error"], "request_too_large")
+    }
+
     func testModernDiscoverAndCacheHints() throws {
         let r = f.post(GatewayFixture.modernBody("server/discover"), headers: GatewayFixture.modernHeaders("server/discover"), token: token)
         XCTAssertEqual(r.status, 200)

@@ -6,10 +6,12 @@ an error body with its own page, or refuse a body before the app sees it."""
 from __future__ import annotations
 
 import json
+import socket
+import urllib.parse
 
 import pytest
 
-from conftest import MAX_BODY_BYTES, MAX_JSON_DEPTH
+from conftest import MAX_BODY_BYTES, MAX_JSON_DEPTH, _endpoint, selected
 from mcp_http import MODERN_VERSION, Endpoint, b64_header
 
 SUPPORTED = [MODERN_VERSION, "2025-11-25", "2025-06-18", "2025-03-26"]
@@ -105,6 +107,80 @@ def test_body_over_limit_is_413_from_the_app(endpoint: Endpoint):
     reply = endpoint.post({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": padding}})
     assert reply.status == 413, reply
     assert "error" in reply.json, "the app answers 413 with a JSON-RPC error body"
+
+
+def raw_exchange(endpoint: Endpoint, request_line: str, body: bytes = b"", *, content_length: int | None = None,
+                 timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+    """One request written byte for byte on a fresh connection; (status, headers, body) of the answer."""
+    url = urllib.parse.urlsplit(endpoint.base_url)
+    head = (f"{request_line}\r\nHost: {url.netloc}\r\nAuthorization: Bearer {endpoint.token}\r\n"
+            f"Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+            f"Content-Length: {len(body) if content_length is None else content_length}\r\nConnection: close\r\n\r\n")
+    with socket.create_connection((url.hostname, url.port), timeout=timeout) as sock:
+        sock.sendall(head.encode() + body)
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass  # a server may reset after answering a request whose body it will not read
+    head_bytes, _, rest = answer.partition(b"\r\n\r\n")
+    lines = head_bytes.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = b""
+        while True:
+            size_line, _, rest = rest.partition(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                break
+            body, rest = body + rest[:size], rest[size + 2:]
+        rest = body
+    elif "content-length" in headers:
+        rest = rest[:int(headers["content-length"])]
+    return int(lines[0].split()[1]), headers, rest
+
+
+def test_body_over_limit_is_a_jsonrpc_error_with_null_id(endpoint: Endpoint):
+    padding = "x" * (MAX_BODY_BYTES + 1000)
+    reply = endpoint.post({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": padding}})
+    assert_rpc_error(reply, 413, -32600)
+    assert "id" in reply.json and reply.json["id"] is None, reply.json
+
+
+@pytest.mark.parametrize("server", selected(["nginx"]))
+def test_body_over_nginx_limit_is_a_jsonrpc_error(stacks, server):
+    """nginx refuses bodies over client_max_body_size itself; the snippet's error_page makes that a JSON-RPC error."""
+    endpoint = _endpoint(stacks, server)
+    # Declared 3 MiB, over nginx's 2 MiB: nginx answers before reading the body.
+    status, headers, body = raw_exchange(endpoint, f"POST {endpoint.mcp_path} HTTP/1.1", content_length=3 << 20)
+    assert status == 413, (status, headers, body)
+    assert headers.get("content-type", "").startswith("application/json"), headers
+    doc = json.loads(body)
+    assert doc["jsonrpc"] == "2.0" and doc["id"] is None and doc["error"]["code"] == -32600, doc
+    assert endpoint.legacy("ping").status == 200, "the next request is served"
+
+
+def test_absolute_form_request_line_is_routed_on_its_path(endpoint: Endpoint):
+    # RFC 9112 3.2.2: servers must accept the absolute form. Apache hands it on as REQUEST_URI.
+    body = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "ping"}).encode()
+    status, headers, answer = raw_exchange(endpoint, f"POST {endpoint.url} HTTP/1.1", body)
+    assert status == 200, (status, headers, answer)
+    assert json.loads(answer) == {"jsonrpc": "2.0", "id": 7, "result": {}}
+
+
+@pytest.mark.parametrize("raw_id", ["123456789012345678901234567890", "1.5", "1e3"])
+def test_ids_that_cannot_round_trip_are_refused(endpoint: Endpoint, raw_id: str):
+    reply = endpoint.post(None, raw=f'{{"jsonrpc":"2.0","id":{raw_id},"method":"ping"}}'.encode())
+    assert_rpc_error(reply, 400, -32600)
+    assert_no_id(reply)
+
+
+def test_big_integer_and_string_ids_round_trip_exactly(endpoint: Endpoint):
+    for raw_id in ["9223372036854775807", '"123456789012345678901234567890"']:
+        reply = endpoint.post(None, raw=f'{{"jsonrpc":"2.0","id":{raw_id},"method":"ping"}}'.encode())
+        assert reply.status == 200, reply
+        assert f'"id":{raw_id},'.encode() in reply.body, reply
 
 
 def test_body_just_under_limit_is_served(endpoint: Endpoint):

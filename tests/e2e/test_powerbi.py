@@ -246,6 +246,21 @@ def test_trigger_refresh_needs_admin(stack, fakes):
     assert history["refreshes"][0]["requestId"] == started["requestId"] and history["refreshes"][0]["status"] == "Unknown"
 
 
+@pytest.mark.parametrize("kind", ["html", "truncated", "shapeless"])
+def test_a_broken_success_body_is_a_tool_error_not_an_empty_list(stack, fakes, kind):
+    model = fakes[1]
+    alice = token(stack, TENANT_A, ALICE)
+    model.broken_success = kind
+    try:
+        for name, args in [("list_workspaces", {}), ("list_datasets", {"workspace_id": WS_SALES}),
+                           ("get_refresh_history", {"workspace_id": WS_SALES, "dataset_id": DS_SALES})]:
+            message = failed(call(stack, alice, name, args))
+            assert "Power BI answered 200 with a body that is not" in message, (name, kind, message)
+    finally:
+        model.broken_success = None
+    assert ids(ok(call(stack, alice, "list_workspaces", {}))["workspaces"]) == [WS_SALES]
+
+
 # ---------------------------------------------------------------- service principal (tenant B)
 
 

@@ -8,7 +8,8 @@ service principal those it was added to, and nobody sees another tenant's worksp
 
 Datasets can be told to misbehave the documented ways: 429 with Retry-After, truncated
 results (HTTP 200 with a table-level error), errors at the response or result level, a
-leading UTF-8 BOM, a DAX syntax error (HTTP 400 with pbi.error details), slowness.
+leading UTF-8 BOM, a DAX syntax error (HTTP 400 with pbi.error details), slowness; and
+every GET can be told to answer 200 with a broken body (`broken_success`).
 Errors use Power BI's shape: {"error": {"code": …, "message": …}}.
 """
 from __future__ import annotations
@@ -62,6 +63,9 @@ class PowerBIModel:
     # (method, path, caller oid) of every request that reached the API.
     log: list[tuple[str, str, str | None]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # While set, every GET answers 200 with a broken body: "html" (a proxy's page), "truncated"
+    # (JSON cut short, with a matching Content-Length) or "shapeless" (JSON without "value").
+    broken_success: str | None = None
 
     def add(self, ws: Workspace) -> Workspace:
         self.workspaces[ws.id] = ws
@@ -71,6 +75,12 @@ class PowerBIModel:
         with self.lock:
             return [r for r in self.log if fragment.lower() in r[1].lower()]
 
+
+BROKEN_BODIES = {
+    "html": b"<html><body>Please sign in to the proxy</body></html>",
+    "truncated": b'{"@odata.context":"http://fake/v1.0/myorg/$metadata#groups","value":[{"id":"5a1e5000-0000-4000-8000-00',
+    "shapeless": b'{"@odata.context":"http://fake/v1.0/myorg/$metadata#groups"}',
+}
 
 GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
@@ -106,6 +116,13 @@ class PowerBIHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def reply_raw(self, status: int, data: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def fail(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         self.reply(status, {"error": {"code": code, "message": message}}, headers)
 
@@ -132,6 +149,8 @@ class PowerBIHandler(BaseHTTPRequestHandler):
             self.model.log.append((method, url.path, who.get("oid") if who else None))
         if who is None:
             return self.fail(401, "TokenExpired", "Access token has expired, resubmit with a new access token")
+        if method == "GET" and self.model.broken_success:
+            return self.reply_raw(200, BROKEN_BODIES[self.model.broken_success])
         prefix = "/v1.0/myorg"
         path = url.path[len(prefix):] if url.path.startswith(prefix) else None
         if path is None:

@@ -175,8 +175,11 @@ final class BackendConnector: @unchecked Sendable {
     /// With `user_info_id_field`, the backend must say the session is the caller's own.
     private func confirmIdentity(_ response: UpstreamResponse, _ caller: Caller) throws {
         guard let field = settings.userInfoIdField else { return }
-        let info = try? JSONParser.parse(response.body, limits: JSONLimits(maxDepth: 16, maxBytes: settings.maxResponseBytes))
-        guard let said = info?[field]?.stringValue, let oid = caller.principal?.objectId,
+        guard let info = try? JSONParser.parse(response.body, limits: JSONLimits(maxDepth: 16, maxBytes: settings.maxResponseBytes)) else {
+            throw ToolError("The backend \(name) answered the session check with a body that is not JSON (\(response.status)); the gateway refused to use the session.",
+                            upstreamStatus: response.status)
+        }
+        guard let said = info[field]?.stringValue, let oid = caller.principal?.objectId,
               said.lowercased() == oid.lowercased() else {
             Log.shared.warning("backend session belongs to someone else; refused", ["backend": .string(name), "caller": .string(caller.key)])
             throw ToolError("The backend \(name) reported a different user for your session; the gateway refused to use it.")

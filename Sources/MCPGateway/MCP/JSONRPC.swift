@@ -64,11 +64,14 @@ public struct JSONRPCMessage: Sendable {
         }
         let id = o["id"]
         if let id {
+            // An id is echoed byte for byte or refused. The parser holds integer literals that fit
+            // 64 bits exactly; anything else numeric (a fraction, an exponent, more digits) is a
+            // double that would be written back rounded, so it is refused rather than altered.
             switch id {
             case .string, .integer: break
-            case .double(let d) where d.rounded() == d: break
             default:
-                return .failure(RPCError(RPCErrorCode.invalidRequest, "\"id\" must be a string or an integer"))
+                return .failure(RPCError(RPCErrorCode.invalidRequest,
+                    "\"id\" must be a string or an integer from -9223372036854775808 to 9223372036854775807 written without fraction or exponent"))
             }
         }
         guard let methodValue = o["method"] else {

@@ -110,7 +110,12 @@ struct BackendTool: Tool {
         var result: ToolResult
         switch spec.response {
         case .text:
-            result = ToolResult(content: [["type": "text", "text": .string(String(decoding: response.body, as: UTF8.self))]])
+            // Decoding would silently replace bytes that are not UTF-8; such a body is refused instead.
+            guard let text = String(validating: response.body, as: UTF8.self) else {
+                throw ToolError("The backend \(connector.name) answered \(spec.name) with a body that is not UTF-8 text.",
+                                upstreamStatus: response.status)
+            }
+            result = ToolResult(content: [["type": "text", "text": .string(text)]])
         case .json:
             if response.body.isEmpty {
                 result = .structured(["status": .integer(response.status)])

@@ -25,7 +25,9 @@ struct DAXResult {
 
     var truncated: Bool { !truncationReasons.isEmpty }
 
-    /// Reads the body of a 200 answer, keeping at most `maxRows` rows.
+    /// Reads the body of a 200 answer, keeping at most `maxRows` rows. Nil when it lacks the
+    /// documented shape: each level holds the next one (results, tables, rows) or says why not
+    /// with an `error`, so a body missing both is never read as an empty result.
     static func read(_ json: JSONValue?, maxRows: Int) -> DAXResult? {
         guard let root = json?.objectValue else { return nil }
         var r = DAXResult()
@@ -39,11 +41,15 @@ struct DAXResult {
             if tables.count > 1 { r.truncationReasons.append("the query returned \(tables.count) tables; only the first is shown") }
             if let table = tables.first {
                 r.note(table["error"], level: "table")
-                let rows = table["rows"]?.arrayValue ?? []
+                guard let rows = table["rows"]?.arrayValue ?? (r.problems.isEmpty ? nil : []) else { return nil }
                 r.returnedRows = rows.count
                 r.rows = Array(rows.prefix(maxRows))
                 if rows.count > maxRows { r.truncationReasons.append("only the first \(maxRows) of \(rows.count) rows are shown (row cap)") }
+            } else if r.problems.isEmpty {
+                return nil
             }
+        } else if r.problems.isEmpty {
+            return nil
         }
         // An error next to rows means Power BI stopped early (row, value or size limit).
         if !r.problems.isEmpty && r.returnedRows > 0 {

@@ -120,8 +120,36 @@ public final class PowerBIClient: @unchecked Sendable {
             }
         }
         let json = Self.parse(response.body)
-        if (200...299).contains(response.status) { return (json, response) }
-        throw upstreamError(response, json: json, access: access, operation: operation)
+        guard (200...299).contains(response.status) else {
+            throw upstreamError(response, json: json, access: access, operation: operation)
+        }
+        // A success whose body does not parse (a proxy's HTML page, an answer cut short) says nothing reliable.
+        if json == nil && !response.body.isEmpty { throw malformed(response, "JSON (or is cut short)", operation: operation) }
+        return (json, response)
+    }
+
+    /// GETs an OData collection and keeps the listed fields of each item. A success without the
+    /// documented `value` array of objects is refused: it must never read as an empty list.
+    func list(_ access: Access, path: String, fields: [String], operation: Operation) throws -> [JSONValue] {
+        let (json, response) = try call(access, path: path, operation: operation)
+        guard let items = json?["value"]?.arrayValue else {
+            throw malformed(response, "a list (it has no \"value\" array)", operation: operation)
+        }
+        let objects = items.compactMap(\.objectValue)
+        guard objects.count == items.count else {
+            throw malformed(response, "a list of objects (its \"value\" array holds other values)", operation: operation)
+        }
+        return objects.map { o in
+            var out = JSONObject()
+            for f in fields { if let v = o[f], !v.isNull { out[f] = v } }
+            return .object(out)
+        }
+    }
+
+    /// A 2xx answer that is not what the API documents, as a tool error naming what was expected.
+    func malformed(_ r: UpstreamResponse, _ expected: String, operation: Operation) -> ToolError {
+        ToolError("Power BI answered \(r.status) with a body that is not \(expected) while \(operation.what); nothing was read from it, try again later",
+                  upstreamStatus: r.status)
     }
 
     /// JSON with a leading UTF-8 byte-order mark tolerated (executeQueries sends one at times).

@@ -59,16 +59,6 @@ public enum PowerBITools {
         props["count"] = ["type": "integer"]
         return ["type": "object", "properties": .object(props), "required": JSONValue([key, "count"])]
     }
-
-    /// Keeps the listed fields of each item of an OData `value` array.
-    static func pick(_ json: JSONValue?, _ fields: [String]) -> [JSONValue] {
-        (json?["value"]?.arrayValue ?? []).compactMap { item in
-            guard let o = item.objectValue else { return nil }
-            var out = JSONObject()
-            for f in fields { if let v = o[f], !v.isNull { out[f] = v } }
-            return .object(out)
-        }
-    }
 }
 
 /// One Power BI tool: a fixed name, and the client it calls Power BI with.
@@ -99,10 +89,11 @@ struct ListWorkspacesTool: PowerBITool {
         if let allowed = access.allowedWorkspaces, allowed.isEmpty {
             return .structured(["workspaces": [], "count": 0, "accessMode": .string(access.mode.rawValue)])
         }
-        let (json, _) = try client.call(access, path: "/groups", operation: .init(
-            what: "listing workspaces", delegatedNeeds: "your sign-in needs the Workspace.Read.All permission for this server's app"))
+        let workspaces = try client.list(access, path: "/groups", fields: ["id", "name", "type", "isReadOnly", "isOnDedicatedCapacity", "capacityId"],
+                                         operation: .init(what: "listing workspaces",
+                                                          delegatedNeeds: "your sign-in needs the Workspace.Read.All permission for this server's app"))
         let needle = arguments["name_contains"]?.stringValue?.lowercased()
-        let items = PowerBITools.pick(json, ["id", "name", "type", "isReadOnly", "isOnDedicatedCapacity", "capacityId"]).filter { w in
+        let items = workspaces.filter { w in
             guard let id = w["id"]?.stringValue?.lowercased() else { return false }
             if let allowed = access.allowedWorkspaces, !allowed.contains(id) { return false }
             if let needle, !(w["name"]?.stringValue?.lowercased().contains(needle) ?? false) { return false }
@@ -137,9 +128,8 @@ extension WorkspaceListing {
     func call(arguments: JSONObject, context: ToolContext) throws -> ToolResult {
         let access = try client.access(for: context.caller)
         let workspace = try client.checkWorkspace(arguments["workspace_id"]?.stringValue ?? "", access)
-        let (json, _) = try client.call(access, path: "/groups/\(workspace)/\(Self.segment)", operation: .init(
+        let items = try client.list(access, path: "/groups/\(workspace)/\(Self.segment)", fields: Self.fields, operation: .init(
             what: "listing the \(Self.noun) of workspace \(workspace)", delegatedNeeds: Self.delegatedNeeds))
-        let items = PowerBITools.pick(json, Self.fields)
         return .structured([Self.segment: .array(items), "count": .integer(items.count), "workspaceId": .string(workspace)])
     }
 }
@@ -176,10 +166,10 @@ extension PowerBIClient {
         var op = Operation(what: "running a DAX query on dataset \(dataset)", delegatedNeeds: Self.executeQueriesNeeds)
         op.servicePrincipalNeeds += "; datasets with row-level security or SSO cannot be queried by a service principal"
         // A query changes nothing, so a retry after a connect error or 5xx is safe.
-        let (json, _) = try call(access, method: "POST", path: "/groups/\(workspace)/datasets/\(dataset)/executeQueries",
-                                 body: body, idempotent: true, operation: op)
+        let (json, response) = try call(access, method: "POST", path: "/groups/\(workspace)/datasets/\(dataset)/executeQueries",
+                                        body: body, idempotent: true, operation: op)
         guard let result = DAXResult.read(json, maxRows: maxRows) else {
-            throw ToolError("Power BI's answer to the DAX query is not the expected JSON")
+            throw malformed(response, "a DAX query result (results, each with tables of rows, or an error)", operation: op)
         }
         return result
     }
@@ -312,10 +302,10 @@ struct GetRefreshHistoryTool: PowerBITool {
     func call(arguments: JSONObject, context: ToolContext) throws -> ToolResult {
         let (access, workspace, dataset) = try client.datasetTarget(arguments, caller: context.caller)
         let top = max(1, min(60, arguments["top"]?.intValue ?? 10))
-        let (json, _) = try client.call(access, path: "/groups/\(workspace)/datasets/\(dataset)/refreshes?$top=\(top)", operation: .init(
-            what: "reading the refresh history of dataset \(dataset)",
-            delegatedNeeds: "you need access to the dataset, and your sign-in needs Dataset.Read.All for this server's app"))
-        let items = PowerBITools.pick(json, ["requestId", "id", "refreshType", "startTime", "endTime", "status", "serviceExceptionJson"])
+        let items = try client.list(access, path: "/groups/\(workspace)/datasets/\(dataset)/refreshes?$top=\(top)",
+                                    fields: ["requestId", "id", "refreshType", "startTime", "endTime", "status", "serviceExceptionJson"],
+                                    operation: .init(what: "reading the refresh history of dataset \(dataset)",
+                                                     delegatedNeeds: "you need access to the dataset, and your sign-in needs Dataset.Read.All for this server's app"))
         return .structured(["refreshes": .array(items), "count": .integer(items.count), "datasetId": .string(dataset)])
     }
 }
