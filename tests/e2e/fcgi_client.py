@@ -46,6 +46,7 @@ def request(sock_path: str | tuple[str, int], method: str, path: str, *, remote_
         s.sendall(message)
         data = b""
         out = b""
+        done = False
         while True:
             chunk = s.recv(65536)
             if not chunk:
