@@ -82,7 +82,8 @@ def test_a_tcp_listener_admits_only_the_web_servers_addresses(binary, tmp_path, 
     (f"[::1]:{PORT}", {}, "libfcgi listens on IPv4 only"),
     (f"127.0.0.1:{PORT}", {"FCGI_WEB_SERVER_ADDRS": "127.0.0.1, 127.0.0.2"}, "must list the web server's IPv4 addresses"),
 ])
-def test_listen_addresses_that_would_admit_anyone_are_refused(binary, tmp_path, listen, environment, message):
+def test_listen_addresses_that_would_admit_anyone_are_refused(binary, tmp_path, stop, listen, environment, message):
     proc = serve(binary, tmp_path, listen, environment)
+    stop(proc)
     assert proc.wait(timeout=20) in (64, 71)
     assert message in (tmp_path / "stderr.log").read_text()
