@@ -44,6 +44,10 @@ public final class FastCGIServer: @unchecked Sendable {
     /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish. Returns the exit
     /// status: 0 after a clean stop, 1 when the grace period ended with requests still running.
     public func run(listen address: ListenAddress) throws -> Int32 {
+        // FCGX_Init reads the allow-list once, so it is set first. (Nothing has initialised
+        // libfcgi before: stdinIsListeningSocket runs only without --listen, never for TCP.)
+        let webServers = try WebServerAddresses.allowList(for: address, environment: ProcessInfo.processInfo.environment)
+        if let webServers { setenv(WebServerAddresses.variable, webServers, 1) }
         guard FCGX_Init() == 0 else { throw ServerError("libfcgi failed to initialise") }
         switch address {
         case .inherited:
@@ -68,8 +72,13 @@ public final class FastCGIServer: @unchecked Sendable {
         sigaddset(&stopSignals, SIGHUP)
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
-        Log.shared.info("serving FastCGI", ["listen": .string(address == .inherited ? "fd 0" : address.libfcgiPath),
-                                             "workers": .integer(options.workers)])
+        let listen = JSONValue.string(address == .inherited ? "fd 0" : address.libfcgiPath)
+        if let webServers {
+            Log.shared.info("serving FastCGI", ["listen": listen, "workers": .integer(options.workers),
+                                                 "web_server_addrs": .string(webServers)])
+        } else {
+            Log.shared.info("serving FastCGI", ["listen": listen, "workers": .integer(options.workers)])
+        }
         for i in 0..<options.workers { startWorker(index: i) }
 
         var signalNumber: Int32 = 0

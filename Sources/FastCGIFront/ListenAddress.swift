@@ -9,7 +9,9 @@ public enum ListenAddress: Equatable, Sendable {
     case unix(path: String)
     case tcp(host: String, port: Int)
 
-    /// Parses `unix:/run/mcp-fcgi.sock`, `/run/mcp-fcgi.sock`, `127.0.0.1:9000` or `:9000`.
+    /// Parses `unix:/run/mcp-fcgi.sock`, `/run/mcp-fcgi.sock` or `127.0.0.1:9000`. A TCP
+    /// address must name the interface: every peer that reaches the socket chooses
+    /// `REMOTE_ADDR`, so `:9000` or `0.0.0.0:9000` (every interface) are refused.
     public init(parsing text: String) throws {
         if text.hasPrefix("unix:") {
             let path = String(text.dropFirst(5))
@@ -22,10 +24,25 @@ public enum ListenAddress: Equatable, Sendable {
             guard let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port) else {
                 throw ListenAddressError(text: text, reason: "the port must be a number from 1 to 65535")
             }
+            if let problem = ListenAddress.problem(withHost: host) { throw ListenAddressError(text: text, reason: problem) }
             self = .tcp(host: host, port: port)
         } else {
             throw ListenAddressError(text: text, reason: "use unix:/path/to.sock or HOST:PORT")
         }
+    }
+
+    /// Why a TCP host cannot be listened on, or nil.
+    static func problem(withHost host: String) -> String? {
+        if host.isEmpty {
+            return "name the address the web server connects to, e.g. 127.0.0.1:9000 (without a host libfcgi listens on every interface)"
+        }
+        if ["0.0.0.0", "*"].contains(host) {
+            return "\(host) is every interface: name the address the web server connects to, e.g. 127.0.0.1:9000"
+        }
+        if host.contains(":") || host.hasPrefix("[") {
+            return "libfcgi listens on IPv4 only: use an IPv4 address such as 127.0.0.1 or a unix socket"
+        }
+        return nil
     }
 
     /// The socket systemd passed, if this process is the one it was meant for

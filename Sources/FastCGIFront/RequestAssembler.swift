@@ -29,7 +29,14 @@ struct CGIParams {
         if CGIParams.equals(name, "HTTP_", prefix: true) {
             // A client must never smuggle CONTENT_* through HTTP_ names.
             if CGIParams.equals(name, "HTTP_CONTENT_LENGTH") || CGIParams.equals(name, "HTTP_CONTENT_TYPE") { return }
-            headers.setNormalized(HTTPHeaders.name(fromCGIParam: UnsafeBufferPointer(rebasing: name[5...])), text())
+            let header = HTTPHeaders.name(fromCGIParam: UnsafeBufferPointer(rebasing: name[5...]))
+            // A header sent twice arrives as two params from nginx: joined as RFC 9110 §5.3 says
+            // (and as Apache does), so no copy silently replaces the other.
+            if let earlier = headers[header] {
+                headers.setNormalized(header, earlier + (header == "cookie" ? "; " : ", ") + text())
+            } else {
+                headers.setNormalized(header, text())
+            }
         } else if CGIParams.equals(name, "REQUEST_METHOD") { method = text() }
         else if CGIParams.equals(name, "REQUEST_URI") { requestURI = text() }
         else if CGIParams.equals(name, "SCRIPT_NAME") { scriptName = text() }

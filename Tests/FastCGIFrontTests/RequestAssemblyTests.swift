@@ -27,6 +27,14 @@ final class RequestAssemblyTests: XCTestCase {
         XCTAssertNil(req.headers["content-length"])
     }
 
+    func testAHeaderSentTwiceIsJoinedNotReplaced() {
+        let p = params([("HTTP_X_AUTHENTICATED_ROLES", "MCP.Admin"), ("HTTP_X_AUTHENTICATED_ROLES", "MCP.User"),
+                        ("HTTP_COOKIE", "a=1"), ("HTTP_COOKIE", "b=2"), ("HTTP_ACCEPT", "application/json")])
+        XCTAssertEqual(p.headers["x-authenticated-roles"], "MCP.Admin, MCP.User")
+        XCTAssertEqual(p.headers["cookie"], "a=1; b=2")
+        XCTAssertEqual(p.headers["accept"], "application/json")
+    }
+
     func testOversizedBodyIs413AndShortBodyIs400() {
         let a = RequestAssembler(maxBodyBytes: 10)
         var r = a.assemble(params([("REQUEST_METHOD", "POST"), ("CONTENT_LENGTH", "11")]), readBody: { _ in XCTFail("read"); return [] })

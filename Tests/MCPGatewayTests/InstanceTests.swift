@@ -182,16 +182,19 @@ final class InstanceTests: XCTestCase {
 
     // MARK: - Trusted front proxy
 
-    func proxyRouter(enabled: Bool = true) throws -> Gateway {
-        let a = instance("a", tenant: Self.tenantA, extra: [
-            "trusted_proxy": ["enabled": .bool(enabled), "sources": ["10.20.0.0/16", "::1"], "default_tenant": .string(Self.tenantA)]])
+    /// A proxy at 10.20.0.0/16 and ::1 whose users are in tenant A; `asserts` names the headers it sets itself.
+    func proxyRouter(enabled: Bool = true, asserts: [String] = ["assert_roles", "assert_name"]) throws -> Gateway {
+        var proxy = JSONObject(pairs: [("enabled", .bool(enabled)), ("sources", ["10.20.0.0/16", "::1"])])
+        if !asserts.contains("assert_tenant") { proxy["default_tenant"] = .string(Self.tenantA) }
+        for key in asserts { proxy[key] = true }
+        let a = instance("a", tenant: Self.tenantA, extra: ["trusted_proxy": .object(proxy)])
         return try Gateway.make(config: ProcessConfig.parse(root(["a": a])))
     }
 
     func testIdentityFromTheTrustedProxyIsAccepted() throws {
         let router = try proxyRouter()
         let r = whoami(router, path: "/a/mcp", token: nil, headers: ["x-authenticated-user-oid": Self.user.uppercased(),
-                                                                      "x-authenticated-roles": "MCP.User, MCP.Admin",
+                                                                      "x-authenticated-roles": "MCP.User,MCP.Admin",
                                                                       "x-authenticated-user-name": "Ada"], remote: "10.20.3.4")
         XCTAssertEqual(r.status, 200, String(decoding: r.body, as: UTF8.self))
         let me = try XCTUnwrap(r.json?["result"]?["structuredContent"])
@@ -219,7 +222,7 @@ final class InstanceTests: XCTestCase {
     }
 
     func testTheProxyMustAssertAUsableIdentity() throws {
-        let router = try proxyRouter()
+        let router = try proxyRouter(asserts: ["assert_tenant"])
         let badUser = whoami(router, path: "/a/mcp", token: nil, headers: ["x-authenticated-user-oid": "ada@example.com"], remote: "::1")
         XCTAssertEqual(badUser.status, 403)
         let otherTenant = whoami(router, path: "/a/mcp", token: nil, headers: ["x-authenticated-user-oid": Self.user,
@@ -228,6 +231,85 @@ final class InstanceTests: XCTestCase {
         XCTAssertTrue(String(decoding: otherTenant.body, as: UTF8.self).contains("not allowed"))
         let trail = try router.instances[0].stores.audit.audit(since: 0, tenant: nil, limit: 10)
         XCTAssertEqual(trail.map(\.reason), ["proxy_bad_user", "tenant_not_allowed"])
+    }
+
+    func testRolesAndNameAreBelievedOnlyWhenTheProxyAssertsThem() throws {
+        let router = try proxyRouter(asserts: [])
+        let r = whoami(router, path: "/a/mcp", token: nil, headers: ["x-authenticated-user-oid": Self.user,
+                                                                      "x-authenticated-roles": "MCP.Admin",
+                                                                      "x-authenticated-user-name": "Eve"], remote: "10.20.3.4")
+        XCTAssertEqual(r.status, 200, String(decoding: r.body, as: UTF8.self))
+        let me = try XCTUnwrap(r.json?["result"]?["structuredContent"])
+        XCTAssertEqual(me["objectId"], .string(Self.user))
+        XCTAssertEqual(me["permissions"], [])
+        XCTAssertEqual(me["displayName"] ?? .null, .null)
+    }
+
+    func testHeadersTheProxyDoesNotAssertAreStrippedEvenFromTheProxy() throws {
+        let config = try ProcessConfig.parse(root(["a": instance("a", tenant: Self.tenantA, extra: ["trusted_proxy": [
+            "enabled": true, "sources": ["10.20.0.0/16"], "default_tenant": .string(Self.tenantA), "assert_roles": true]])]))
+        let proxy = config.instances[0].trustedProxy
+        var request = HTTPRequest(method: "POST", path: "/mcp", headers: HTTPHeaders([
+            "x-authenticated-user-oid": Self.user, "x-authenticated-tenant-id": Self.tenantB,
+            "x-authenticated-roles": "MCP.User", "x-authenticated-user-name": "Eve"]), remoteAddress: "10.20.3.4")
+        StripUntrustedAssertions(proxy: proxy).strip(&request)
+        XCTAssertEqual(request.headers["x-authenticated-user-oid"], Self.user)
+        XCTAssertEqual(request.headers["x-authenticated-roles"], "MCP.User")
+        XCTAssertNil(request.headers["x-authenticated-tenant-id"])
+        XCTAssertNil(request.headers["x-authenticated-user-name"])
+    }
+
+    func testTheTenantHeaderIsIgnoredWhenADefaultTenantIsSet() throws {
+        let router = try proxyRouter()
+        let r = whoami(router, path: "/a/mcp", token: nil, headers: ["x-authenticated-user-oid": Self.user,
+                                                                      "x-authenticated-tenant-id": Self.tenantB], remote: "10.20.3.4")
+        XCTAssertEqual(r.status, 200, String(decoding: r.body, as: UTF8.self))
+        XCTAssertEqual(r.json?["result"]?["structuredContent"]?["tenantId"], .string(Self.tenantA))
+    }
+
+    func testMergedIdentityValuesAreRefused() throws {
+        let router = try proxyRouter(asserts: ["assert_tenant", "assert_roles"])
+        let user = ["x-authenticated-tenant-id": Self.tenantA]
+        let cases: [[String: String]] = [
+            user.merging(["x-authenticated-user-oid": "\(Self.user), \(Self.user)"]) { $1 },
+            user.merging(["x-authenticated-user-oid": "\(Self.user),22222222-2222-4222-8222-222222222222"]) { $1 },
+            ["x-authenticated-user-oid": Self.user, "x-authenticated-tenant-id": "\(Self.tenantA), \(Self.tenantA)"],
+            user.merging(["x-authenticated-user-oid": Self.user, "x-authenticated-roles": "MCP.Admin, MCP.User"]) { $1 },
+            user.merging(["x-authenticated-user-oid": Self.user, "x-authenticated-roles": "MCP.User MCP.Admin"]) { $1 },
+            user.merging(["x-authenticated-user-oid": Self.user, "x-authenticated-roles": "MCP.User,,MCP.Admin"]) { $1 },
+        ]
+        for headers in cases {
+            let r = whoami(router, path: "/a/mcp", token: nil, headers: headers, remote: "10.20.3.4")
+            XCTAssertEqual(r.status, 403, "\(headers)")
+            XCTAssertEqual(r.json?["error"], "invalid_identity", "\(headers)")
+        }
+        let merged = whoami(router, path: "/a/mcp", token: nil, headers: cases[3], remote: "10.20.3.4")
+        XCTAssertTrue(String(decoding: merged.body, as: UTF8.self).contains("x-authenticated-roles was sent more than once"))
+        let trail = try router.instances[0].stores.audit.audit(since: 0, tenant: nil, limit: 20)
+        XCTAssertEqual(trail.map(\.reason), ["proxy_merged_header", "proxy_merged_header", "proxy_merged_header", "proxy_merged_header",
+                                             "proxy_bad_roles", "proxy_bad_roles", "proxy_merged_header"])
+        // One roles header the proxy set, roles separated by a comma alone, is believed.
+        let one = whoami(router, path: "/a/mcp", token: nil,
+                         headers: user.merging(["x-authenticated-user-oid": Self.user, "x-authenticated-roles": "MCP.Admin,MCP.User"]) { $1 },
+                         remote: "10.20.3.4")
+        XCTAssertEqual(one.json?["result"]?["structuredContent"]?["permissions"], ["admin", "user"])
+    }
+
+    func testTrustedProxyAssertionsAreExplicitInTheConfig() {
+        func proxyErrors(_ proxy: [String: JSONValue]) -> [String] {
+            var settings: [String: JSONValue] = ["enabled": true, "sources": ["10.20.0.0/16"]]
+            for (k, v) in proxy { settings[k] = v }
+            return errors(root(["a": instance("a", tenant: Self.tenantA, extra: ["trusted_proxy": .object(JSONObject(pairs: settings.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }))])]))
+        }
+        XCTAssertEqual(proxyErrors(["default_tenant": .string(Self.tenantA), "assert_tenant": true]),
+                       ["instances.a.trusted_proxy.assert_tenant: cannot be combined with default_tenant: the tenant comes either from the proxy's header or from default_tenant"])
+        XCTAssertEqual(proxyErrors([:]),
+                       ["instances.a.trusted_proxy.default_tenant: name the tenant of the proxy's users, or set assert_tenant when the proxy sets x-authenticated-tenant-id itself"])
+        XCTAssertEqual(proxyErrors(["assert_tenant": true, "roles_header": "x-authenticated-tenant-id"]),
+                       ["instances.a.trusted_proxy.user_header: user_header, tenant_header, roles_header and name_header must be four different headers"])
+        XCTAssertEqual(proxyErrors(["assert_tenant": true, "assert_roles": true, "assert_name": false]), [])
+        XCTAssertEqual(proxyErrors(["default_tenant": .string(Self.tenantA), "assert_roles": "yes"]),
+                       ["instances.a.trusted_proxy.assert_roles: must be true or false"])
     }
 
     func testNetworkRanges() {

@@ -20,9 +20,11 @@ def _pair(name: str, value: str) -> bytes:
     return out + name.encode() + value.encode()
 
 
-def request(sock_path: str, method: str, path: str, *, remote_addr: str = "127.0.0.1",
-            headers: dict[str, str] | None = None, body: bytes = b"", timeout: float = 10) -> tuple[int, dict, bytes]:
-    """Sends one request; returns (status, headers lower-cased, body)."""
+def request(sock_path: str | tuple[str, int], method: str, path: str, *, remote_addr: str = "127.0.0.1",
+            headers: dict[str, str] | None = None, body: bytes = b"", timeout: float = 10,
+            source: str | None = None) -> tuple[int, dict, bytes]:
+    """Sends one request to a unix socket path or a (host, port), from `source` if given;
+    returns (status, headers lower-cased, body). ConnectionError if closed before the end."""
     params = {
         "REQUEST_METHOD": method, "REQUEST_URI": path, "SCRIPT_NAME": path, "QUERY_STRING": "",
         "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": remote_addr, "CONTENT_LENGTH": str(len(body)),
@@ -36,12 +38,15 @@ def request(sock_path: str, method: str, path: str, *, remote_addr: str = "127.0
     if body:
         message += _record(STDIN, body)
     message += _record(STDIN, b"")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+    with socket.socket(socket.AF_INET if isinstance(sock_path, tuple) else socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
+        if source:
+            s.bind((source, 0))
         s.connect(sock_path)
         s.sendall(message)
         data = b""
         out = b""
+        done = False
         while True:
             chunk = s.recv(65536)
             if not chunk:
@@ -60,6 +65,8 @@ def request(sock_path: str, method: str, path: str, *, remote_addr: str = "127.0
                     done = True
             if done:
                 break
+        if not done:
+            raise ConnectionError("the responder closed the connection without answering")
     head, _, payload = out.partition(b"\r\n\r\n")
     status, fields = 200, {}
     for line in head.decode("latin-1").split("\r\n"):

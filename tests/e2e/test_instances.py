@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
 import subprocess
 
 import anyio
@@ -36,7 +37,7 @@ def instances_config(port: int) -> dict:
             "origins": {"allowed": [f"http://127.0.0.1:{port}"]},
             "auth": a,
             "tenants": {tenant: {"name": f"Organisation {name[-1].upper()}"}},
-            "trusted_proxy": {"enabled": True, "sources": [proxy], "default_tenant": tenant},
+            "trusted_proxy": {"enabled": True, "sources": [proxy], "default_tenant": tenant, "assert_roles": True},
         }
     base["instances"] = instances
     return base
@@ -109,3 +110,28 @@ def test_identity_headers_from_an_untrusted_peer_are_ignored(stack):
                                                     headers=PROXY_HEADERS)
     assert reply.status == 401
     assert "www-authenticate" in reply.headers
+
+
+def test_the_tenant_header_is_ignored_with_a_default_tenant(stack):
+    reply = endpoint(stack, "client-b", None).legacy("tools/call", {"name": "whoami", "arguments": {}},
+                                                    headers={**PROXY_HEADERS, "X-Authenticated-Tenant-Id": TENANT_A})
+    assert reply.status == 200, reply
+    assert reply.json["result"]["structuredContent"]["tenantId"] == TENANT_B
+
+
+def test_a_roles_header_sent_twice_is_refused(stack):
+    """The web server joins the client's copy and the proxy's into one value with ", "."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "whoami", "arguments": {}}}).encode()
+    head = (f"POST /client-b/mcp HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nContent-Type: application/json\r\n"
+            "Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2025-11-25\r\n"
+            f"X-Authenticated-User-Oid: {USER}\r\nX-Authenticated-Roles: MCP.Admin\r\nX-Authenticated-Roles: MCP.User\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", PORT), timeout=10) as s:
+        s.sendall(head.encode() + body)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line.split()[1] == b"403", answer
+    assert b"invalid_identity" in rest and b"x-authenticated-roles was sent more than once" in rest, answer

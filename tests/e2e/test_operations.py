@@ -217,8 +217,12 @@ def test_systemd_units_parse(binary, tmp_path):
     problems = [l for l in proc.stderr.splitlines() if "mcp-fcgi.socket not found" not in l]
     assert problems == [], proc.stderr
     socket = (REPO / "deploy" / "systemd" / "mcp-fcgi.socket").read_text()
-    for setting in ("ListenStream=/run/mcp-fcgi/mcp-fcgi.sock", "Accept=no", "SocketMode=0660"):
+    # The web server's user alone may connect: group www-data is shared by other sites' PHP.
+    for setting in ("ListenStream=/run/mcp-fcgi/mcp-fcgi.sock", "Accept=no", "SocketUser=www-data\n", "SocketMode=0600\n"):
         assert setting in socket, setting
+    assert "SocketMode=0660" not in socket
+    spawn = (REPO / "deploy" / "spawn-fcgi.sh").read_text()
+    assert "-M 0600 -U www-data -G www-data" in spawn, spawn
     service = (REPO / "deploy" / "systemd" / "mcp-fcgi.service").read_text()
     for hardening in ("User=mcp-fcgi", "ProtectSystem=strict", "ReadWritePaths=/var/lib/mcp-fcgi", "NoNewPrivileges=yes",
                       "PrivateTmp=yes", "StateDirectory=mcp-fcgi", "CapabilityBoundingSet=\n"):

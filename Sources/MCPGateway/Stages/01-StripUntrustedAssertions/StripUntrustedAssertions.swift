@@ -9,8 +9,9 @@ extension GatewayConfig.TrustedProxy {
 }
 
 /// First stage of an instance: removes the identity headers a trusted proxy would assert
-/// from a request that did not come from one, so no later stage can read a forged identity.
-/// (The router before it has read nothing but the path.)
+/// from a request that did not come from one, and from the proxy's own requests the headers
+/// it does not set (its client may have sent them through it), so no later stage can read a
+/// forged identity. (The router before it has read nothing but the path.)
 public struct StripUntrustedAssertions: Stage {
     let proxy: GatewayConfig.TrustedProxy
 
@@ -22,14 +23,16 @@ public struct StripUntrustedAssertions: Stage {
     }
 
     public func strip(_ request: inout HTTPRequest) {
-        guard proxy.enabled, !proxy.trusts(request) else { return }
+        guard proxy.enabled else { return }
+        let trusted = proxy.trusts(request)
         var removed = false
-        for name in proxy.assertedHeaders where request.headers[name] != nil {
+        for name in trusted ? proxy.headersNotAsserted : proxy.assertedHeaders where request.headers[name] != nil {
             request.headers[name] = nil
             removed = true
         }
         if removed {
-            Log.shared.warning("identity headers from an untrusted peer were removed",
+            Log.shared.warning(trusted ? "identity headers the trusted proxy does not assert were removed"
+                                       : "identity headers from an untrusted peer were removed",
                                ["peer": .string(Printable.path(request.remoteAddress ?? "unknown"))])
         }
     }
