@@ -109,6 +109,25 @@ struct FrontContext: Sendable {
                                                    ("Access-Control-Max-Age", "86400")])
     }
 
+    /// nil for a POST; the CORS preflight's answer for OPTIONS; 405 for anything else.
+    static func postOnly(_ request: HTTPRequest, endpoint: String) -> HTTPResponse? {
+        switch request.method {
+        case "POST": return nil
+        case "OPTIONS": return preflight(methods: "POST, OPTIONS")
+        default: return oauthError(405, "invalid_request", "the \(endpoint) endpoint takes POST", headers: [("Allow", "POST")])
+        }
+    }
+
+    /// The query of a GET a browser makes (authorize, callback), or the page that says why not.
+    static func browserQuery(_ request: HTTPRequest, expects what: String) -> FrontStep<FormBody> {
+        guard request.method == "GET" else {
+            return .answer(ConsentPage.error(405, title: "Method not allowed", detail: "\(what) takes GET."))
+        }
+        do { return .proceed(try FormBody(Substring(request.query))) } catch {
+            return .answer(ConsentPage.error(400, title: "Malformed sign-in request", detail: "\(error)"))
+        }
+    }
+
     /// A form body, or why not (415 for another media type, 400 for a malformed body).
     static func form(_ request: HTTPRequest) -> FrontStep<FormBody> {
         let type = request.headers["content-type"]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }

@@ -9,12 +9,10 @@ struct AuthorizeEndpoint: FrontEndpoint {
 
     func respond(to request: HTTPRequest, requestId: String) -> HTTPResponse {
         // GET only: a HEAD would start a sign-in nobody sees.
-        guard request.method == "GET" else {
-            return ConsentPage.error(405, title: "Method not allowed", detail: "The authorization endpoint takes GET.")
-        }
         let query: FormBody
-        do { query = try FormBody(Substring(request.query)) } catch {
-            return ConsentPage.error(400, title: "Malformed sign-in request", detail: "\(error)")
+        switch FrontContext.browserQuery(request, expects: "The authorization endpoint") {
+        case .answer(let r): return r
+        case .proceed(let q): query = q
         }
         guard let clientId = query.value("client_id") else {
             return ConsentPage.error(400, title: "Malformed sign-in request", detail: "The request names no client (client_id).")

@@ -11,12 +11,10 @@ struct CallbackEndpoint: FrontEndpoint {
     let front: FrontContext
 
     func respond(to request: HTTPRequest, requestId: String) -> HTTPResponse {
-        guard request.method == "GET" else {
-            return ConsentPage.error(405, title: "Method not allowed", detail: "Microsoft's sign-in returns here with GET.")
-        }
         let query: FormBody
-        do { query = try FormBody(Substring(request.query)) } catch {
-            return ConsentPage.error(400, title: "Malformed sign-in response", detail: "\(error)")
+        switch FrontContext.browserQuery(request, expects: "Microsoft's sign-in returning here") {
+        case .answer(let r): return r
+        case .proceed(let q): query = q
         }
         let now = front.now
         let pending: PendingAuthorization

@@ -43,10 +43,7 @@ struct RegistrationEndpoint: FrontEndpoint {
     let front: FrontContext
 
     func respond(to request: HTTPRequest, requestId: String) -> HTTPResponse {
-        if request.method == "OPTIONS" { return FrontContext.preflight(methods: "POST, OPTIONS") }
-        guard request.method == "POST" else {
-            return HTTPResponse.error(405, "method_not_allowed", "Use POST", headers: [("Allow", "POST")])
-        }
+        if let refusal = FrontContext.postOnly(request, endpoint: "registration") { return refusal }
         let type = request.headers["content-type"]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         guard type == "application/json" else {
             return FrontContext.oauthError(415, "invalid_client_metadata", "the registration must be an application/json body")

@@ -14,19 +14,10 @@ struct TokenEndpoint: FrontEndpoint {
     static let refreshTokenPrefix = "mcpr_"
 
     func respond(to request: HTTPRequest, requestId: String) -> HTTPResponse {
-        if request.method == "OPTIONS" { return FrontContext.preflight(methods: "POST, OPTIONS") }
-        guard request.method == "POST" else {
-            return FrontContext.oauthError(405, "invalid_request", "the token endpoint takes POST", headers: [("Allow", "POST")])
-        }
-        let form: FormBody
-        switch FrontContext.form(request) {
+        let form: FormBody, client: OAuthClient
+        switch ClientAuthenticator(front: front).clientRequest(request, endpoint: "token") {
         case .answer(let r): return r
-        case .proceed(let f): form = f
-        }
-        let client: OAuthClient
-        switch ClientAuthenticator(front: front).authenticate(request, form: form) {
-        case .answer(let r): return r
-        case .proceed(let c): client = c
+        case .proceed(let (f, c)): (form, client) = (f, c)
         }
         do {
             switch form["grant_type"] {
@@ -175,19 +166,10 @@ struct RevocationEndpoint: FrontEndpoint {
     let front: FrontContext
 
     func respond(to request: HTTPRequest, requestId: String) -> HTTPResponse {
-        if request.method == "OPTIONS" { return FrontContext.preflight(methods: "POST, OPTIONS") }
-        guard request.method == "POST" else {
-            return FrontContext.oauthError(405, "invalid_request", "the revocation endpoint takes POST", headers: [("Allow", "POST")])
-        }
-        let form: FormBody
-        switch FrontContext.form(request) {
+        let form: FormBody, client: OAuthClient
+        switch ClientAuthenticator(front: front).clientRequest(request, endpoint: "revocation") {
         case .answer(let r): return r
-        case .proceed(let f): form = f
-        }
-        let client: OAuthClient
-        switch ClientAuthenticator(front: front).authenticate(request, form: form) {
-        case .answer(let r): return r
-        case .proceed(let c): client = c
+        case .proceed(let (f, c)): (form, client) = (f, c)
         }
         guard let token = form.value("token") else { return FrontContext.oauthError(400, "invalid_request", "token is required") }
         do {
@@ -208,6 +190,20 @@ struct RevocationEndpoint: FrontEndpoint {
 /// authenticated as it registered (public clients send no secret; confidential ones must).
 struct ClientAuthenticator {
     let front: FrontContext
+
+    /// What the token and revocation endpoints start with: POST (a CORS preflight answered), a
+    /// form body, and the client that sent it, authenticated.
+    func clientRequest(_ request: HTTPRequest, endpoint: String) -> FrontStep<(FormBody, OAuthClient)> {
+        if let refusal = FrontContext.postOnly(request, endpoint: endpoint) { return .answer(refusal) }
+        switch FrontContext.form(request) {
+        case .answer(let r): return .answer(r)
+        case .proceed(let form):
+            switch authenticate(request, form: form) {
+            case .answer(let r): return .answer(r)
+            case .proceed(let client): return .proceed((form, client))
+            }
+        }
+    }
 
     func authenticate(_ request: HTTPRequest, form: FormBody) -> FrontStep<OAuthClient> {
         let authorization = request.headers["authorization"]
