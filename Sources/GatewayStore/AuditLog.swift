@@ -1,9 +1,22 @@
 /// The audit trail: one record per MCP request (see `AuditRecord`).
 public protocol AuditLog: AnyObject, Sendable {
     func appendAudit(_ record: AuditRecord) throws
+    /// Writes the record of a tool call about to run (`completed` false), durable before the
+    /// tool can act, so a process killed mid-call still leaves a trace of the attempt.
+    func beginAudit(_ record: AuditRecord) throws -> AuditEntry
+    /// Fills in what the answer established (decision, reason, statuses, latency) and marks
+    /// the begun record completed.
+    func completeAudit(_ entry: AuditEntry, with record: AuditRecord) throws
     /// The newest `limit` records from `since` on, in order (oldest first); only one
     /// tenant's when `tenant` is set. The limit is applied in SQL so a tail reads a tail.
     func audit(since: Double, tenant: String?, limit: Int) throws -> [AuditRecord]
     /// Deletes records older than `before`; returns how many.
     func pruneAudit(before: Double) throws -> Int
+}
+
+/// A begun record, as the store that wrote it knows it.
+public struct AuditEntry: Hashable, Sendable {
+    public let sequence: Int64
+
+    public init(sequence: Int64) { self.sequence = sequence }
 }

@@ -22,11 +22,14 @@ public struct AuditRecord: Equatable, Sendable {
     public var httpStatus: Int
     public var upstreamStatus: Int?
     public var latencyMilliseconds: Double
+    /// False while a tool call's record waits for its answer (see `AuditLog.beginAudit`);
+    /// a record left so says the call started and no answer was recorded.
+    public var completed: Bool
 
     public init(time: Double, requestId: String, instance: String? = nil, tenant: String? = nil, user: String? = nil,
                 clientApp: String? = nil, method: String? = nil, tool: String? = nil, argumentsDigest: String? = nil,
                 arguments: String? = nil, decision: String, reason: String? = nil, httpStatus: Int,
-                upstreamStatus: Int? = nil, latencyMilliseconds: Double) {
+                upstreamStatus: Int? = nil, latencyMilliseconds: Double, completed: Bool = true) {
         self.time = time
         self.requestId = requestId
         self.instance = instance
@@ -42,6 +45,7 @@ public struct AuditRecord: Equatable, Sendable {
         self.httpStatus = httpStatus
         self.upstreamStatus = upstreamStatus
         self.latencyMilliseconds = latencyMilliseconds
+        self.completed = completed
     }
 
     public var json: JSONValue {
@@ -61,6 +65,8 @@ public struct AuditRecord: Equatable, Sendable {
         o["http_status"] = .integer(httpStatus)
         o["upstream_status"] = upstreamStatus.map { .integer($0) } ?? .null
         o["latency_ms"] = .double((latencyMilliseconds * 100).rounded() / 100)
+        // Completed records read as they always have; only an unfinished one says so.
+        if !completed { o["completed"] = .bool(false) }
         return .object(o)
     }
 }

@@ -287,6 +287,8 @@ final class RefusingStore: GatewayStore, @unchecked Sendable {
     func activeBlock(matching: [(Block.Kind, String)], now: Int64) throws -> Block? { throw Refused() }
     func take(_ buckets: [RateBucket], now: Double) throws -> Double? { throw Refused() }
     func appendAudit(_ record: AuditRecord) throws { throw Refused() }
+    func beginAudit(_ record: AuditRecord) throws -> AuditEntry { throw Refused() }
+    func completeAudit(_ entry: AuditEntry, with record: AuditRecord) throws { throw Refused() }
     func audit(since: Double, tenant: String?, limit: Int) throws -> [AuditRecord] { throw Refused() }
     func pruneAudit(before: Double) throws -> Int { throw Refused() }
     func createSession(id: String, principal: String, now: Double) throws { throw Refused() }

@@ -1,20 +1,46 @@
 extension SQLiteStore: AuditLog {
     public func appendAudit(_ r: AuditRecord) throws {
-        _ = try db.transaction(write: true) { db in
+        _ = try insertAudit(r)
+    }
+
+    public func beginAudit(_ r: AuditRecord) throws -> AuditEntry {
+        var started = r
+        started.completed = false
+        return AuditEntry(sequence: try insertAudit(started))
+    }
+
+    public func completeAudit(_ entry: AuditEntry, with r: AuditRecord) throws {
+        let updated = try db.transaction(write: true) { db in
+            try db.query("""
+                UPDATE audit SET decision = ?, reason = ?, http_status = ?, upstream_status = ?, latency_ms = ?, completed = 1
+                WHERE seq = ? AND completed = 0 RETURNING seq
+                """, [.text(r.decision), .optional(r.reason), .int(Int64(r.httpStatus)),
+                      r.upstreamStatus.map { .int(Int64($0)) } ?? .null, .double(r.latencyMilliseconds),
+                      .int(entry.sequence)]).count
+        }
+        guard updated == 1 else { throw StoreError("no unfinished audit record \(entry.sequence) to complete") }
+    }
+
+    /// One row in its own durable transaction; returns its sequence number.
+    private func insertAudit(_ r: AuditRecord) throws -> Int64 {
+        let rows = try db.transaction(write: true) { db in
             try db.query("""
                 INSERT INTO audit (time, request_id, tenant, user, client_app, method, tool, arguments_digest, arguments,
-                                   decision, reason, http_status, upstream_status, latency_ms, instance)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                   decision, reason, http_status, upstream_status, latency_ms, instance, completed)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq
                 """, [.double(r.time), .text(r.requestId), .optional(r.tenant), .optional(r.user), .optional(r.clientApp),
                       .optional(r.method), .optional(r.tool), .optional(r.argumentsDigest), .optional(r.arguments),
                       .text(r.decision), .optional(r.reason), .int(Int64(r.httpStatus)),
-                      r.upstreamStatus.map { .int(Int64($0)) } ?? .null, .double(r.latencyMilliseconds), .optional(r.instance)])
+                      r.upstreamStatus.map { .int(Int64($0)) } ?? .null, .double(r.latencyMilliseconds), .optional(r.instance),
+                      .int(r.completed ? 1 : 0)])
         }
+        guard let sequence = rows.first?.first?.int else { throw StoreError("the audit insert returned no sequence number") }
+        return sequence
     }
 
     public func audit(since: Double, tenant: String?, limit: Int) throws -> [AuditRecord] {
         try db.transaction(write: false) { db in
-            let columns = "time, request_id, tenant, user, client_app, method, tool, arguments_digest, arguments, decision, reason, http_status, upstream_status, latency_ms, instance"
+            let columns = "time, request_id, tenant, user, client_app, method, tool, arguments_digest, arguments, decision, reason, http_status, upstream_status, latency_ms, instance, completed"
             let newest = "SELECT seq, \(columns) FROM audit WHERE time >= ?\(tenant == nil ? "" : " AND tenant = ?") ORDER BY seq DESC LIMIT ?"
             var params: [SQLiteDatabase.Value] = [.double(since)]
             if let tenant { params.append(.text(tenant)) }
@@ -25,7 +51,7 @@ extension SQLiteStore: AuditLog {
                             clientApp: r[4].text, method: r[5].text, tool: r[6].text, argumentsDigest: r[7].text,
                             arguments: r[8].text, decision: r[9].text ?? "", reason: r[10].text,
                             httpStatus: Int(r[11].int ?? 0), upstreamStatus: r[12].int.map { Int($0) },
-                            latencyMilliseconds: r[13].double ?? 0)
+                            latencyMilliseconds: r[13].double ?? 0, completed: r[15].int != 0)
             }
         }
     }

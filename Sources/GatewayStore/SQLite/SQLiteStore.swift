@@ -62,6 +62,10 @@ public final class SQLiteStore: @unchecked Sendable {
         CREATE INDEX oauth_refresh_tokens_grant ON oauth_refresh_tokens (grant_id);
         CREATE INDEX oauth_refresh_tokens_expires ON oauth_refresh_tokens (expires);
         """,
+        // A tool call's record is written before the tool runs and completed after it.
+        """
+        ALTER TABLE audit ADD COLUMN completed INTEGER NOT NULL DEFAULT 1;
+        """,
     ]
 
     /// The files a store at `path` consists of: the database, SQLite's write-ahead log and its
