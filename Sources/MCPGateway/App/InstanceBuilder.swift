@@ -127,12 +127,14 @@ public struct InstanceBuilder {
                                     authorizationServer: try config.oauth.map {
                                         try AuthorizationServer.make(config: config, oauth: $0, stores: stores, verifier: verifier, metrics: metrics)
                                     })
-        // The request path, in order (ARCHITECTURE.md). Audit wraps everything after routing.
+        let audit = Audit(log: stores.audit, instance: config.instanceName, includeArguments: config.audit.includeArguments,
+                          retentionDays: config.audit.retentionDays, metrics: metrics, registry: registry)
+        // The request path, in order (ARCHITECTURE.md). Audit wraps everything after routing,
+        // and begins an allowed tool call's record just before the tool runs.
         let pipeline = Pipeline([
             StripUntrustedAssertions(proxy: config.trustedProxy),
             routes,
-            Audit(log: stores.audit, instance: config.instanceName, includeArguments: config.audit.includeArguments,
-                  retentionDays: config.audit.retentionDays, metrics: metrics, registry: registry),
+            audit,
             TransportRules(allowedOrigins: config.allowedOrigins, maxJSONDepth: config.limits.maxJSONDepth,
                            maxBodyBytes: config.limits.maxBodyBytes, sessionsEnabled: config.sessions.enabled),
             Authenticate(authenticator: authenticator, challenges: challenges),
@@ -140,6 +142,7 @@ public struct InstanceBuilder {
             Sessions(store: stores.sessions, enabled: config.sessions.enabled, idleMinutes: config.sessions.idleMinutes),
             Dispatch(registry: registry, server: server, pageSize: config.limits.toolsPageSize),
             AuthorizeTool(challenges: challenges, server: server),
+            audit.toolStart,
         ], then: CallTool(server: server, challenges: challenges))
         return GatewayInstance(config: config, pipeline: pipeline, paths: routes.paths, stores: stores, metrics: metrics,
                                authenticator: authenticator, registry: registry, operations: operations)

@@ -1,4 +1,5 @@
 import EntraAuth
+import GatewayStore
 import GatewaySupport
 import MCPJSON
 
@@ -22,6 +23,8 @@ public struct Exchange {
     public var toolCall: ToolCall?
     /// What the audit record says beyond the answer: allowed or denied, and why.
     public var verdict = Verdict()
+    /// Set by the audit stage's tool start: the tool call's record, begun before the tool ran.
+    public var auditEntry: AuditEntry?
 
     public init(request: HTTPRequest, requestId: String, draw: UInt64, receivedAt: Double) {
         self.request = request

@@ -8,6 +8,8 @@ import MCPJSON
 /// Wraps every stage after routing: whatever they answer, the request's record is written
 /// to the shared store before the answer leaves. If it cannot be written the caller gets
 /// 503, never an unrecorded answer. It also counts the request for `/metrics`.
+/// An allowed tool call is recorded twice over: begun by `toolStart` before the tool runs
+/// (so no side effect happens unrecorded), completed here after.
 public struct Audit: Stage {
     let log: any AuditLog
     let instance: String
@@ -31,12 +33,20 @@ public struct Audit: Stage {
         var response = next(&exchange)
         let record = self.record(of: exchange, status: response.status)
         do {
-            try log.appendAudit(record)
+            if let entry = exchange.auditEntry {
+                try log.completeAudit(entry, with: record)
+            } else {
+                try log.appendAudit(record)
+            }
             pruneOccasionally(now: exchange.receivedAt, draw: exchange.draw)
         } catch {
-            Log.shared.error("audit trail unavailable; refusing", ["request_id": .string(exchange.requestId), "error": .string("\(error)")])
-            response = HTTPResponse.json(503, JSONRPCMessage.errorEnvelope(id: nil, error: RPCError(RPCErrorCode.internalError,
-                "The server cannot record this request right now; try again shortly")), headers: [("Retry-After", "5")])
+            if exchange.auditEntry != nil {
+                Log.shared.error("audit trail unavailable after the tool ran; its started record remains unfinished; refusing",
+                                 ["request_id": .string(exchange.requestId), "error": .string("\(error)")])
+            } else {
+                Log.shared.error("audit trail unavailable; refusing", ["request_id": .string(exchange.requestId), "error": .string("\(error)")])
+            }
+            response = Self.unavailable
         }
         let tool = record.tool.map { registry.tool(named: $0) == nil ? "unknown" : $0 }
         metrics.recordMCPRequest(method: record.method, tool: tool, status: response.status)
@@ -46,6 +56,39 @@ public struct Audit: Stage {
                                              "tool": JSONValue(record.tool), "status": .integer(response.status)])
         }
         return response
+    }
+
+    /// The answer when the trail cannot be written: nothing goes out unrecorded.
+    static var unavailable: HTTPResponse {
+        HTTPResponse.json(503, JSONRPCMessage.errorEnvelope(id: nil, error: RPCError(RPCErrorCode.internalError,
+            "The server cannot record this request right now; try again shortly")), headers: [("Retry-After", "5")])
+    }
+
+    /// Installed right before the tool runs (after authorization), in the same path as this stage.
+    public var toolStart: ToolStart { ToolStart(audit: self) }
+
+    /// Writes the record of an allowed tool call before the tool runs, unfinished; the audit
+    /// stage completes it after. If it cannot be written the tool is not run and the caller
+    /// gets 503: nothing happened upstream.
+    public struct ToolStart: Stage {
+        let audit: Audit
+
+        public func handle(_ exchange: inout Exchange, next: Next) -> HTTPResponse {
+            guard exchange.toolCall != nil, exchange.verdict.decision == .allowed else { return next(&exchange) }
+            var started = audit.record(of: exchange, status: 0)
+            started.reason = "in progress"
+            started.completed = false
+            do {
+                exchange.auditEntry = try audit.log.beginAudit(started)
+            } catch {
+                Log.shared.error("audit trail unavailable; the tool was not run", ["request_id": .string(exchange.requestId),
+                                                                                   "tool": JSONValue(started.tool),
+                                                                                   "error": .string("\(error)")])
+                exchange.verdict.reason = "audit unavailable"
+                return Audit.unavailable
+            }
+            return next(&exchange)
+        }
     }
 
     /// The record of what the stages established. Arguments are kept as a digest, and as
