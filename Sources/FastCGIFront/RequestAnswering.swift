@@ -12,8 +12,8 @@ struct RequestAnswering: Sendable {
     init(handler: RequestHandler, maxBodyBytes: Int) {
         self.handler = handler
         self.assembler = RequestAssembler(maxBodyBytes: maxBodyBytes,
-                                          bodyTooLarge: { [handler] path, detail in handler.bodyTooLarge(path: path, detail: detail) },
-                                          bodyTimedOut: { [handler] path, detail in handler.bodyTimedOut(path: path, detail: detail) })
+                                          bodyTimedOut: { [handler] path, detail in handler.bodyTimedOut(path: path, detail: detail) },
+                                          bodyTooLarge: { [handler] path, detail in handler.bodyTooLarge(path: path, detail: detail) })
     }
 
     /// `params` is a NULL-terminated list of NAME=VALUE strings; `readBody(n)` returns up to n

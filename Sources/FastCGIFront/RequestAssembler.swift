@@ -65,9 +65,18 @@ struct CGIParams {
 struct RequestAssembler {
     let maxBodyBytes: Int
     /// The answer to a body over the limit, for the path it was sent to (the handler words it per endpoint).
-    var bodyTooLarge: @Sendable (_ path: String, _ detail: String) -> HTTPResponse = { _, detail in .bodyTooLarge(detail) }
+    let bodyTooLarge: @Sendable (_ path: String, _ detail: String) -> HTTPResponse
     /// The answer to a body that did not arrive before its deadline, likewise worded per endpoint.
-    var bodyTimedOut: @Sendable (_ path: String, _ detail: String) -> HTTPResponse = { _, detail in .bodyTimedOut(detail) }
+    let bodyTimedOut: @Sendable (_ path: String, _ detail: String) -> HTTPResponse
+
+    /// `bodyTooLarge` comes last so that a trailing closure still means it.
+    init(maxBodyBytes: Int,
+         bodyTimedOut: @escaping @Sendable (_ path: String, _ detail: String) -> HTTPResponse = { _, detail in .bodyTimedOut(detail) },
+         bodyTooLarge: @escaping @Sendable (_ path: String, _ detail: String) -> HTTPResponse = { _, detail in .bodyTooLarge(detail) }) {
+        self.maxBodyBytes = maxBodyBytes
+        self.bodyTimedOut = bodyTimedOut
+        self.bodyTooLarge = bodyTooLarge
+    }
 
     enum Failure: Error {
         case reject(HTTPResponse)
