@@ -120,7 +120,7 @@ struct RequestAssembler {
     }
 
     private func timedOut(_ path: Substring, _ late: BodyDeadlinePassed) -> Failure {
-        .reject(bodyTimedOut(String(path), "the request body did not arrive in time (\(late.received) bytes had)"))
+        .reject(bodyTimedOut(String(path), "only \(late.received) bytes of it arrived before the deadline"))
     }
 
     /// The path of a REQUEST_URI without its query. Apache passes an absolute-form request line

@@ -39,7 +39,7 @@ final class BodyDeadlineTests: XCTestCase {
         let r = a.assemble(p, readBody: { _ throws(BodyDeadlinePassed) in throw BodyDeadlinePassed(received: 20) })
         guard case .failure(.reject(let resp)) = r else { return XCTFail("\(r)") }
         XCTAssertEqual(resp.status, 408)
-        XCTAssertEqual(String(decoding: resp.body, as: UTF8.self), "/mcp|the request body did not arrive in time (20 bytes had)")
+        XCTAssertEqual(String(decoding: resp.body, as: UTF8.self), "/mcp|only 20 bytes of it arrived before the deadline")
     }
 
     func testThePlain408IsAJSONError() {
