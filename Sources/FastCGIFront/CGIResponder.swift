@@ -6,13 +6,18 @@ import GatewaySupport
 public struct CGIResponder {
     let answering: RequestAnswering
 
-    public init(handler: RequestHandler, maxBodyBytes: Int) {
+    let bodyTimeoutSeconds: Double
+
+    public init(handler: RequestHandler, maxBodyBytes: Int, bodyTimeoutSeconds: Double = 10) {
         answering = RequestAnswering(handler: handler, maxBodyBytes: maxBodyBytes)
+        self.bodyTimeoutSeconds = bodyTimeoutSeconds
     }
 
     /// The process exit status: 0, or 1 when the answer could not be written.
     public func respondOnce() -> Int32 {
-        answering.answer(params: environ, readBody: CGIResponder.readStdin, write: CGIResponder.writeStdout) ? 0 : 1
+        let deadline = BodyDeadline(seconds: bodyTimeoutSeconds)
+        return answering.answer(params: environ, readBody: { n throws(BodyDeadlinePassed) in try CGIResponder.read(fd: 0, upTo: n, by: deadline) },
+                                write: CGIResponder.writeStdout) ? 0 : 1
     }
 
     static func writeStdout(_ bytes: UnsafeRawBufferPointer) -> Bool {
@@ -25,11 +30,19 @@ public struct CGIResponder {
         return true
     }
 
-    static func readStdin(upTo limit: Int) -> [UInt8] {
+    /// Up to `limit` bytes from `fd` (stdin: a pipe or socket from the web server), fewer only at
+    /// end of input. Each read waits in poll() for what is left of the deadline, so a stalled
+    /// client costs this process no longer than that.
+    static func read(fd: Int32, upTo limit: Int, by deadline: BodyDeadline) throws(BodyDeadlinePassed) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: limit)
         var filled = 0
         while filled < limit {
-            let n = out.withUnsafeMutableBytes { read(0, $0.baseAddress! + filled, limit - filled) }
+            guard let wait = deadline.remainingMilliseconds else { throw BodyDeadlinePassed(received: filled) }
+            var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let polled = poll(&ready, 1, Int32(min(wait, Int(Int32.max))))
+            if polled < 0 && errno == EINTR { continue }
+            if polled == 0 { throw BodyDeadlinePassed(received: filled) }
+            let n = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, limit - filled) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             filled += n

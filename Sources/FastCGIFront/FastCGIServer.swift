@@ -12,13 +12,17 @@ public final class FastCGIServer: @unchecked Sendable {
         public var shutdownGrace: Double
         public var socketMode: mode_t
         public var backlog: Int32
+        /// How long a request's body may take to arrive before it is answered 408 and the worker freed.
+        public var bodyTimeoutSeconds: Double
 
-        public init(workers: Int, maxBodyBytes: Int, shutdownGrace: Double, socketMode: mode_t = 0o660, backlog: Int32 = 128) {
+        public init(workers: Int, maxBodyBytes: Int, shutdownGrace: Double, socketMode: mode_t = 0o660, backlog: Int32 = 128,
+                    bodyTimeoutSeconds: Double = 10) {
             self.workers = workers
             self.maxBodyBytes = maxBodyBytes
             self.shutdownGrace = shutdownGrace
             self.socketMode = socketMode
             self.backlog = backlog
+            self.bodyTimeoutSeconds = bodyTimeoutSeconds
         }
     }
 
@@ -170,27 +174,55 @@ public final class FastCGIServer: @unchecked Sendable {
     }
 
     private func serve(_ request: inout FCGX_Request) {
-        let input = request.in, output = request.out
-        answering.answer(params: request.envp, readBody: { n in FastCGIServer.read(input, upTo: n) }) { bytes in
+        let input = request.in, output = request.out, connection = request.ipcFd
+        let deadline = BodyDeadline(seconds: options.bodyTimeoutSeconds)
+        answering.answer(params: request.envp, readBody: { n throws(BodyDeadlinePassed) in try FastCGIServer.read(input, from: connection, upTo: n, by: deadline) }) { bytes in
             bytes.withMemoryRebound(to: CChar.self) { FCGX_PutStr($0.baseAddress, Int32($0.count), output) == Int32($0.count) }
         }
     }
 
-    static func read(_ stream: UnsafeMutablePointer<FCGX_Stream>?, upTo limit: Int) -> [UInt8] {
+    /// Up to `limit` bytes of the request's stdin, fewer only at end of input. FCGX_GetStr blocks
+    /// until it has every byte asked for, so it is asked only for what libfcgi has buffered, or
+    /// for one byte when nothing is; before each such refill the connection's receive timeout is
+    /// set to what is left of the deadline. A read that times out closes the stream (libfcgi
+    /// records the error, and FCGX_Finish_r then closes the connection instead of keeping it).
+    static func read(_ stream: UnsafeMutablePointer<FCGX_Stream>?, from connection: Int32, upTo limit: Int,
+                     by deadline: BodyDeadline) throws(BodyDeadlinePassed) -> [UInt8] {
         guard let stream, limit > 0 else { return [] }
         var out = [UInt8](repeating: 0, count: limit)
         var filled = 0
+        var timeoutSet = false
+        // A kept connection waits for its next request without a timeout.
+        defer { if timeoutSet { setReceiveTimeout(connection, milliseconds: 0) } }
         while filled < limit {
-            let chunk = Int32(min(limit - filled, 1 << 20))
+            let buffered = stream.pointee.rdNext.map { start in stream.pointee.stop.map { $0 - start } ?? 0 } ?? 0
+            if buffered <= 0 {
+                guard let wait = deadline.remainingMilliseconds else { throw BodyDeadlinePassed(received: filled) }
+                setReceiveTimeout(connection, milliseconds: wait)
+                timeoutSet = true
+            }
+            let chunk = Int32(min(limit - filled, max(buffered, 1), 1 << 20))
             let n = out.withUnsafeMutableBufferPointer { p in
                 p.baseAddress!.advanced(by: filled).withMemoryRebound(to: CChar.self, capacity: Int(chunk)) {
                     FCGX_GetStr($0, chunk, stream)
                 }
             }
-            if n <= 0 { break }
+            if n <= 0 {
+                let error = FCGX_GetError(stream)
+                if error == EAGAIN || error == EWOULDBLOCK || deadline.remainingMilliseconds == nil {
+                    throw BodyDeadlinePassed(received: filled)
+                }
+                break
+            }
             filled += Int(n)
         }
         out.removeSubrange(filled...)
         return out
+    }
+
+    /// SO_RCVTIMEO on the connection; 0 waits without limit.
+    private static func setReceiveTimeout(_ fd: Int32, milliseconds: Int) {
+        var limit = timeval(tv_sec: milliseconds / 1000, tv_usec: Int((milliseconds % 1000) * 1000))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
     }
 }

@@ -11,13 +11,15 @@ struct RequestAnswering: Sendable {
 
     init(handler: RequestHandler, maxBodyBytes: Int) {
         self.handler = handler
-        self.assembler = RequestAssembler(maxBodyBytes: maxBodyBytes) { [handler] path, detail in handler.bodyTooLarge(path: path, detail: detail) }
+        self.assembler = RequestAssembler(maxBodyBytes: maxBodyBytes,
+                                          bodyTimedOut: { [handler] path, detail in handler.bodyTimedOut(path: path, detail: detail) },
+                                          bodyTooLarge: { [handler] path, detail in handler.bodyTooLarge(path: path, detail: detail) })
     }
 
     /// `params` is a NULL-terminated list of NAME=VALUE strings; `readBody(n)` returns up to n
-    /// bytes; `write` sends bytes on and says whether all of them went. False when a write failed.
+    /// bytes, or throws `BodyDeadlinePassed`; `write` sends bytes on and says whether all of them went. False when a write failed.
     @discardableResult
-    func answer(params list: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, readBody: (Int) -> [UInt8],
+    func answer(params list: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?, readBody: (Int) throws(BodyDeadlinePassed) -> [UInt8],
                 write: (UnsafeRawBufferPointer) -> Bool) -> Bool {
         var params = CGIParams()
         if var entry = list {

@@ -65,14 +65,25 @@ struct CGIParams {
 struct RequestAssembler {
     let maxBodyBytes: Int
     /// The answer to a body over the limit, for the path it was sent to (the handler words it per endpoint).
-    var bodyTooLarge: @Sendable (_ path: String, _ detail: String) -> HTTPResponse = { _, detail in .bodyTooLarge(detail) }
+    let bodyTooLarge: @Sendable (_ path: String, _ detail: String) -> HTTPResponse
+    /// The answer to a body that did not arrive before its deadline, likewise worded per endpoint.
+    let bodyTimedOut: @Sendable (_ path: String, _ detail: String) -> HTTPResponse
+
+    /// `bodyTooLarge` comes last so that a trailing closure still means it.
+    init(maxBodyBytes: Int,
+         bodyTimedOut: @escaping @Sendable (_ path: String, _ detail: String) -> HTTPResponse = { _, detail in .bodyTimedOut(detail) },
+         bodyTooLarge: @escaping @Sendable (_ path: String, _ detail: String) -> HTTPResponse = { _, detail in .bodyTooLarge(detail) }) {
+        self.maxBodyBytes = maxBodyBytes
+        self.bodyTimedOut = bodyTimedOut
+        self.bodyTooLarge = bodyTooLarge
+    }
 
     enum Failure: Error {
         case reject(HTTPResponse)
     }
 
-    /// `readBody(n)` returns up to n bytes, fewer only at end of input.
-    func assemble(_ p: CGIParams, readBody: (Int) -> [UInt8]) -> Result<HTTPRequest, Failure> {
+    /// `readBody(n)` returns up to n bytes, fewer only at end of input, or throws `BodyDeadlinePassed`.
+    func assemble(_ p: CGIParams, readBody: (Int) throws(BodyDeadlinePassed) -> [UInt8]) -> Result<HTTPRequest, Failure> {
         var headers = p.headers
         if let t = p.contentType, !t.isEmpty { headers.setNormalized("content-type", t) }
         // Route on what the client asked for; SCRIPT_NAME+PATH_INFO when no REQUEST_URI was passed.
@@ -92,20 +103,24 @@ struct RequestAssembler {
             if length > maxBodyBytes {
                 return .failure(.reject(bodyTooLarge(String(path), "request body of \(length) bytes exceeds the limit of \(maxBodyBytes) bytes")))
             }
-            body = readBody(length)
+            do { body = try readBody(length) } catch { return .failure(timedOut(path, error)) }
             if body.count < length {
                 return .failure(.reject(.error(400, "invalid_request",
                                                "request body ended after \(body.count) of \(length) bytes")))
             }
         } else if p.method == "POST" || p.method == "PUT" || p.method == "PATCH" {
             // No length given (chunked upload): read to the end, but never past the limit.
-            body = readBody(maxBodyBytes + 1)
+            do { body = try readBody(maxBodyBytes + 1) } catch { return .failure(timedOut(path, error)) }
             if body.count > maxBodyBytes {
                 return .failure(.reject(bodyTooLarge(String(path), "request body exceeds the limit of \(maxBodyBytes) bytes")))
             }
         }
         return .success(HTTPRequest(method: p.method, path: String(path), query: p.query,
                                     headers: headers, body: body, remoteAddress: p.remoteAddress))
+    }
+
+    private func timedOut(_ path: Substring, _ late: BodyDeadlinePassed) -> Failure {
+        .reject(bodyTimedOut(String(path), "only \(late.received) bytes of it arrived before the deadline"))
     }
 
     /// The path of a REQUEST_URI without its query. Apache passes an absolute-form request line

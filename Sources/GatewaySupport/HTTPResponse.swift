@@ -30,6 +30,11 @@ public struct HTTPResponse: Sendable {
         error(413, "request_too_large", detail)
     }
 
+    /// The plain 408 of endpoints that have no error format of their own.
+    public static func bodyTimedOut(_ detail: String) -> HTTPResponse {
+        error(408, "request_timeout", detail)
+    }
+
     public func header(_ name: String) -> String? {
         headers.first { $0.0.caseInsensitiveCompare(name) == .orderedSame }?.1
     }
@@ -45,6 +50,7 @@ public struct HTTPResponse: Sendable {
         case 404: return "Not Found"
         case 405: return "Method Not Allowed"
         case 406: return "Not Acceptable"
+        case 408: return "Request Timeout"
         case 413: return "Content Too Large"
         case 415: return "Unsupported Media Type"
         case 429: return "Too Many Requests"

@@ -5,8 +5,11 @@ public protocol RequestHandler: Sendable {
     /// The 413 for a request to `path` whose body is over the front end's limit; the body was
     /// never read, so only the handler knows how that endpoint words an error.
     func bodyTooLarge(path: String, detail: String) -> HTTPResponse
+    /// The 408 for a request to `path` whose body did not arrive before the front end's deadline.
+    func bodyTimedOut(path: String, detail: String) -> HTTPResponse
 }
 
 extension RequestHandler {
     public func bodyTooLarge(path: String, detail: String) -> HTTPResponse { .bodyTooLarge(detail) }
+    public func bodyTimedOut(path: String, detail: String) -> HTTPResponse { .bodyTimedOut(detail) }
 }

@@ -66,7 +66,8 @@ func serve(config configOption: String?, listen: String?, workers: Int?, socketM
         throw ExitCode(64)
     }
     guard let address else {
-        throw ExitCode(CGIResponder(handler: gateway, maxBodyBytes: cfg.maxBodyBytes).respondOnce())
+        throw ExitCode(CGIResponder(handler: gateway, maxBodyBytes: cfg.maxBodyBytes,
+                                          bodyTimeoutSeconds: cfg.bodyTimeoutSeconds).respondOnce())
     }
     guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else {
         Log.shared.error("--socket-mode must be octal, e.g. 660")
@@ -74,7 +75,7 @@ func serve(config configOption: String?, listen: String?, workers: Int?, socketM
     }
     let server = FastCGIServer(handler: gateway, options: .init(
         workers: workerThreads, maxBodyBytes: cfg.maxBodyBytes,
-        shutdownGrace: cfg.shutdownGraceSeconds, socketMode: mode))
+        shutdownGrace: cfg.shutdownGraceSeconds, socketMode: mode, bodyTimeoutSeconds: cfg.bodyTimeoutSeconds))
     // The instances share one mapping of the counters file; it counts this process once.
     let counters = gateway.instances[0].metrics.counters
     counters?.registerProcess()

@@ -42,6 +42,17 @@ final class ConfigTests: XCTestCase {
         XCTAssertThrowsError(try ProcessConfig.parse(root)) { XCTAssertTrue(String(describing: $0).contains("auth.token_cache_entries")) }
     }
 
+    func testBodyTimeoutDefaultsToTenSecondsWithinOneToThreeHundred() throws {
+        var root = minimal
+        XCTAssertEqual(try ProcessConfig.parse(root).bodyTimeoutSeconds, 10)
+        root["limits"] = ["body_timeout_seconds": 2]
+        XCTAssertEqual(try ProcessConfig.parse(root).bodyTimeoutSeconds, 2)
+        root["limits"] = ["body_timeout_seconds": 0]
+        XCTAssertThrowsError(try ProcessConfig.parse(root)) { XCTAssertTrue(String(describing: $0).contains("limits.body_timeout_seconds")) }
+        root["limits"] = ["body_timeout_seconds": 301]
+        XCTAssertThrowsError(try ProcessConfig.parse(root))
+    }
+
     func testEveryProblemIsReportedWithItsPath() {
         var root = minimal
         root["server"] = ["public_url": "ftp://x", "mcp_path": "mcp/", "workerz": 3]

@@ -81,6 +81,19 @@ final class TransportRulesTests: XCTestCase {
         XCTAssertEqual(other.json?["error"], "request_too_large")
     }
 
+    /// A body that did not arrive before the front end's deadline: likewise a JSON-RPC error on the MCP path.
+    func testStalledBodyOnTheMCPPathIsAJSONRPCError() {
+        let r = f.gateway.bodyTimedOut(path: "/mcp", detail: "only 20 bytes of it arrived before the deadline")
+        XCTAssertEqual(r.status, 408)
+        XCTAssertEqual(r.header("Content-Type"), "application/json")
+        XCTAssertEqual(r.json?["id"], .null)
+        XCTAssertEqual(r.errorCode, -32600)
+        XCTAssertTrue(r.json?["error"]?["message"]?.stringValue?.contains("only 20 bytes of it arrived") ?? false)
+        let other = f.gateway.bodyTimedOut(path: "/me", detail: "late")
+        XCTAssertEqual(other.status, 408)
+        XCTAssertEqual(other.json?["error"], "request_timeout")
+    }
+
     func testModernDiscoverAndCacheHints() throws {
         let r = f.post(GatewayFixture.modernBody("server/discover"), headers: GatewayFixture.modernHeaders("server/discover"), token: token)
         XCTAssertEqual(r.status, 200)

@@ -18,6 +18,8 @@ public struct GatewayConfig: Sendable {
         public var maxBodyBytes = 1 << 20
         public var maxJSONDepth = 64
         public var toolsPageSize = 50
+        /// How long a request body may take to arrive; a stalled one is answered 408 and frees its worker.
+        public var bodyTimeoutSeconds = 10
     }
 
     public enum AuthMode: String, Sendable {
@@ -168,6 +170,7 @@ public struct GatewayConfig: Sendable {
         c.limits.maxBodyBytes = l.int("max_body_bytes", default: c.limits.maxBodyBytes, range: 1024...(64 << 20))
         c.limits.maxJSONDepth = l.int("max_json_depth", default: c.limits.maxJSONDepth, range: 4...512)
         c.limits.toolsPageSize = l.int("tools_page_size", default: c.limits.toolsPageSize, range: 1...1000)
+        c.limits.bodyTimeoutSeconds = l.int("body_timeout_seconds", default: c.limits.bodyTimeoutSeconds, range: 1...300)
         errors += l.finish()
 
         let o = top.section("origins")

@@ -15,6 +15,7 @@ public struct ProcessConfig: Sendable {
 
     /// `limits` is a process-wide section, so every instance has the same; the FastCGI and CGI fronts read it here.
     public var maxBodyBytes: Int { instances[0].limits.maxBodyBytes }
+    public var bodyTimeoutSeconds: Double { Double(instances[0].limits.bodyTimeoutSeconds) }
 
     /// Loads a config file, then applies environment overrides. All problems are reported together.
     public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ProcessConfig {
