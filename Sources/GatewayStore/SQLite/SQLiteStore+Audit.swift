@@ -1,15 +1,25 @@
 extension SQLiteStore: AuditLog {
     public func appendAudit(_ r: AuditRecord) throws {
-        _ = try db.transaction(write: true) { db in
-            try db.query("""
-                INSERT INTO audit (time, request_id, tenant, user, client_app, method, tool, arguments_digest, arguments,
-                                   decision, reason, http_status, upstream_status, latency_ms, instance)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, [.double(r.time), .text(r.requestId), .optional(r.tenant), .optional(r.user), .optional(r.clientApp),
-                      .optional(r.method), .optional(r.tool), .optional(r.argumentsDigest), .optional(r.arguments),
-                      .text(r.decision), .optional(r.reason), .int(Int64(r.httpStatus)),
-                      r.upstreamStatus.map { .int(Int64($0)) } ?? .null, .double(r.latencyMilliseconds), .optional(r.instance)])
+        try db.transaction(write: true) { db in try Self.insert(r, in: db) }
+    }
+
+    public func appendSampledAudit(_ r: AuditRecord, sample: RateBucket) throws -> Bool {
+        try db.transaction(write: true) { db in
+            guard try Self.take([sample], now: r.time, in: db) == nil else { return false }
+            try Self.insert(r, in: db)
+            return true
         }
+    }
+
+    private static func insert(_ r: AuditRecord, in db: SQLiteDatabase) throws {
+        try db.query("""
+            INSERT INTO audit (time, request_id, tenant, user, client_app, method, tool, arguments_digest, arguments,
+                               decision, reason, http_status, upstream_status, latency_ms, instance)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, [.double(r.time), .text(r.requestId), .optional(r.tenant), .optional(r.user), .optional(r.clientApp),
+                  .optional(r.method), .optional(r.tool), .optional(r.argumentsDigest), .optional(r.arguments),
+                  .text(r.decision), .optional(r.reason), .int(Int64(r.httpStatus)),
+                  r.upstreamStatus.map { .int(Int64($0)) } ?? .null, .double(r.latencyMilliseconds), .optional(r.instance)])
     }
 
     public func audit(since: Double, tenant: String?, limit: Int) throws -> [AuditRecord] {

@@ -8,31 +8,41 @@ import MCPJSON
 /// Wraps every stage after routing: whatever they answer, the request's record is written
 /// to the shared store before the answer leaves. If it cannot be written the caller gets
 /// 503, never an unrecorded answer. It also counts the request for `/metrics`.
+/// A request refused before authentication succeeded is only sampled (`audit.unauthenticated_per_minute`):
+/// anyone can send those, and one row each would let them fill the disk.
 public struct Audit: Stage {
     let log: any AuditLog
     let instance: String
     let includeArguments: Bool
     let retentionDays: Int
+    let unauthenticatedPerMinute: Int
     let metrics: GatewayMetrics
     /// Known tool names get their own metrics label; any other name is counted as "unknown".
     let registry: ToolRegistry
+    let ceiling: StoreCeilingWatch
 
-    public init(log: any AuditLog, instance: String, includeArguments: Bool, retentionDays: Int,
-                metrics: GatewayMetrics, registry: ToolRegistry) {
+    public init(log: any AuditLog, instance: String, includeArguments: Bool, retentionDays: Int, unauthenticatedPerMinute: Int,
+                metrics: GatewayMetrics, registry: ToolRegistry, ceiling: StoreCeilingWatch) {
         self.log = log
         self.instance = instance
         self.includeArguments = includeArguments
         self.retentionDays = retentionDays
+        self.unauthenticatedPerMinute = unauthenticatedPerMinute
         self.metrics = metrics
         self.registry = registry
+        self.ceiling = ceiling
     }
 
     public func handle(_ exchange: inout Exchange, next: Next) -> HTTPResponse {
         var response = next(&exchange)
         let record = self.record(of: exchange, status: response.status)
         do {
-            try log.appendAudit(record)
-            pruneOccasionally(now: exchange.receivedAt, draw: exchange.draw)
+            try append(record, authenticated: exchange.caller != nil)
+            if ceiling.foundOverCeiling(now: exchange.receivedAt) {
+                prune(now: exchange.receivedAt)
+            } else {
+                pruneOccasionally(now: exchange.receivedAt, draw: exchange.draw)
+            }
         } catch {
             Log.shared.error("audit trail unavailable; refusing", ["request_id": .string(exchange.requestId), "error": .string("\(error)")])
             response = HTTPResponse.json(503, JSONRPCMessage.errorEnvelope(id: nil, error: RPCError(RPCErrorCode.internalError,
@@ -64,7 +74,7 @@ public struct Audit: Stage {
                 r.tool = message.params["name"]?.stringValue
                 let arguments = JSONWriter.serialize(message.params["arguments"] ?? .object(JSONObject()))
                 r.argumentsDigest = SHA256Digest(arguments).hex
-                if includeArguments { r.arguments = String(decoding: arguments, as: UTF8.self) }
+                if includeArguments && exchange.caller != nil { r.arguments = String(decoding: arguments, as: UTF8.self) }
             }
         }
         if let p = exchange.principal {
@@ -75,10 +85,24 @@ public struct Audit: Stage {
         return r
     }
 
+    /// Every authenticated request keeps its record; unauthenticated ones while the instance's
+    /// sample bucket (shared by the site's processes) has room.
+    private func append(_ record: AuditRecord, authenticated: Bool) throws {
+        if authenticated { return try log.appendAudit(record) }
+        guard unauthenticatedPerMinute > 0 else { return }
+        let sample = RateBucket(key: "audit-unauthenticated:\(instance)", perMinute: Double(unauthenticatedPerMinute),
+                                burst: Double(unauthenticatedPerMinute))
+        _ = try log.appendSampledAudit(record, sample: sample)
+    }
+
     /// Retention without a scheduler: about one request in a thousand prunes (`draw` is the
     /// request's random word, so no second trip to the system generator).
     private func pruneOccasionally(now: Double, draw: UInt64) {
         guard (draw >> 32) % 1000 == 0 else { return }
+        prune(now: now)
+    }
+
+    private func prune(now: Double) {
         _ = try? log.pruneAudit(before: now - Double(retentionDays) * 86_400)
     }
 }
