@@ -76,7 +76,7 @@ final class StoreGrowthTests: XCTestCase {
         try writer.db.execute("BEGIN IMMEDIATE")
         defer { try? writer.db.execute("ROLLBACK") }
         let start = Date()
-        for _ in 0..<5 {
+        for _ in 0..<2 {
             let r = ready(f.gateway)
             XCTAssertEqual(r.status, 200, String(decoding: r.body, as: UTF8.self))
         }
