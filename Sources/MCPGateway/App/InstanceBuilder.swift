@@ -131,9 +131,7 @@ public struct InstanceBuilder {
         let pipeline = Pipeline([
             StripUntrustedAssertions(proxy: config.trustedProxy),
             routes,
-            Audit(log: stores.audit, instance: config.instanceName, includeArguments: config.audit.includeArguments,
-                  retentionDays: config.audit.retentionDays, unauthenticatedPerMinute: config.audit.unauthenticatedPerMinute,
-                  metrics: metrics, registry: registry,
+            Audit(log: stores.audit, instance: config.instanceName, policy: config.audit, metrics: metrics, registry: registry,
                   ceiling: StoreCeilingWatch(store: stores.health, ceiling: StoreCeiling(maxBytes: config.storeMaxBytes))),
             TransportRules(allowedOrigins: config.allowedOrigins, maxJSONDepth: config.limits.maxJSONDepth,
                            maxBodyBytes: config.limits.maxBodyBytes, sessionsEnabled: config.sessions.enabled),

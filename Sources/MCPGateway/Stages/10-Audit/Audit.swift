@@ -13,21 +13,18 @@ import MCPJSON
 public struct Audit: Stage {
     let log: any AuditLog
     let instance: String
-    let includeArguments: Bool
-    let retentionDays: Int
-    let unauthenticatedPerMinute: Int
+    /// What to keep and for how long (`audit` section).
+    let policy: GatewayConfig.Audit
     let metrics: GatewayMetrics
     /// Known tool names get their own metrics label; any other name is counted as "unknown".
     let registry: ToolRegistry
     let ceiling: StoreCeilingWatch
 
-    public init(log: any AuditLog, instance: String, includeArguments: Bool, retentionDays: Int, unauthenticatedPerMinute: Int,
-                metrics: GatewayMetrics, registry: ToolRegistry, ceiling: StoreCeilingWatch) {
+    public init(log: any AuditLog, instance: String, policy: GatewayConfig.Audit, metrics: GatewayMetrics,
+                registry: ToolRegistry, ceiling: StoreCeilingWatch) {
         self.log = log
         self.instance = instance
-        self.includeArguments = includeArguments
-        self.retentionDays = retentionDays
-        self.unauthenticatedPerMinute = unauthenticatedPerMinute
+        self.policy = policy
         self.metrics = metrics
         self.registry = registry
         self.ceiling = ceiling
@@ -74,7 +71,7 @@ public struct Audit: Stage {
                 r.tool = message.params["name"]?.stringValue
                 let arguments = JSONWriter.serialize(message.params["arguments"] ?? .object(JSONObject()))
                 r.argumentsDigest = SHA256Digest(arguments).hex
-                if includeArguments && exchange.caller != nil { r.arguments = String(decoding: arguments, as: UTF8.self) }
+                if policy.includeArguments && exchange.caller != nil { r.arguments = String(decoding: arguments, as: UTF8.self) }
             }
         }
         if let p = exchange.principal {
@@ -89,9 +86,9 @@ public struct Audit: Stage {
     /// sample bucket (shared by the site's processes) has room.
     private func append(_ record: AuditRecord, authenticated: Bool) throws {
         if authenticated { return try log.appendAudit(record) }
-        guard unauthenticatedPerMinute > 0 else { return }
-        let sample = RateBucket(key: "audit-unauthenticated:\(instance)", perMinute: Double(unauthenticatedPerMinute),
-                                burst: Double(unauthenticatedPerMinute))
+        let perMinute = Double(policy.unauthenticatedPerMinute)
+        guard perMinute > 0 else { return }
+        let sample = RateBucket(key: "audit-unauthenticated:\(instance)", perMinute: perMinute, burst: perMinute)
         _ = try log.appendSampledAudit(record, sample: sample)
     }
 
@@ -103,6 +100,6 @@ public struct Audit: Stage {
     }
 
     private func prune(now: Double) {
-        _ = try? log.pruneAudit(before: now - Double(retentionDays) * 86_400)
+        _ = try? log.pruneAudit(before: now - Double(policy.retentionDays) * 86_400)
     }
 }
