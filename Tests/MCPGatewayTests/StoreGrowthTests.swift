@@ -111,6 +111,17 @@ final class StoreGrowthTests: XCTestCase {
         XCTAssertTrue(store?["error"]?.stringValue?.contains("store.max_bytes") == true)
     }
 
+    func testDoctorFailsTheStoreAboveItsCeiling() throws {
+        let f = try GatewayFixture(extra: ["store": ["max_bytes": 4096]])
+        let checks = Doctor(config: f.instance.config, http: DoctorTests.FakeEntra(jwks: [:])).run()
+        let store = try XCTUnwrap(checks.first { $0.name == "shared store" })
+        XCTAssertEqual(store.outcome, .fail)
+        XCTAssertTrue(store.detail.contains("store.max_bytes (4096)"), store.detail)
+        let fine = try GatewayFixture()
+        let ok = Doctor(config: fine.instance.config, http: DoctorTests.FakeEntra(jwks: [:])).run().first { $0.name == "shared store" }
+        XCTAssertEqual(ok?.outcome, .pass)
+    }
+
     func testTheCeilingPrunesTheAuditTrail() throws {
         let f = try GatewayFixture(extra: ["store": ["max_bytes": 4096], "audit": ["retention_days": 1]])
         let store = try SQLiteStore(path: f.instance.config.resolvedStorePath)
