@@ -299,6 +299,8 @@ final class RefusingStore: GatewayStore, @unchecked Sendable {
     func mappings(tenant: String?) throws -> [WorkspaceMapping] { throw Refused() }
     func workspaces(tenant: String, user: String, groups: [String]) throws -> Set<String> { throw Refused() }
     func health() throws -> StoreHealth { throw Refused() }
+    func probeWrite() throws { throw Refused() }
+    func appendSampledAudit(_ record: AuditRecord, sample: RateBucket) throws -> Bool { throw Refused() }
     func backendSession(_ key: BackendSessionKey) throws -> StoredBackendSession? { throw Refused() }
     func saveBackendSession(_ key: BackendSessionKey, _ session: StoredBackendSession, now: Double) throws { throw Refused() }
     func markBackendSessionChecked(_ key: BackendSessionKey, sealed: [UInt8], at: Double) throws { throw Refused() }

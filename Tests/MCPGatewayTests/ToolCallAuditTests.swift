@@ -48,6 +48,9 @@ final class ToolCallAuditTests: XCTestCase {
         }
 
         func appendAudit(_ record: AuditRecord) throws { try store.appendAudit(record) }
+        func appendSampledAudit(_ record: AuditRecord, sample: RateBucket) throws -> Bool {
+            try store.appendSampledAudit(record, sample: sample)
+        }
         func beginAudit(_ record: AuditRecord) throws -> AuditEntry {
             if refuseBegin { throw Refused() }
             return try store.beginAudit(record)

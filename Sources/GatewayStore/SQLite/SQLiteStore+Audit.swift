@@ -1,12 +1,20 @@
 extension SQLiteStore: AuditLog {
     public func appendAudit(_ r: AuditRecord) throws {
-        _ = try insertAudit(r)
+        _ = try db.transaction(write: true) { db in try Self.insert(r, in: db) }
+    }
+
+    public func appendSampledAudit(_ r: AuditRecord, sample: RateBucket) throws -> Bool {
+        try db.transaction(write: true) { db in
+            guard try Self.take([sample], now: r.time, in: db) == nil else { return false }
+            _ = try Self.insert(r, in: db)
+            return true
+        }
     }
 
     public func beginAudit(_ r: AuditRecord) throws -> AuditEntry {
         var started = r
         started.completed = false
-        return AuditEntry(sequence: try insertAudit(started))
+        return AuditEntry(sequence: try db.transaction(write: true) { db in try Self.insert(started, in: db) })
     }
 
     public func completeAudit(_ entry: AuditEntry, with r: AuditRecord) throws {
@@ -21,19 +29,17 @@ extension SQLiteStore: AuditLog {
         guard updated == 1 else { throw StoreError("no unfinished audit record \(entry.sequence) to complete") }
     }
 
-    /// One row in its own durable transaction; returns its sequence number.
-    private func insertAudit(_ r: AuditRecord) throws -> Int64 {
-        let rows = try db.transaction(write: true) { db in
-            try db.query("""
-                INSERT INTO audit (time, request_id, tenant, user, client_app, method, tool, arguments_digest, arguments,
-                                   decision, reason, http_status, upstream_status, latency_ms, instance, completed)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq
-                """, [.double(r.time), .text(r.requestId), .optional(r.tenant), .optional(r.user), .optional(r.clientApp),
-                      .optional(r.method), .optional(r.tool), .optional(r.argumentsDigest), .optional(r.arguments),
-                      .text(r.decision), .optional(r.reason), .int(Int64(r.httpStatus)),
-                      r.upstreamStatus.map { .int(Int64($0)) } ?? .null, .double(r.latencyMilliseconds), .optional(r.instance),
-                      .int(r.completed ? 1 : 0)])
-        }
+    /// One row, inside the caller's write transaction; returns its sequence number.
+    private static func insert(_ r: AuditRecord, in db: SQLiteDatabase) throws -> Int64 {
+        let rows = try db.query("""
+            INSERT INTO audit (time, request_id, tenant, user, client_app, method, tool, arguments_digest, arguments,
+                               decision, reason, http_status, upstream_status, latency_ms, instance, completed)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq
+            """, [.double(r.time), .text(r.requestId), .optional(r.tenant), .optional(r.user), .optional(r.clientApp),
+                  .optional(r.method), .optional(r.tool), .optional(r.argumentsDigest), .optional(r.arguments),
+                  .text(r.decision), .optional(r.reason), .int(Int64(r.httpStatus)),
+                  r.upstreamStatus.map { .int(Int64($0)) } ?? .null, .double(r.latencyMilliseconds), .optional(r.instance),
+                  .int(r.completed ? 1 : 0)])
         guard let sequence = rows.first?.first?.int else { throw StoreError("the audit insert returned no sequence number") }
         return sequence
     }

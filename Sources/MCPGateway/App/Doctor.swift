@@ -105,8 +105,11 @@ public struct Doctor {
 
     func store() -> Check {
         let (r, ms) = timed {
-            let health = try InstanceBuilder.openStores(for: config, durable: true).health.health()
-            return "\(config.resolvedStorePath) takes writes (\(health.bytes) bytes)"
+            let store = try InstanceBuilder.openStores(for: config, durable: true).health
+            try store.probeWrite()
+            let health = try store.health()
+            if let alarm = StoreCeiling(maxBytes: config.storeMaxBytes).alarm(health) { throw ServerError(alarm) }
+            return "\(config.resolvedStorePath) takes writes (\(health.bytes) of at most \(config.storeMaxBytes) bytes)"
         }
         return check("shared store", r, ms)
     }

@@ -127,8 +127,8 @@ public struct InstanceBuilder {
                                     authorizationServer: try config.oauth.map {
                                         try AuthorizationServer.make(config: config, oauth: $0, stores: stores, verifier: verifier, metrics: metrics)
                                     })
-        let audit = Audit(log: stores.audit, instance: config.instanceName, includeArguments: config.audit.includeArguments,
-                          retentionDays: config.audit.retentionDays, metrics: metrics, registry: registry)
+        let audit = Audit(log: stores.audit, instance: config.instanceName, policy: config.audit, metrics: metrics, registry: registry,
+                          ceiling: StoreCeilingWatch(store: stores.health, ceiling: StoreCeiling(maxBytes: config.storeMaxBytes)))
         // The request path, in order (ARCHITECTURE.md). Audit wraps everything after routing,
         // and begins an allowed tool call's record just before the tool runs.
         let pipeline = Pipeline([

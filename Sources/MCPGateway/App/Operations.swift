@@ -9,6 +9,7 @@ import MCPJSON
 public final class OperationsStatus: Sendable {
     let config: GatewayConfig
     let store: StoreHealthCheck
+    var ceiling: StoreCeiling { StoreCeiling(maxBytes: config.storeMaxBytes) }
     let verifier: TokenVerifier
     public let metrics: GatewayMetrics
     let startedAt: Double
@@ -25,9 +26,13 @@ public final class OperationsStatus: Sendable {
         self.workerThreads = workerThreads
     }
 
-    /// nil when ready, else why not.
+    /// nil when ready, else why not. The store is read, never written: a probe every second
+    /// must not queue behind the site's writers. Whether it takes writes shows on every
+    /// request (a record that cannot be written answers 503) and in `doctor`.
     public func notReadyReason() -> String? {
-        do { _ = try store.health() } catch { return "the shared store does not take writes: \(error)" }
+        do {
+            if let alarm = ceiling.alarm(try store.health()) { return alarm }
+        } catch { return "the shared store cannot be read: \(error)" }
         if !verifier.keyProvider.ensureKeys() {
             return "no token signing keys are cached and the key endpoint cannot be reached"
         }
@@ -47,11 +52,14 @@ public final class OperationsStatus: Sendable {
         var st = JSONObject()
         do {
             let h = try store.health()
-            st["healthy"] = true
+            let alarm = ceiling.alarm(h)
+            st["healthy"] = .bool(alarm == nil)
             st["bytes"] = .integer(Int(h.bytes))
+            st["max_bytes"] = .integer(Int(ceiling.maxBytes))
+            if let alarm { st["error"] = .string(alarm) }
         } catch {
             st["healthy"] = false
-            st["error"] = "the store does not take writes"
+            st["error"] = "the store cannot be read"
         }
         o["store"] = .object(st)
 

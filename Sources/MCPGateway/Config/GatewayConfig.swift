@@ -61,6 +61,8 @@ public struct GatewayConfig: Sendable {
     /// The shared SQLite file; default `<state_dir>/mcp-fcgi.db`, or `<state_dir>/instance-<name>.db`
     /// for each of several instances (the loader fills that in).
     public var storePath: String?
+    /// Above this size the store raises its alarm (`StoreCeiling`).
+    public var storeMaxBytes: Int64 = 1 << 30
     public var rateLimits = RateLimits()
     public var audit = Audit()
     public var sessions = Sessions()
@@ -85,6 +87,9 @@ public struct GatewayConfig: Sendable {
         /// Keep argument values in the trail, not only their SHA-256. Off: arguments may hold personal data.
         public var includeArguments = false
         public var retentionDays = 90
+        /// Records kept per minute, across the site's processes, of requests refused before
+        /// authentication succeeded; the rest are only counted (`/metrics`). 0 keeps none.
+        public var unauthenticatedPerMinute = 60
     }
 
     public struct RateLimits: Sendable {
@@ -188,6 +193,7 @@ public struct GatewayConfig: Sendable {
         let st = top.section("store")
         c.storePath = st.string("path")
         if let p = c.storePath, !p.hasPrefix("/") { st.fail("path", "must be an absolute path") }
+        c.storeMaxBytes = Int64(st.int("max_bytes", default: 1 << 30, range: 4096...Int.max))
         errors += st.finish()
 
         c.rateLimits = parseRateLimits(top.section("rate_limits"), errors: &errors)
@@ -195,6 +201,7 @@ public struct GatewayConfig: Sendable {
         let au = top.section("audit")
         c.audit.includeArguments = au.bool("include_arguments", default: false)
         c.audit.retentionDays = au.int("retention_days", default: 90, range: 1...3650)
+        c.audit.unauthenticatedPerMinute = au.int("unauthenticated_per_minute", default: 60, range: 0...100_000)
         errors += au.finish()
 
         let se = top.section("sessions")

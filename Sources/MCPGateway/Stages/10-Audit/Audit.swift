@@ -10,23 +10,27 @@ import MCPJSON
 /// 503, never an unrecorded answer. It also counts the request for `/metrics`.
 /// An allowed tool call is recorded twice over: begun by `toolStart` before the tool runs
 /// (so no side effect happens unrecorded), completed here after.
+///
+/// A request refused before authentication succeeded is only sampled (`audit.unauthenticated_per_minute`):
+/// anyone can send those, and one row each would let them fill the disk.
 public struct Audit: Stage {
     let log: any AuditLog
     let instance: String
-    let includeArguments: Bool
-    let retentionDays: Int
+    /// What to keep and for how long (`audit` section).
+    let policy: GatewayConfig.Audit
     let metrics: GatewayMetrics
     /// Known tool names get their own metrics label; any other name is counted as "unknown".
     let registry: ToolRegistry
+    let ceiling: StoreCeilingWatch
 
-    public init(log: any AuditLog, instance: String, includeArguments: Bool, retentionDays: Int,
-                metrics: GatewayMetrics, registry: ToolRegistry) {
+    public init(log: any AuditLog, instance: String, policy: GatewayConfig.Audit, metrics: GatewayMetrics,
+                registry: ToolRegistry, ceiling: StoreCeilingWatch) {
         self.log = log
         self.instance = instance
-        self.includeArguments = includeArguments
-        self.retentionDays = retentionDays
+        self.policy = policy
         self.metrics = metrics
         self.registry = registry
+        self.ceiling = ceiling
     }
 
     public func handle(_ exchange: inout Exchange, next: Next) -> HTTPResponse {
@@ -36,9 +40,13 @@ public struct Audit: Stage {
             if let entry = exchange.auditEntry {
                 try log.completeAudit(entry, with: record)
             } else {
-                try log.appendAudit(record)
+                try append(record, authenticated: exchange.caller != nil)
             }
-            pruneOccasionally(now: exchange.receivedAt, draw: exchange.draw)
+            if ceiling.foundOverCeiling(now: exchange.receivedAt) {
+                prune(now: exchange.receivedAt)
+            } else {
+                pruneOccasionally(now: exchange.receivedAt, draw: exchange.draw)
+            }
         } catch {
             if exchange.auditEntry != nil {
                 Log.shared.error("audit trail unavailable after the tool ran; its started record remains unfinished; refusing",
@@ -107,7 +115,7 @@ public struct Audit: Stage {
                 r.tool = message.params["name"]?.stringValue
                 let arguments = JSONWriter.serialize(message.params["arguments"] ?? .object(JSONObject()))
                 r.argumentsDigest = SHA256Digest(arguments).hex
-                if includeArguments { r.arguments = String(decoding: arguments, as: UTF8.self) }
+                if policy.includeArguments && exchange.caller != nil { r.arguments = String(decoding: arguments, as: UTF8.self) }
             }
         }
         if let p = exchange.principal {
@@ -118,10 +126,24 @@ public struct Audit: Stage {
         return r
     }
 
+    /// Every authenticated request keeps its record; unauthenticated ones while the instance's
+    /// sample bucket (shared by the site's processes) has room.
+    private func append(_ record: AuditRecord, authenticated: Bool) throws {
+        if authenticated { return try log.appendAudit(record) }
+        let perMinute = Double(policy.unauthenticatedPerMinute)
+        guard perMinute > 0 else { return }
+        let sample = RateBucket(key: "audit-unauthenticated:\(instance)", perMinute: perMinute, burst: perMinute)
+        _ = try log.appendSampledAudit(record, sample: sample)
+    }
+
     /// Retention without a scheduler: about one request in a thousand prunes (`draw` is the
     /// request's random word, so no second trip to the system generator).
     private func pruneOccasionally(now: Double, draw: UInt64) {
         guard (draw >> 32) % 1000 == 0 else { return }
-        _ = try? log.pruneAudit(before: now - Double(retentionDays) * 86_400)
+        prune(now: now)
+    }
+
+    private func prune(now: Double) {
+        _ = try? log.pruneAudit(before: now - Double(policy.retentionDays) * 86_400)
     }
 }
