@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -252,3 +253,15 @@ def pytest_runtest_makereport(item, call):
     ep = item.funcargs.get("endpoint") or item.funcargs.get("cgi_endpoint")
     if ep is not None and ep.stack is not None:
         report.sections.append((f"{ep.server} logs", ep.stack.logs(15)))
+
+def private_file(directory: Path, name: str, content: str) -> str:
+    """A 0600 file the responder's user (www-data when run as root) can read."""
+    directory.mkdir(mode=0o711, parents=True, exist_ok=True)
+    os.chmod(directory, 0o711)
+    path = directory / name
+    path.write_text(content)
+    os.chmod(path, 0o600)
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("www-data")
+        os.chown(path, user.pw_uid, user.pw_gid)
+    return str(path)

@@ -12,7 +12,6 @@ import hashlib
 import html
 import json
 import os
-import pwd
 import re
 import secrets
 import ssl
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import httpx2
 
-from conftest import Stack, e2e_config, stack_cmd
+from conftest import Stack, e2e_config, private_file, stack_cmd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 from fake_entra import EntraAPI, EntraBehaviour, EntraUser, TokenRegistry, start_entra  # noqa: E402
@@ -92,17 +91,6 @@ def oauth_config(port: int, entra_port: int, ca_bundle: str) -> dict:
     return base
 
 
-def private_file(directory: Path, name: str, content: str) -> str:
-    """A 0600 file the responder's user (www-data when run as root) can read."""
-    directory.mkdir(mode=0o711, parents=True, exist_ok=True)
-    os.chmod(directory, 0o711)
-    path = directory / name
-    path.write_text(content)
-    os.chmod(path, 0o600)
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("www-data")
-        os.chown(path, user.pw_uid, user.pw_gid)
-    return str(path)
 
 
 def restart(stack: Stack, binary: Path, config_path: Path) -> None:

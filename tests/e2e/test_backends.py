@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import shutil
 import socket
 import ssl
@@ -19,7 +18,8 @@ import anyio
 import pytest
 from mcp.types import TextContent
 
-from conftest import BASE_PORT, DEV_CLIENT_ID, DEV_TENANT, e2e_config, mint_token, selected, stack_down, stack_up
+from conftest import (BASE_PORT, DEV_CLIENT_ID, DEV_TENANT, e2e_config, mint_token, private_file, selected, stack_down,
+                      stack_up)
 from mcp_http import Endpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
@@ -89,17 +89,6 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-def private_file(directory: Path, name: str, content: str) -> str:
-    """A 0600 file the responder's user (www-data when run as root) can read."""
-    directory.mkdir(mode=0o711, parents=True, exist_ok=True)
-    os.chmod(directory, 0o711)
-    path = directory / name
-    path.write_text(content)
-    os.chmod(path, 0o600)
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("www-data")
-        os.chown(path, user.pw_uid, user.pw_gid)
-    return str(path)
 
 
 def backend_config(port: int, entra_port: int, backend_port: int, tls_port: int, ca_bundle: str) -> dict:
