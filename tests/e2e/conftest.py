@@ -265,3 +265,13 @@ def private_file(directory: Path, name: str, content: str) -> str:
         user = pwd.getpwnam("www-data")
         os.chown(path, user.pw_uid, user.pw_gid)
     return str(path)
+
+
+def responder_config(tmp_path: Path, cfg: dict) -> Path:
+    """Writes `cfg` for a responder the test runs itself (no web server in front): its own state
+    directory under tmp_path and info logging, so the test can read what it logged."""
+    cfg["state_dir"] = str(tmp_path / "state")
+    cfg["logging"] = {"level": "info"}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    return path

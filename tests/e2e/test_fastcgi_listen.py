@@ -11,18 +11,13 @@ import time
 import pytest
 
 import fcgi_client
-from conftest import BASE_PORT, e2e_config
+from conftest import BASE_PORT, e2e_config, responder_config
 
 PORT = BASE_PORT + 61
 
 
 def serve(binary, tmp_path, listen: str, environment: dict[str, str]) -> subprocess.Popen:
-    cfg = e2e_config(PORT)
-    cfg["state_dir"] = str(tmp_path / "state")
-    cfg["server"]["workers"] = 2
-    cfg["logging"] = {"level": "info"}
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps(cfg))
+    config = responder_config(tmp_path, e2e_config(PORT, workers=2))
     env = {k: v for k, v in os.environ.items() if k != "FCGI_WEB_SERVER_ADDRS"}
     return subprocess.Popen([str(binary), "serve", "--config", str(config), "--listen", listen],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "stderr.log", "w"),

@@ -16,7 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import fcgi_client
-from conftest import BASE_PORT, REPO, e2e_config, mint_token, selected
+from conftest import BASE_PORT, REPO, e2e_config, mint_token, responder_config, selected
 from mcp_http import Endpoint
 
 
@@ -163,12 +163,7 @@ def test_doctor(binary, tmp_path):
 @pytest.mark.skipif(shutil.which("systemd-socket-activate") is None, reason="systemd-socket-activate missing")
 def test_socket_activation(binary, tmp_path):
     """The way mcp-fcgi.socket starts the service: the listening socket on fd 3, LISTEN_FDS=1."""
-    cfg = e2e_config(BASE_PORT)
-    cfg["state_dir"] = str(tmp_path / "state")
-    cfg["server"]["workers"] = 2
-    cfg["logging"] = {"level": "info"}
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps(cfg))
+    config = responder_config(tmp_path, e2e_config(BASE_PORT, workers=2))
     sock = str(tmp_path / "mcp-fcgi.sock")
     stderr = open(tmp_path / "stderr.log", "w+")
     proc = subprocess.Popen(["systemd-socket-activate", "-l", sock, "-E", f"MCP_FCGI_CONFIG={config}",

@@ -28,7 +28,8 @@ import httpx2
 import pytest
 
 import fcgi_client
-from conftest import DEV_TENANT, SHUTDOWN_GRACE_SECONDS, SHUTDOWN_PORT, e2e_config, selected, stack_down, stack_up
+from conftest import (DEV_TENANT, SHUTDOWN_GRACE_SECONDS, SHUTDOWN_PORT, e2e_config, responder_config, selected, stack_down,
+                      stack_up)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 from fake_backend import BackendModel, start_backend  # noqa: E402
@@ -197,8 +198,6 @@ def responder(binary, tmp_path, slow_backend):
     _, backend_port = slow_backend
     # No TCP port is opened: the port only names the public URL the dev token is minted for.
     cfg = e2e_config(SHUTDOWN_PORT, grace=SHORT_GRACE_SECONDS, workers=2)
-    cfg["state_dir"] = str(tmp_path / "state")
-    cfg["logging"] = {"level": "info"}
     cfg["backends"] = {"slowservice": {
         "base_url": f"http://127.0.0.1:{backend_port}", "allow_insecure_http_for_testing": True,
         "auth_mode": "api-key", "api_key_env": "E2E_SHUTDOWN_API_KEY", "permission": "user",
@@ -207,8 +206,7 @@ def responder(binary, tmp_path, slow_backend):
                   {"name": "service_status", "description": "Service status.", "method": "GET",
                    "path": "/api/service/status"}],
     }}
-    config = tmp_path / "config.json"
-    config.write_text(json.dumps(cfg))
+    config = responder_config(tmp_path, cfg)
     minted = subprocess.run([str(binary), "dev-token", "--config", str(config), "--tenant", DEV_TENANT,
                              "--roles", "MCP.User"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert minted.returncode == 0 and minted.stdout.strip(), minted.stderr
