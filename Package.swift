@@ -81,7 +81,7 @@ let package = Package(
         .target(name: "MCPGatewayTesting", dependencies: ["EntraAuth", "GatewayCrypto", "MCPJSON"], swiftSettings: v5),
 
         .testTarget(name: "MCPJSONTests", dependencies: ["MCPJSON"], swiftSettings: v5),
-        .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto"], swiftSettings: v5),
+        .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto", "MCPGatewayTesting"], swiftSettings: v5),
         .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "GatewayCrypto", "UpstreamHTTP", "MCPGatewayTesting"],
                     swiftSettings: v5),
         .testTarget(name: "FastCGIFrontTests", dependencies: ["FastCGIFront", "GatewaySupport"], swiftSettings: v5),

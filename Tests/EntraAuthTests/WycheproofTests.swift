@@ -1,5 +1,6 @@
 import Foundation
 import MCPJSON
+import MCPGatewayTesting
 import XCTest
 @testable import EntraAuth
 
@@ -35,15 +36,6 @@ final class WycheproofTests: XCTestCase {
         return try JSONParser.parse([UInt8](data), limits: JSONLimits(maxDepth: 16, maxBytes: 16 << 20))
     }
 
-    static func hex(_ s: String) -> [UInt8] {
-        var out = [UInt8]()
-        var it = s.utf8.makeIterator()
-        while let a = it.next(), let b = it.next() {
-            out.append(UInt8(String(decoding: [a, b], as: UTF8.self), radix: 16)!)
-        }
-        return out
-    }
-
     func run(file: String, algorithm: JWSAlgorithm, jwkKey: String?, expectedGroups: Int? = nil) throws -> Tally {
         let doc = try loadVectors(file)
         var tally = Tally()
@@ -57,7 +49,7 @@ final class WycheproofTests: XCTestCase {
                 // ECDSA groups without a JWK: build one from the affine coordinates.
                 let pk = group["publicKey"]!
                 func coord(_ k: String) -> String {
-                    var b = Self.hex(pk[k]!.stringValue!)
+                    var b = hexBytes(pk[k]!.stringValue!)
                     while b.count > 32, b.first == 0 { b.removeFirst() }
                     while b.count < 32 { b.insert(0, at: 0) }
                     return Base64.encodeURL(b)
@@ -69,8 +61,8 @@ final class WycheproofTests: XCTestCase {
             let key = try VerificationKey(jwk: JWK(jwkObject)!)
             for test in group["tests"]?.arrayValue ?? [] {
                 let id = test["tcId"]!.intValue!
-                let ok = SignatureVerifier.verify(signature: Self.hex(test["sig"]!.stringValue!),
-                                                  message: Self.hex(test["msg"]!.stringValue!), key: key)
+                let ok = SignatureVerifier.verify(signature: hexBytes(test["sig"]!.stringValue!),
+                                                  message: hexBytes(test["msg"]!.stringValue!), key: key)
                 switch test["result"]!.stringValue! {
                 case "valid":
                     XCTAssertTrue(ok, "\(file) tcId \(id) is valid but was rejected")

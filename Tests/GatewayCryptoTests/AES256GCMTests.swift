@@ -1,16 +1,17 @@
 import XCTest
 @testable import GatewayCrypto
+import MCPGatewayTesting
 
 final class AES256GCMTests: XCTestCase {
     // The GCM specification's test case 16 (McGrew and Viega): AES-256, 96-bit IV, associated data.
-    let key = Fixtures.hex("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308")
-    let nonce = Fixtures.hex("cafebabefacedbaddecaf888")
-    let plaintext = Fixtures.hex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
+    let key = hexBytes("feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308")
+    let nonce = hexBytes("cafebabefacedbaddecaf888")
+    let plaintext = hexBytes("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a72"
                                  + "1c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39")
-    let associatedData = Fixtures.hex("feedfacedeadbeeffeedfacedeadbeefabaddad2")
-    let ciphertext = Fixtures.hex("522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"
+    let associatedData = hexBytes("feedfacedeadbeeffeedfacedeadbeefabaddad2")
+    let ciphertext = hexBytes("522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa"
                                   + "8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662")
-    let tag = Fixtures.hex("76fc6ece0f4e1768cddf8853bb2d551b")
+    let tag = hexBytes("76fc6ece0f4e1768cddf8853bb2d551b")
 
     func testKnownAnswer() throws {
         let gcm = try AES256GCM(key: key)

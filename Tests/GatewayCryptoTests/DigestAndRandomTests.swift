@@ -1,3 +1,4 @@
+import MCPGatewayTesting
 import XCTest
 @testable import GatewayCrypto
 
@@ -5,7 +6,7 @@ final class DigestAndRandomTests: XCTestCase {
     func testSHA256KnownAnswers() {
         XCTAssertEqual(SHA256Digest([]).hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         XCTAssertEqual(SHA256Digest(Array("abc".utf8)).hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        XCTAssertEqual(SHA256Digest(Array("abc".utf8)).bytes, Fixtures.hex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"))
+        XCTAssertEqual(SHA256Digest(Array("abc".utf8)).bytes, hexBytes("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"))
     }
 
     func testSHA256FromRawBufferEqualsFromArray() {

@@ -1,16 +1,8 @@
 import GatewayCrypto
+import MCPGatewayTesting
 
 /// Fixed test material, made once with the openssl command line tool.
 enum Fixtures {
-    static func hex(_ s: String) -> [UInt8] {
-        var out = [UInt8]()
-        var it = s.utf8.makeIterator()
-        while let a = it.next(), let b = it.next() {
-            out.append(UInt8(String(decoding: [a, b], as: UTF8.self), radix: 16)!)
-        }
-        return out
-    }
-
     /// One RSA-2048 key for every test: generation takes a noticeable moment.
     static let rsaKey = try! PrivateKey.generateRSA(bits: 2048)
     static let otherRSAKey = try! PrivateKey.generateRSA(bits: 2048)
@@ -24,10 +16,10 @@ enum Fixtures {
         -----END PRIVATE KEY-----
 
         """
-    static let p256X = hex("b6ad239c8244899acc7e24f94f97ac670fdf1a501846f1d3e8e275ac37c4d74d")
-    static let p256Y = hex("d7e6092ae4da3792ffec2a8170f4eededc0b63dac1925009aa2944872ab871d7")
+    static let p256X = hexBytes("b6ad239c8244899acc7e24f94f97ac670fdf1a501846f1d3e8e275ac37c4d74d")
+    static let p256Y = hexBytes("d7e6092ae4da3792ffec2a8170f4eededc0b63dac1925009aa2944872ab871d7")
     static let es256Message = Array("GatewayCrypto ES256 test message".utf8)
-    static let es256Signature = hex("643076d5b6cde505533cbfc1e4d9614e04af9a477e51fcd9994257d754cdce5e"
+    static let es256Signature = hexBytes("643076d5b6cde505533cbfc1e4d9614e04af9a477e51fcd9994257d754cdce5e"
                                     + "fc96458a848447ed17998d6905f175977658761c6c4f28ef9a6d099bfcda2a20")
 
     /// A self-signed certificate and `openssl x509 -fingerprint -sha256` of it.
