@@ -23,8 +23,9 @@ public struct Exchange {
     public var toolCall: ToolCall?
     /// What the audit record says beyond the answer: allowed or denied, and why.
     public var verdict = Verdict()
-    /// Set by the audit stage's tool start: the tool call's record, begun before the tool ran.
-    public var auditEntry: AuditEntry?
+    /// Set by the audit stage's tool start: the tool call's record, begun before the tool ran,
+    /// and where it is in the trail (the audit stage completes that row).
+    public var begunAudit: (entry: AuditEntry, record: AuditRecord)?
 
     public init(request: HTTPRequest, requestId: String, draw: UInt64, receivedAt: Double) {
         self.request = request

@@ -37,8 +37,8 @@ public struct Audit: Stage {
         var response = next(&exchange)
         let record = self.record(of: exchange, status: response.status)
         do {
-            if let entry = exchange.auditEntry {
-                try log.completeAudit(entry, with: record)
+            if let begun = exchange.begunAudit {
+                try log.completeAudit(begun.entry, with: record)
             } else {
                 try append(record, authenticated: exchange.caller != nil)
             }
@@ -48,7 +48,7 @@ public struct Audit: Stage {
                 pruneOccasionally(now: exchange.receivedAt, draw: exchange.draw)
             }
         } catch {
-            if exchange.auditEntry != nil {
+            if exchange.begunAudit != nil {
                 Log.shared.error("audit trail unavailable after the tool ran; its started record remains unfinished; refusing",
                                  ["request_id": .string(exchange.requestId), "error": .string("\(error)")])
             } else {
@@ -87,7 +87,7 @@ public struct Audit: Stage {
             started.reason = "in progress"
             started.completed = false
             do {
-                exchange.auditEntry = try audit.log.beginAudit(started)
+                exchange.begunAudit = (try audit.log.beginAudit(started), started)
             } catch {
                 Log.shared.error("audit trail unavailable; the tool was not run", ["request_id": .string(exchange.requestId),
                                                                                    "tool": JSONValue(started.tool),
@@ -100,13 +100,23 @@ public struct Audit: Stage {
     }
 
     /// The record of what the stages established. Arguments are kept as a digest, and as
-    /// values only where the operator asked for them; never a token or secret.
+    /// values only where the operator asked for them; never a token or secret. A tool call whose
+    /// record was begun reuses it: who called what is settled, only the outcome is new.
     func record(of exchange: Exchange, status: Int) -> AuditRecord {
-        var r = AuditRecord(time: exchange.receivedAt, requestId: exchange.requestId, instance: instance,
-                            decision: exchange.verdict.decision.rawValue, httpStatus: status,
-                            latencyMilliseconds: (Date().timeIntervalSince1970 - exchange.receivedAt) * 1000)
+        var r = exchange.begunAudit?.record ?? subject(of: exchange)
+        r.decision = exchange.verdict.decision.rawValue
         r.reason = exchange.verdict.reason
         r.upstreamStatus = exchange.verdict.upstreamStatus
+        r.httpStatus = status
+        r.latencyMilliseconds = (Date().timeIntervalSince1970 - exchange.receivedAt) * 1000
+        r.completed = true
+        return r
+    }
+
+    /// Who asked for what: the request, the method and tool, the arguments' digest, the caller.
+    private func subject(of exchange: Exchange) -> AuditRecord {
+        var r = AuditRecord(time: exchange.receivedAt, requestId: exchange.requestId, instance: instance,
+                            decision: Verdict.Decision.denied.rawValue, httpStatus: 0, latencyMilliseconds: 0)
         if exchange.endsSession {
             r.method = "DELETE session"
         } else if let message = exchange.message?.message {
