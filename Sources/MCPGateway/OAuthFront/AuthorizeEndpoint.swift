@@ -114,12 +114,7 @@ struct AuthorizeEndpoint: FrontEndpoint {
     }
 
     /// The host a person is sent back to, shown plainly on the consent page.
-    static func host(of uri: String) -> String {
-        guard let schemeEnd = uri.range(of: "://") else { return uri }
-        let rest = uri[schemeEnd.upperBound...]
-        let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
-        return String(rest[..<end])
-    }
+    static func host(of uri: String) -> String { StrictURL(uri)?.authority ?? uri }
 }
 
 /// Sends the browser on to Entra once the person has consented: our own PKCE, state and nonce,
@@ -155,15 +150,6 @@ struct ConsentEndpoint: FrontEndpoint {
         secrets.sign("consent-csrf", request + "\u{0}" + browser)
     }
 
-    /// A cookie's value from a `Cookie` header.
-    static func cookie(_ name: String, in header: String?) -> String? {
-        for part in (header ?? "").split(separator: ";") {
-            let pair = part.trimmingCharacters(in: .whitespaces)
-            if pair.hasPrefix(name + "=") { return String(pair.dropFirst(name.count + 1)) }
-        }
-        return nil
-    }
-
     func respond(to request: HTTPRequest, requestId: String) -> HTTPResponse {
         guard request.method == "POST" else {
             return ConsentPage.error(405, title: "Method not allowed", detail: "The consent form is sent with POST.")
@@ -173,7 +159,7 @@ struct ConsentEndpoint: FrontEndpoint {
         case .answer: return ConsentPage.error(400, title: "Malformed consent", detail: "The consent form could not be read.")
         case .proceed(let f): form = f
         }
-        let browser = ConsentEndpoint.cookie(ConsentEndpoint.browserCookie, in: request.headers["cookie"])
+        let browser = ConsentCookie.cookie(ConsentEndpoint.browserCookie, in: request.headers["cookie"])
         guard let id = form.value("request"), let csrf = form.value("csrf"), let browser,
               front.secrets.verify("consent-csrf", id + "\u{0}" + browser, tag: csrf) else {
             Log.shared.warning("consent refused: missing or wrong CSRF token", ["request_id": .string(requestId)])

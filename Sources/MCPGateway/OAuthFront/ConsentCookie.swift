@@ -18,23 +18,25 @@ struct ConsentCookie: Sendable {
 
     /// The cookie from a `Cookie` header, if present and its signature holds; live entries only.
     static func read(cookieHeader: String?, secrets: FrontSecrets, now: Double) -> ConsentCookie {
-        guard let header = cookieHeader else { return ConsentCookie() }
-        for part in header.split(separator: ";") {
-            let pair = part.trimmingCharacters(in: .whitespaces)
-            guard pair.hasPrefix(name + "=") else { continue }
-            let value = String(pair.dropFirst(name.count + 1))
-            guard let tilde = value.lastIndex(of: "~") else { return ConsentCookie() }
-            let body = String(value[..<tilde]), tag = String(value[value.index(after: tilde)...])
-            guard secrets.verify("consent-cookie", body, tag: tag) else { return ConsentCookie() }
-            var entries: [(String, Int)] = []
-            for item in body.split(separator: ",").prefix(maxEntries) {
-                let fields = item.split(separator: ".")
-                guard fields.count == 2, fields[0].count == 16, let expires = Int(fields[1]), Double(expires) > now else { continue }
-                entries.append((String(fields[0]), expires))
-            }
-            return ConsentCookie(entries: entries)
+        guard let value = cookie(name, in: cookieHeader), let tilde = value.lastIndex(of: "~") else { return ConsentCookie() }
+        let body = String(value[..<tilde]), tag = String(value[value.index(after: tilde)...])
+        guard secrets.verify("consent-cookie", body, tag: tag) else { return ConsentCookie() }
+        var entries: [(String, Int)] = []
+        for item in body.split(separator: ",").prefix(maxEntries) {
+            let fields = item.split(separator: ".")
+            guard fields.count == 2, fields[0].count == 16, let expires = Int(fields[1]), Double(expires) > now else { continue }
+            entries.append((String(fields[0]), expires))
         }
-        return ConsentCookie()
+        return ConsentCookie(entries: entries)
+    }
+
+    /// A cookie's value from a `Cookie` header (the front's cookies: consent, and the consent page's browser binding).
+    static func cookie(_ name: String, in header: String?) -> String? {
+        for part in (header ?? "").split(separator: ";") {
+            let pair = part.trimmingCharacters(in: .whitespaces)
+            if pair.hasPrefix(name + "=") { return String(pair.dropFirst(name.count + 1)) }
+        }
+        return nil
     }
 
     func covers(clientId: String, redirectURI: String) -> Bool {

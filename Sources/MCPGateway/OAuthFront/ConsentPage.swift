@@ -22,15 +22,10 @@ enum ConsentPage {
 
     /// `scheme://host[:port]` of an absolute URL, as CSP source expressions name an origin.
     static func origin(of url: String) -> String? {
-        guard let schemeEnd = url.range(of: "://") else { return nil }
-        let rest = url[schemeEnd.upperBound...]
-        let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
-        let origin = url[..<schemeEnd.upperBound] + rest[..<end]
+        guard let origin = StrictURL(url)?.origin else { return nil }
         // Only characters an origin has: nothing can end the directive or add a source.
-        guard !rest[..<end].isEmpty, origin.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-:/[]".contains($0)) }) else {
-            return nil
-        }
-        return origin.lowercased()
+        guard origin.allSatisfy({ $0.isLetter || $0.isNumber || ".-:/[]".contains($0) }) else { return nil }
+        return origin
     }
 
     struct Content {

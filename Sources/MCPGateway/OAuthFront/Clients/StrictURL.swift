@@ -17,6 +17,12 @@ struct StrictURL: Equatable, Sendable {
     /// A `user[:password]@` part was present.
     let hasUserInfo: Bool
 
+    /// `host[:port]` as written: what a person is shown as where they will be sent.
+    var authority: String { port.map { "\(host):\($0)" } ?? host }
+
+    /// `scheme://host[:port]`, lower-cased (an origin, RFC 6454).
+    var origin: String { "\(scheme)://\(authority)".lowercased() }
+
     init?(_ text: String) {
         guard !text.isEmpty, text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\\") }),
               let separator = text.range(of: "://") else { return nil }
