@@ -195,6 +195,7 @@ class Rpc:
     code: int
     message: str | re.Pattern
     id: Any = None
+    data: dict | None = None
 
 
 @dataclass
@@ -231,7 +232,8 @@ def check(answer: Answer, expect: Expect) -> None:
         assert answer.status == expect.status, answer
         assert answer.content_type.startswith("application/json"), answer
         doc = answer.json
-        assert set(doc) == {"jsonrpc", "id", "error"} and set(doc["error"]) == {"code", "message"}, doc
+        assert set(doc) == {"jsonrpc", "id", "error"}, doc
+        assert doc["error"].get("data") == expect.data and set(doc["error"]) - {"data"} == {"code", "message"}, doc
         assert (doc["jsonrpc"], doc["id"], doc["error"]["code"]) == ("2.0", expect.id, expect.code), doc
         if isinstance(expect.message, re.Pattern):
             assert expect.message.fullmatch(doc["error"]["message"]), doc
@@ -325,6 +327,9 @@ LONG_INTEGER = b'{"jsonrpc":"2.0","id":7,"method":"ping","params":{"n":' + b"1" 
 BOM_PING = b"\xef\xbb\xbf" + PING
 DEEP_PREFIX = b'{"jsonrpc":"2.0","id":7,"method":"ping","params":{"deep":'
 DEPTH = 10_000
+MODERN = "2026-07-28"
+MODERN_WHOAMI = (b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"whoami","arguments":{},'
+                 b'"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}')
 
 
 def deep(opening: str, closing: str) -> bytes:
@@ -448,6 +453,27 @@ CASES: list[Case] = [
                                                              b"Bearer " + t.token.encode() + b"\xff"),
          Json(401, {"error": "invalid_token",
                     "error_description": "The access token is malformed: a segment is not unpadded base64url."})),
+    # --- credentials and MCP headers
+    # A second token: nginx refuses the repeated header, Apache joins both into one that is no JWS.
+    Case("authorization-twice", lambda t: post(t, PING, ("Authorization", "Bearer x.y.z")),
+         {NGINX: Web(400), APACHE: Json(401, {"error": "invalid_token", "error_description":
+                                              "The access token is malformed: a JWS compact token has exactly three segments."})}),
+    Case("authorization-scheme-lower-case", lambda t: with_header(post(t, PING, omit=("authorization",)), b"Authorization",
+                                                                  b"bearer " + t.token.encode()), Served()),
+    Case("authorization-basic", lambda t: with_header(post(t, PING, omit=("authorization",)), b"Authorization",
+                                                      b"Basic dXNlcjpwYXNz"),
+         Json(401, {"error": "invalid_request", "error_description": "The Authorization header must use the Bearer scheme"})),
+    Case("protocol-version-twice", lambda t: post(t, PING, ("MCP-Protocol-Version", "2025-06-18")),
+         Rpc(400, -32600, "Unsupported MCP-Protocol-Version: 2025-11-25, 2025-06-18", id=7,
+             data={"supported": ["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"],
+                   "requested": "2025-11-25, 2025-06-18"})),
+    Case("origin-null", lambda t: post(t, PING, ("Origin", "null")), Rpc(403, -32600, "Origin not allowed")),
+    Case("mcp-name-not-base64", lambda t: with_header(with_header(with_header(
+        post(t, MODERN_WHOAMI, omit=("mcp-protocol-version",)), b"MCP-Protocol-Version", MODERN.encode()),
+        b"Mcp-Method", b"tools/call"), b"Mcp-Name", b"=?base64?!!!?="),
+         Rpc(400, -32020, "Header mismatch: Mcp-Name header is not validly encoded", id=7)),
+    Case("method-60k", lambda t: post(t, b'{"jsonrpc":"2.0","id":7,"method":"' + b"m" * 60000 + b'"}'),
+         Rpc(200, -32601, "Method not found: " + "m" * 60000, id=7)),
     # --- JSON
     Case("duplicate-method", lambda t: post(t, DUP_METHOD), dup_key(b'"method"', DUP_METHOD)),
     Case("duplicate-id", lambda t: post(t, DUP_ID), dup_key(b'"id"', DUP_ID)),
