@@ -171,11 +171,6 @@ def chunked(body: bytes, size: int = 16) -> bytes:
                     for i in range(0, len(body), size)) + b"0\r\n\r\n"
 
 
-def nested(opening: str, closing: str, depth: int) -> bytes:
-    inner = opening * depth + closing * depth
-    return b'{"jsonrpc":"2.0","id":7,"method":"ping","params":{"deep":' + inner.encode() + b"}}"
-
-
 def column_after(body: bytes, needle: bytes, occurrence: int = 1) -> int:
     """The 1-based column just past the `occurrence`-th `needle` in a one-line body."""
     at = -1
@@ -294,12 +289,12 @@ class Case:
         return next(e for names, e in self.expect.items() if server in (names if isinstance(names, tuple) else (names,)))
 
 
-def parse_error(body: bytes, what: str, column: int) -> Rpc:
+def parse_error(what: str, column: int) -> Rpc:
     return Rpc(400, -32700, f"{PARSE}{what} at line 1, column {column}")
 
 
 def dup_key(key: bytes, body: bytes) -> Rpc:
-    return parse_error(body, f'duplicate key {key.decode()}', column_after(body, key, 2))
+    return parse_error(f'duplicate key {key.decode()}', column_after(body, key, 2))
 
 
 def with_header(request: bytes, name: bytes, value: bytes) -> bytes:
@@ -370,7 +365,7 @@ CASES: list[Case] = [
     Case("content-length-overflow", lambda t: build("POST", "/mcp", [*mcp_headers(t), ("Content-Length", "9" * 30)], PING),
          Web(400)),
     Case("content-length-short-of-the-body", lambda t: build("POST", "/mcp", mcp_headers(t, length=20), PING),
-         parse_error(PING, "unterminated string", 21)),
+         parse_error("unterminated string", 21)),
     Case("content-length-over-app-limit", lambda t: post(t, padded_ping(MAX_BODY_BYTES + 1)),
          Rpc(413, -32600, TOO_LARGE_APP.format(MAX_BODY_BYTES + 1))),
     # Declared over the web server's ceiling: refused before the body is read, as JSON-RPC.
@@ -392,13 +387,13 @@ CASES: list[Case] = [
     # Broken chunking. mod_fcgid hands on what it read before Apache gave up (the chunk-size line),
     # and mcp-fcgi refuses that as JSON; nginx and mod_proxy_fcgi refuse the request themselves.
     Case("chunked-size-not-hex", lambda t: post_chunked(t, b"zz\r\n" + PING + b"\r\n0\r\n\r\n"),
-         {(NGINX, PROXY): Web(400), FCGID: parse_error(b"", "unexpected character 'z'", 1)}),
+         {(NGINX, PROXY): Web(400), FCGID: parse_error("unexpected character 'z'", 1)}),
     Case("chunked-size-negative", lambda t: post_chunked(t, b"-28\r\n" + PING + b"\r\n0\r\n\r\n"),
          {(NGINX, PROXY): Web(400), FCGID: Rpc(400, -32600, "The body must be a JSON-RPC 2.0 object")}),
     Case("chunked-size-overflow", lambda t: post_chunked(t, b"f" * 20 + b"\r\n" + PING + b"\r\n0\r\n\r\n"),
-         {NGINX: Web(400), PROXY: Rpc(413, -32600, TOO_LARGE_SNIPPET), FCGID: parse_error(b"", "invalid literal", 1)}),
+         {NGINX: Web(400), PROXY: Rpc(413, -32600, TOO_LARGE_SNIPPET), FCGID: parse_error("invalid literal", 1)}),
     Case("chunked-missing-crlf-after-data", lambda t: post_chunked(t, b"%x\r\n%s0\r\n\r\n" % (len(PING), PING)),
-         {(NGINX, PROXY): Web(400), FCGID: parse_error(PING, "unexpected data after the JSON value", len(PING) + 1)}),
+         {(NGINX, PROXY): Web(400), FCGID: parse_error("unexpected data after the JSON value", len(PING) + 1)}),
     # A chunk shorter than its size line: the web server waits for the rest, then drops the client.
     Case("chunked-size-larger-than-data", lambda t: post_chunked(t, b"%x\r\n%s\r\n0\r\n\r\n" % (len(PING) + 5, PING)),
          {NGINX: Dropped(), PROXY: Web(408), FCGID: Web(500)}, timeout=STALL_SECONDS + 10),
@@ -429,20 +424,20 @@ CASES: list[Case] = [
     Case("header-line-folding", lambda t: post(t, PING, ("X-Folded", "a\r\n b")), {NGINX: Web(400), APACHE: Served()}),
     # --- bytes that are not text
     Case("body-invalid-utf8", lambda t: post(t, BAD_UTF8),
-         parse_error(BAD_UTF8, "invalid UTF-8 in string", column_after(BAD_UTF8, b'\xff\xfe"'))),
+         parse_error("invalid UTF-8 in string", column_after(BAD_UTF8, b'\xff\xfe"'))),
     Case("body-overlong-utf8", lambda t: post(t, OVERLONG_UTF8),
-         parse_error(OVERLONG_UTF8, "invalid UTF-8 in string", column_after(OVERLONG_UTF8, b'\xc0\xaf"'))),
+         parse_error("invalid UTF-8 in string", column_after(OVERLONG_UTF8, b'\xc0\xaf"'))),
     Case("body-utf8-encoded-surrogate", lambda t: post(t, SURROGATE_UTF8),
-         parse_error(SURROGATE_UTF8, "invalid UTF-8 in string", column_after(SURROGATE_UTF8, b'\xed\xa0\x80"'))),
+         parse_error("invalid UTF-8 in string", column_after(SURROGATE_UTF8, b'\xed\xa0\x80"'))),
     Case("body-lone-surrogate-escape", lambda t: post(t, LONE_SURROGATE),
-         parse_error(LONE_SURROGATE, "unpaired surrogate in string", column_after(LONE_SURROGATE, b"\\ud800"))),
+         parse_error("unpaired surrogate in string", column_after(LONE_SURROGATE, b"\\ud800"))),
     Case("body-raw-nul-in-string", lambda t: post(t, RAW_NUL),
-         parse_error(RAW_NUL, "control character in string", RAW_NUL.index(NUL) + 1)),
+         parse_error("control character in string", RAW_NUL.index(NUL) + 1)),
     Case("body-nul-after-json", lambda t: post(t, NUL_AFTER),
-         parse_error(NUL_AFTER, "unexpected data after the JSON value", len(PING) + 1)),
+         parse_error("unexpected data after the JSON value", len(PING) + 1)),
     Case("body-escaped-nul-in-method", lambda t: post(t, ESCAPED_NUL_METHOD),
          Rpc(200, -32601, "Method not found: ping\u0000", id=7)),
-    Case("body-byte-order-mark", lambda t: post(t, BOM_PING), parse_error(BOM_PING, "unexpected character '\\xef'", 1)),
+    Case("body-byte-order-mark", lambda t: post(t, BOM_PING), parse_error("unexpected character '\\xef'", 1)),
     Case("path-invalid-utf8", lambda t: post(t, PING, target=b"/mcp\xff"), Web(404)),
     Case("path-percent-encoded-invalid-utf8", lambda t: post(t, PING, target="/mcp%ff"), Web(404)),
     Case("path-raw-nul", lambda t: post(t, PING, target=b"/mcp\x00"), Web(400)),
@@ -481,13 +476,13 @@ CASES: list[Case] = [
     Case("duplicate-nested-key", lambda t: post(t, DUP_NESTED), dup_key(b'"name"', DUP_NESTED)),
     Case("arrays-10k-deep", lambda t: post(t, deep("[", "]")), too_deep("[")),
     Case("objects-10k-deep", lambda t: post(t, deep('{"a":', "}")), too_deep('{"a":')),
-    Case("huge-id", lambda t: post(t, HUGE_ID), parse_error(HUGE_ID, "number out of range", column_after(HUGE_ID, b"9" * 400))),
+    Case("huge-id", lambda t: post(t, HUGE_ID), parse_error("number out of range", column_after(HUGE_ID, b"9" * 400))),
     Case("id-past-int64", lambda t: post(t, ID_PAST_INT64), Rpc(400, -32600, BAD_ID)),
     Case("huge-number", lambda t: post(t, HUGE_NUMBER),
-         parse_error(HUGE_NUMBER, "number out of range", column_after(HUGE_NUMBER, b"1e400"))),
+         parse_error("number out of range", column_after(HUGE_NUMBER, b"1e400"))),
     Case("long-integer", lambda t: post(t, LONG_INTEGER), Served()),
-    Case("truncated-json", lambda t: post(t, TRUNCATED), parse_error(TRUNCATED, "unterminated string", len(TRUNCATED) + 1)),
-    Case("empty-body", lambda t: post(t, b""), parse_error(b"", "unexpected end of input", 1)),
+    Case("truncated-json", lambda t: post(t, TRUNCATED), parse_error("unterminated string", len(TRUNCATED) + 1)),
+    Case("empty-body", lambda t: post(t, b""), parse_error("unexpected end of input", 1)),
     Case("json-but-not-an-object", lambda t: post(t, b'"ping"'), Rpc(400, -32600, "The body must be a JSON-RPC 2.0 object")),
     Case("empty-batch", lambda t: post(t, b"[]"),
          Rpc(400, -32600, "Batch requests are not supported: send one JSON-RPC message per POST")),
@@ -556,7 +551,7 @@ def test_request_smuggled_in_a_body_is_not_served(target: Target):
     body = PING + build("GET", "/health", [("Host", target.host)])
     answers = exchange(target.port, post(target, body))
     assert len(answers) == 1, answers
-    check(answers[0], parse_error(body, "unexpected data after the JSON value", len(PING) + 1))
+    check(answers[0], parse_error("unexpected data after the JSON value", len(PING) + 1))
     still_serving(target)
 
 
