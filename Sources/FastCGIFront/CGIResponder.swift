@@ -16,8 +16,30 @@ public struct CGIResponder {
     /// The process exit status: 0, or 1 when the answer could not be written.
     public func respondOnce() -> Int32 {
         let deadline = BodyDeadline(seconds: bodyTimeoutSeconds)
-        return answering.answer(params: environ, readBody: { n throws(BodyDeadlinePassed) in try CGIResponder.read(fd: 0, upTo: n, by: deadline) },
-                                write: CGIResponder.writeStdout) ? 0 : 1
+        var consumed = 0
+        let written = answering.answer(params: environ, readBody: { n throws(BodyDeadlinePassed) in
+            let bytes = try CGIResponder.read(fd: 0, upTo: n, by: deadline)
+            consumed += bytes.count
+            return bytes
+        }, write: CGIResponder.writeStdout)
+        // A program that exits with body bytes unread resets the web server's socket to it, and the
+        // answer already written is lost with it (mod_cgid sends a truncated response): the usual
+        // case is a body refused as too large. The rest is read and dropped, within the same deadline.
+        if let declared = getenv("CONTENT_LENGTH").flatMap({ Int(String(cString: $0)) }), declared > consumed {
+            CGIResponder.discard(fd: 0, count: declared - consumed, by: deadline)
+        }
+        return written ? 0 : 1
+    }
+
+    /// Reads and drops up to `count` bytes from `fd`, stopping early at end of input or at the
+    /// deadline; how many it dropped (a read the deadline cut short is not counted).
+    @discardableResult
+    static func discard(fd: Int32, count: Int, by deadline: BodyDeadline) -> Int {
+        var left = count
+        while left > 0, let chunk = try? read(fd: fd, upTo: min(left, 1 << 16), by: deadline), !chunk.isEmpty {
+            left -= chunk.count
+        }
+        return count - left
     }
 
     static func writeStdout(_ bytes: UnsafeRawBufferPointer) -> Bool {

@@ -30,6 +30,31 @@ final class BodyDeadlineTests: XCTestCase {
         XCTAssertEqual(try CGIResponder.read(fd: r, upTo: 5, by: BodyDeadline(seconds: 5)), Array("hello".utf8))
     }
 
+    /// The unread rest of a refused body is read to its end, however much more than a pipe holds:
+    /// the writer (the web server) finishes instead of meeting a reset.
+    func testTheRestOfARefusedBodyIsDrained() throws {
+        var fds: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&fds), 0)
+        let (r, w) = (fds[0], fds[1])
+        defer { close(r) }
+        let total = 300_000
+        let writer = Thread {
+            let chunk = [UInt8](repeating: 0x20, count: 10_000)
+            for _ in 0..<(total / chunk.count) { _ = chunk.withUnsafeBytes { write(w, $0.baseAddress, $0.count) } }
+            close(w)
+        }
+        writer.start()
+        XCTAssertEqual(CGIResponder.discard(fd: r, count: total, by: BodyDeadline(seconds: 5)), total)
+    }
+
+    func testDrainingStopsAtTheDeadline() {
+        let (r, w) = stalledPipe(after: [UInt8](repeating: 0x20, count: 20))
+        defer { close(r); close(w) }
+        let started = ContinuousClock.now
+        XCTAssertEqual(CGIResponder.discard(fd: r, count: 488, by: BodyDeadline(seconds: 0.3)), 0)
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(2))
+    }
+
     func testAPassedDeadlineIsAnsweredByTheHandlerForItsPath() {
         let a = RequestAssembler(maxBodyBytes: 1000, bodyTimedOut: { path, detail in
             HTTPResponse(status: 408, body: Array("\(path)|\(detail)".utf8))

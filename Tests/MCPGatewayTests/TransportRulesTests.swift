@@ -50,6 +50,21 @@ final class TransportRulesTests: XCTestCase {
         XCTAssertTrue(r.json?["error"]?["message"]?.stringValue?.contains("too deeply") ?? false)
     }
 
+    /// JSON-RPC 2.0 §5: an error answered before the request's id could be read still has an
+    /// "id" member, and it is null (clients that match answers by id look for it).
+    func testErrorsBeforeTheIdIsKnownCarryANullId() {
+        let bodies = ["{\"jsonrpc\":", #"{"jsonrpc":"2.0","id":7,"method":"ping","method":"x"}"#, "[]", #""ping""#]
+        for body in bodies {
+            let r = f.post(raw: Array(body.utf8), token: token)
+            XCTAssertEqual(r.status, 400, body)
+            XCTAssertTrue(String(decoding: r.body, as: UTF8.self).hasPrefix(#"{"jsonrpc":"2.0","id":null,"error":"#),
+                          String(decoding: r.body, as: UTF8.self))
+        }
+        let r = f.post(GatewayFixture.legacyBody("ping"), headers: ["content-type": "text/plain"], token: token)
+        XCTAssertEqual(r.status, 415)
+        XCTAssertEqual(r.json?["id"], .null)
+    }
+
     /// Ids come back byte for byte or not at all: a string or an integer that fits 64 bits is
     /// echoed as sent; a fraction, an exponent or a longer integer (which would come back
     /// rounded, e.g. 1.2345678901234568e+29) is -32600 with no id.
@@ -57,7 +72,7 @@ final class TransportRulesTests: XCTestCase {
         for id in ["123456789012345678901234567890", "1.5", "1.0", "1e3", "-9223372036854775809"] {
             let r = f.post(raw: Array(#"{"jsonrpc":"2.0","id":\#(id),"method":"ping"}"#.utf8), token: token)
             XCTAssertEqual(r.status, 400, id); XCTAssertEqual(r.errorCode, -32600, id)
-            XCTAssertNil(r.json?["id"], id)
+            XCTAssertEqual(r.json?["id"], .null, id)
             XCTAssertFalse(String(decoding: r.body, as: UTF8.self).contains("e+"), id)
         }
         for id in ["9223372036854775807", "-9223372036854775808", "0", #""123456789012345678901234567890""#, #""1.5""#] {

@@ -97,11 +97,11 @@ public struct JSONRPCMessage: Sendable {
         .object(JSONObject(pairs: [("jsonrpc", "2.0"), ("id", id ?? .null), ("result", result)]))
     }
 
-    /// Errors raised before the id was known carry no id at all, as the transport pages allow.
+    /// Errors raised before the id was known carry "id": null, as JSON-RPC 2.0 §5 requires.
     public static func errorEnvelope(id: JSONValue?, error: RPCError) -> JSONValue {
         var o = JSONObject()
         o["jsonrpc"] = "2.0"
-        if let id { o["id"] = id }
+        o["id"] = id ?? .null
         o["error"] = error.json
         return .object(o)
     }
