@@ -125,7 +125,8 @@ public struct InstanceBuilder {
         let routes = InstanceRoutes(mcpPath: config.server.mcpPath,
                                     metadataPaths: ResourceMetadataEndpoint.paths(mcpPath: config.server.mcpPath, sharesHost: sharesHost),
                                     metadata: ResourceMetadataEndpoint(metadata: metadata),
-                                    me: sharesHost ? nil : MeEndpoint(authenticator: authenticator, challenges: challenges),
+                                    me: sharesHost ? nil : MeEndpoint(authenticator: authenticator, challenges: challenges,
+                                                                                   blocks: stores.blocks, metrics: metrics),
                                     authorizationServer: try config.oauth.map {
                                         try AuthorizationServer.make(config: config, oauth: $0, stores: stores, verifier: verifier, metrics: metrics)
                                     })
