@@ -60,6 +60,8 @@ public final class JWKSKeyStore: SigningKeyProvider, @unchecked Sendable {
     private let fetching = Lock()  // one fetching thread per process
     private var snapshot: Snapshot?
     private var memoryRecord = FetchRecord()
+    /// The cache file version last found untrustworthy: warned about once, not reread.
+    private var distrustedStamp: FileStamp?
 
     /// `http` fetches the discovery and key-set documents (the process gives it libcurl, with `settings.http`).
     public init(settings: Settings, http: HTTPFetching, clock: @escaping () -> Int64 = systemClockSeconds) throws {
@@ -115,14 +117,24 @@ public final class JWKSKeyStore: SigningKeyProvider, @unchecked Sendable {
         let stamp = StateFiles.stamp(cachePath)
         let inMemory = state.withLock { snapshot }
         if let inMemory, inMemory.stamp == stamp { return inMemory }
-        guard stamp != nil, let loaded = loadCacheFile() else { return inMemory }
+        guard stamp != nil, stamp != state.withLock({ distrustedStamp }), let loaded = loadCacheFile() else { return inMemory }
         state.withLock { snapshot = loaded }
         return loaded
     }
 
+    /// The shared cache decides which keys sign valid tokens, so it is read only when nobody but
+    /// this user can have written it (see `StateFiles.readTrustedFile`); otherwise keys are fetched.
     private func loadCacheFile() -> Snapshot? {
-        guard let (bytes, stamp) = StateFiles.readFile(cachePath, maxBytes: 4 << 20),
-              let doc = try? JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 10, maxBytes: 4 << 20)),
+        let bytes: [UInt8], stamp: FileStamp
+        switch StateFiles.readTrustedFile(cachePath, maxBytes: 4 << 20) {
+        case .missing: return nil
+        case .untrusted(let reason, let found):
+            state.withLock { distrustedStamp = found }
+            Log.shared.warning("signing key cache ignored; fetching keys instead", ["reason": .string(reason)])
+            return nil
+        case .read(let b, let s): (bytes, stamp) = (b, s)
+        }
+        guard let doc = try? JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 10, maxBytes: 4 << 20)),
               let fetchedAt = doc["fetched_at"]?.intValue, let jwks = doc["jwks"],
               let keys = try? KeySet(jwks: jwks), !keys.isEmpty
         else { return nil }

@@ -21,8 +21,7 @@ enum StateFiles {
     static func stamp(_ path: String) -> FileStamp? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
-        return FileStamp(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),
-                         mtimeSeconds: Int64(st.st_mtim.tv_sec), mtimeNanoseconds: Int64(st.st_mtim.tv_nsec))
+        return stamp(of: st)
     }
 
     /// The file's bytes and stamp, or nil if it does not exist or exceeds `maxBytes`.
@@ -33,9 +32,38 @@ enum StateFiles {
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_size <= maxBytes else { return nil }
         guard let out = PrivateFiles.readAll(fd, count: Int(st.st_size)) else { return nil }
-        let stamp = FileStamp(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),
-                              mtimeSeconds: Int64(st.st_mtim.tv_sec), mtimeNanoseconds: Int64(st.st_mtim.tv_nsec))
-        return (out, stamp)
+        return (out, stamp(of: st))
+    }
+
+    /// What reading a file others might have written found.
+    enum TrustedRead {
+        case missing
+        /// Present but not trustworthy: see `StateDirectory.whyUntrusted`.
+        case untrusted(reason: String, stamp: FileStamp)
+        case read(bytes: [UInt8], stamp: FileStamp)
+    }
+
+    /// Like `readFile`, for content that decides what is trusted (signing keys): never through a
+    /// link, and only when the file and its directory are this user's and writable by nobody else.
+    static func readTrustedFile(_ path: String, maxBytes: Int) -> TrustedRead {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else {
+            if errno == ENOENT { return .missing }
+            var st = stat()
+            let stamp = lstat(path, &st) == 0 ? stamp(of: st) : FileStamp(device: 0, inode: 0, size: 0, mtimeSeconds: 0, mtimeNanoseconds: 0)
+            return .untrusted(reason: "\(path) cannot be opened without following a link: \(String(cString: strerror(errno)))", stamp: stamp)
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return .missing }
+        if let reason = StateDirectory.whyUntrusted(fd, path: path) { return .untrusted(reason: reason, stamp: stamp(of: st)) }
+        guard st.st_size <= maxBytes, let out = PrivateFiles.readAll(fd, count: Int(st.st_size)) else { return .missing }
+        return .read(bytes: out, stamp: stamp(of: st))
+    }
+
+    static func stamp(of st: stat) -> FileStamp {
+        FileStamp(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),
+                  mtimeSeconds: Int64(st.st_mtim.tv_sec), mtimeNanoseconds: Int64(st.st_mtim.tv_nsec))
     }
 
     /// Runs `body` holding an exclusive flock on `path` (created 0600), so that one

@@ -129,6 +129,23 @@ package enum StateDirectory {
         }
     }
 
+    /// Why the open file `fd` at `path` cannot be trusted as something this service wrote, or nil
+    /// when it can: it and its directory must belong to this user (or root) and be writable by
+    /// nobody else, and it must be a regular file. Anyone else who can write there could have put it.
+    package static func whyUntrusted(_ fd: Int32, path: String) -> String? {
+        let (parent, _) = split(path)
+        var file = stat(), dir = stat()
+        guard fstat(fd, &file) == 0 else { return "cannot stat \(path): \(String(cString: strerror(errno)))" }
+        guard stat(parent, &dir) == 0 else { return "cannot stat \(parent): \(String(cString: strerror(errno)))" }
+        let me = geteuid()
+        for (what, st) in [(parent, dir), (path, file)] {
+            if st.st_uid != me && st.st_uid != 0 { return "\(what) belongs to uid \(st.st_uid), not to this user (\(me)) or root" }
+            if st.st_mode & 0o022 != 0 { return "\(what) is writable by group or others (mode \(String(st.st_mode & 0o7777, radix: 8)))" }
+        }
+        guard (file.st_mode & S_IFMT) == S_IFREG else { return "\(path) is not a regular file" }
+        return nil
+    }
+
     /// `path` with its directory's links resolved (those are the administrator's) and its last
     /// component as it is, for a library that refuses any link in the path it is given.
     package static func inRealDirectory(_ path: String) throws -> String {

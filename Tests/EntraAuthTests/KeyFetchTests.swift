@@ -190,6 +190,58 @@ final class KeyFetchTests: XCTestCase {
         XCTAssertEqual(server.requestCount, hits)
     }
 
+    /// The cache path the first verifier wrote, then overwritten with a key set naming `key`, as
+    /// someone else who can write in the directory could.
+    func plantCache(signedBy key: DevSigningKey) throws -> String {
+        let files = try FileManager.default.contentsOfDirectory(atPath: stateDir)
+        let name = try XCTUnwrap(files.first { $0.hasPrefix("jwks-") && $0.hasSuffix(".json") && !$0.hasSuffix(".fetch.json") })
+        var jwk = key.publicJWK
+        jwk["alg"] = nil
+        let doc: JSONValue = ["fetched_at": .integer(Int(clock.now)), "jwks_uri": .string(server.baseURL + keysPath),
+                              "jwks": ["keys": [.object(jwk)]]]
+        let path = stateDir + "/" + name
+        try Data(JSONWriter.serialize(doc)).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func testACacheFileOthersCouldHaveWrittenIsNotTrustedAsSigningKeys() throws {
+        XCTAssertNoThrow(try makeVerifier().verify(token()))
+        XCTAssertEqual(server.hits(keysPath), 1)
+        // A directory the group may write to: a member plants a key of their own in the cache.
+        XCTAssertEqual(chmod(stateDir, 0o770), 0)
+        let planted = try plantCache(signedBy: Fixture.otherKey)
+        XCTAssertEqual(chmod(planted, 0o600), 0)
+        let next = try makeVerifier()  // another process
+        XCTAssertRefused(next, token(Fixture.otherKey), .unknownSigningKey)
+        XCTAssertEqual(server.hits(keysPath), 3, "fetched instead of read from the cache, then one unknown-kid refetch")
+        XCTAssertNoThrow(try next.verify(token()), "the provider's own keys serve")
+
+        // A private directory, but a cache file others may write.
+        XCTAssertEqual(chmod(stateDir, 0o700), 0)
+        XCTAssertEqual(chmod(try plantCache(signedBy: Fixture.otherKey), 0o666), 0)
+        XCTAssertRefused(try makeVerifier(), token(Fixture.otherKey), .unknownSigningKey)
+
+        // A link in place of the cache is not followed.
+        let elsewhere = (stateDir as NSString).deletingLastPathComponent + "/elsewhere.json"
+        let link = try plantCache(signedBy: Fixture.otherKey)
+        XCTAssertEqual(rename(link, elsewhere), 0)
+        XCTAssertEqual(symlink(elsewhere, link), 0)
+        XCTAssertRefused(try makeVerifier(), token(Fixture.otherKey), .unknownSigningKey)
+    }
+
+    func testACacheFileOfAnotherUserIsNotTrusted() throws {
+        try XCTSkipUnless(geteuid() == 0, "only root can give a file away")
+        XCTAssertNoThrow(try makeVerifier().verify(token()))
+        let planted = try plantCache(signedBy: Fixture.otherKey)
+        XCTAssertEqual(chmod(planted, 0o600), 0)
+        XCTAssertEqual(chown(planted, 65534, 65534), 0)
+        XCTAssertRefused(try makeVerifier(), token(Fixture.otherKey), .unknownSigningKey)
+        // The keys fetched instead replaced it with a file of this user's.
+        var st = stat()
+        XCTAssertEqual(lstat(planted, &st), 0)
+        XCTAssertEqual(st.st_uid, geteuid())
+    }
+
     func testPlainHTTPRefusedWithoutTestingFlag() throws {
         var c = configuration()
         c.http.allowInsecureHTTPForTesting = false
