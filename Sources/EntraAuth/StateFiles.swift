@@ -67,17 +67,22 @@ enum StateFiles {
     }
 
     /// Runs `body` holding an exclusive flock on `path` (created 0600), so that one
-    /// process at a time refreshes shared state. With `wait == false` returns nil
-    /// when another process holds the lock.
-    static func withFileLock<T>(_ path: String, wait: Bool, _ body: () throws -> T) rethrows -> T? {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+    /// process at a time refreshes shared state. Returns nil when another process held
+    /// the lock for longer than `wait`.
+    static func withFileLock<T>(_ path: String, wait: LockWait, _ body: () throws -> T) rethrows -> T? {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         // Without a lock file we still proceed: the lock only avoids duplicate fetches.
         guard fd >= 0 else { return try body() }
         defer { close(fd) }
-        while flock(fd, wait ? LOCK_EX : (LOCK_EX | LOCK_NB)) != 0 {
-            if errno == EINTR { continue }
-            return nil
+        let locked: Bool
+        if case .indefinitely = wait {
+            var rc = flock(fd, LOCK_EX)
+            while rc != 0 && errno == EINTR { rc = flock(fd, LOCK_EX) }
+            locked = rc == 0
+        } else {
+            locked = wait.poll { flock(fd, LOCK_EX | LOCK_NB) == 0 }
         }
+        guard locked else { return nil }
         defer { flock(fd, LOCK_UN) }
         return try body()
     }

@@ -28,7 +28,7 @@ final class KeyFetchTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: (stateDir as NSString).deletingLastPathComponent)
     }
 
-    func publish(_ keys: [DevSigningKey], status: Int = 200) {
+    func publish(_ keys: [DevSigningKey], status: Int = 200, delay: Double = 0) {
         var entries: [JSONValue] = keys.map { k in
             var jwk = k.publicJWK
             jwk["alg"] = nil  // Entra's JWKS carries no alg; RSA keys are then bound to RS256
@@ -37,7 +37,7 @@ final class KeyFetchTests: XCTestCase {
             return .object(jwk)
         }
         entries.append(.object(JSONObject(["kty": "oct", "kid": "symmetric", "k": "c2VjcmV0"])))  // skipped, not an error
-        server.set(keysPath, status: status, body: JSONWriter.string(.object(JSONObject(["keys": .array(entries)]))))
+        server.set(keysPath, status: status, body: JSONWriter.string(.object(JSONObject(["keys": .array(entries)]))), delay: delay)
     }
 
     func configuration() -> EntraConfiguration {
@@ -125,6 +125,43 @@ final class KeyFetchTests: XCTestCase {
         clock.advance(301)
         XCTAssertRefused(v, token(stranger), .unknownSigningKey)
         XCTAssertEqual(server.hits(keysPath), 3, "one refetch after the interval")
+    }
+
+    /// A token naming a kid nobody publishes, signed by a key we hold (the kid is looked up first).
+    func madeUpKidToken() -> String {
+        Fixture.token(header: Fixture.header(kid: UUID().uuidString), claims: Fixture.claims(tid: tenant, iss: "\(server.baseURL)/\(tenant)/v2.0", now: clock.now),
+                      signedBy: Fixture.key)
+    }
+
+    /// While one slow key fetch runs, every other made-up kid is refused before it ends: in this
+    /// process at once, from another process after the short wait, and the provider sees one fetch.
+    func testABurstOfUnknownKidsDoesNotWaitForTheRunningFetch() throws {
+        let v = try makeVerifier()
+        XCTAssertNoThrow(try v.verify(token()))
+        let other = try makeVerifier()  // another process, with the keys from the shared file
+        XCTAssertNoThrow(try other.verify(token()))
+        publish([Fixture.key], delay: 2)
+        let fetchEnded = NSLock()
+        var ended = false
+        let slow = DispatchSemaphore(value: 0)
+        Thread {
+            XCTAssertRefused(v, self.madeUpKidToken(), .unknownSigningKey)  // starts the one refetch
+            fetchEnded.withLock { ended = true }
+            slow.signal()
+        }.start()
+        while server.hits(keysPath) < 2 { usleep(5000) }  // the refetch has reached the provider
+
+        let lock = NSLock()
+        var answeredBeforeTheFetchEnded = 0
+        DispatchQueue.concurrentPerform(iterations: 16) { i in
+            XCTAssertRefused(i % 2 == 0 ? v : other, madeUpKidToken(), .unknownSigningKey)
+            let stillRunning = fetchEnded.withLock { !ended }
+            lock.withLock { if stillRunning { answeredBeforeTheFetchEnded += 1 } }
+        }
+        XCTAssertEqual(answeredBeforeTheFetchEnded, 16, "no request waited for the fetch")
+        XCTAssertEqual(slow.wait(timeout: .now() + 10), .success)
+        XCTAssertEqual(server.hits(keysPath), 2, "one refetch for the whole burst")
+        XCTAssertNoThrow(try v.verify(token()), "the provider's keys still serve")
     }
 
     func testRemovedKeyIsRefusedAfterScheduledRefresh() throws {
