@@ -49,8 +49,8 @@ enum StateFiles {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else {
             if errno == ENOENT { return .missing }
-            var st = stat()
-            let stamp = lstat(path, &st) == 0 ? stamp(of: st) : FileStamp(device: 0, inode: 0, size: 0, mtimeSeconds: 0, mtimeNanoseconds: 0)
+            // The stamp as `stamp(_:)` sees it (through the link), so the same version is not reread.
+            let stamp = stamp(path) ?? FileStamp(device: 0, inode: 0, size: 0, mtimeSeconds: 0, mtimeNanoseconds: 0)
             return .untrusted(reason: "\(path) cannot be opened without following a link: \(String(cString: strerror(errno)))", stamp: stamp)
         }
         defer { close(fd) }

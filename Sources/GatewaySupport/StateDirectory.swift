@@ -78,8 +78,7 @@ package enum StateDirectory {
     /// following a link in its last component, and checks it with `checkOwnFile`. Returns the open fd.
     package static func openOwnFile(_ path: String) throws -> Int32 {
         let (parent, name) = split(path)
-        let dir = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dir >= 0 else { throw FileSystemError("cannot open the directory \(parent): \(String(cString: strerror(errno)))") }
+        let dir = try openDirectory(parent)
         defer { close(dir) }
         let fd = openat(dir, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
@@ -102,8 +101,7 @@ package enum StateDirectory {
     /// following a link; a missing file passes.
     package static func checkOwnFileIfPresent(_ path: String) throws {
         let (parent, name) = split(path)
-        let dir = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dir >= 0 else { throw FileSystemError("cannot open the directory \(parent): \(String(cString: strerror(errno)))") }
+        let dir = try openDirectory(parent)
         defer { close(dir) }
         var st = stat(), dirStat = stat()
         guard fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else {
@@ -156,6 +154,12 @@ package enum StateDirectory {
         defer { free(real) }
         let directory = String(cString: real)
         return (directory == "/" ? "" : directory) + "/" + name
+    }
+
+    private static func openDirectory(_ path: String) throws -> Int32 {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw FileSystemError("cannot open the directory \(path): \(String(cString: strerror(errno)))") }
+        return fd
     }
 
     private static func split(_ path: String) -> (parent: String, name: String) {
