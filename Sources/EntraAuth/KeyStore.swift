@@ -27,6 +27,10 @@ public final class JWKSKeyStore: SigningKeyProvider, @unchecked Sendable {
         public var unknownKidRefetchIntervalSeconds: Int64 = 300
         /// After a failed fetch, wait this long before trying again.
         public var failureRetryIntervalSeconds: Int64 = 30
+        /// How long a token with an unknown kid waits for a key fetch already running (in this
+        /// process or another) before it is refused: a burst of made-up kids must not hold the
+        /// worker threads for as long as a fetch takes.
+        public var unknownKidWaitMilliseconds = 200
         public var http: HTTPFetchOptions = HTTPFetchOptions()
 
         public init(authority: String, metadataTenant: String, jwksURI: String? = nil, stateDirectory: String) {
@@ -60,6 +64,8 @@ public final class JWKSKeyStore: SigningKeyProvider, @unchecked Sendable {
     private let fetching = Lock()  // one fetching thread per process
     private var snapshot: Snapshot?
     private var memoryRecord = FetchRecord()
+    /// The cache file version last found untrustworthy: warned about once, not reread.
+    private var distrustedStamp: FileStamp?
 
     /// `http` fetches the discovery and key-set documents (the process gives it libcurl, with `settings.http`).
     public init(settings: Settings, http: HTTPFetching, clock: @escaping () -> Int64 = systemClockSeconds) throws {
@@ -85,23 +91,30 @@ public final class JWKSKeyStore: SigningKeyProvider, @unchecked Sendable {
         var current = currentSnapshot()
         if current == nil || isStale(current!) {
             // No keys: wait for a fetch. Stale keys: refresh if nobody else is, else use them.
-            current = refresh(forced: false, wait: current == nil) ?? current
+            current = refresh(forced: false, wait: current == nil ? .indefinitely : .never) ?? current
         }
         guard let keys = current?.keys else { return .failure(.signingKeysUnavailable) }
         if let found = keys.key(for: kid, algorithm: algorithm) { return found }
-        // Unknown kid: the provider may have rotated keys. One rate-limited refetch.
-        guard let refreshed = refresh(forced: true, wait: true) else { return .failure(.unknownSigningKey) }
+        // Unknown kid: the provider may have rotated keys. One rate-limited refetch; while this
+        // process's refetch is recent (or running) the answer is at once, and a fetch running
+        // elsewhere is waited for only briefly.
+        if let t = state.withLock({ memoryRecord.lastForced }), clock() - t < settings.unknownKidRefetchIntervalSeconds {
+            return .failure(.unknownSigningKey)
+        }
+        guard let refreshed = refresh(forced: true, wait: .forAtMost(milliseconds: settings.unknownKidWaitMilliseconds)) else {
+            return .failure(.unknownSigningKey)
+        }
         return refreshed.keys.key(for: kid, algorithm: algorithm) ?? .failure(.unknownSigningKey)
     }
 
     /// Fetches now if the rate limits allow; for operators and tests.
     @discardableResult
-    public func refreshNow() -> Bool { refresh(forced: false, wait: true, ignoreBackoff: true) != nil }
+    public func refreshNow() -> Bool { refresh(forced: false, wait: .indefinitely, ignoreBackoff: true) != nil }
 
     public var keysFetchedAt: Int64? { currentSnapshot()?.fetchedAt }
 
     public func ensureKeys() -> Bool {
-        currentSnapshot() != nil || refresh(forced: false, wait: true) != nil
+        currentSnapshot() != nil || refresh(forced: false, wait: .indefinitely) != nil
     }
 
     /// The kids currently loaded (for diagnostics).
@@ -115,14 +128,24 @@ public final class JWKSKeyStore: SigningKeyProvider, @unchecked Sendable {
         let stamp = StateFiles.stamp(cachePath)
         let inMemory = state.withLock { snapshot }
         if let inMemory, inMemory.stamp == stamp { return inMemory }
-        guard stamp != nil, let loaded = loadCacheFile() else { return inMemory }
+        guard stamp != nil, stamp != state.withLock({ distrustedStamp }), let loaded = loadCacheFile() else { return inMemory }
         state.withLock { snapshot = loaded }
         return loaded
     }
 
+    /// The shared cache decides which keys sign valid tokens, so it is read only when nobody but
+    /// this user can have written it (see `StateFiles.readTrustedFile`); otherwise keys are fetched.
     private func loadCacheFile() -> Snapshot? {
-        guard let (bytes, stamp) = StateFiles.readFile(cachePath, maxBytes: 4 << 20),
-              let doc = try? JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 10, maxBytes: 4 << 20)),
+        let bytes: [UInt8], stamp: FileStamp
+        switch StateFiles.readTrustedFile(cachePath, maxBytes: 4 << 20) {
+        case .missing: return nil
+        case .untrusted(let reason, let found):
+            state.withLock { distrustedStamp = found }
+            Log.shared.warning("signing key cache ignored; fetching keys instead", ["reason": .string(reason)])
+            return nil
+        case .read(let b, let s): (bytes, stamp) = (b, s)
+        }
+        guard let doc = try? JSONParser.parse(bytes, limits: JSONLimits(maxDepth: 10, maxBytes: 4 << 20)),
               let fetchedAt = doc["fetched_at"]?.intValue, let jwks = doc["jwks"],
               let keys = try? KeySet(jwks: jwks), !keys.isEmpty
         else { return nil }
@@ -133,7 +156,7 @@ public final class JWKSKeyStore: SigningKeyProvider, @unchecked Sendable {
 
     /// Fetches a new key set if the limits allow. Returns the snapshot in force
     /// afterwards when something new was obtained (by us or another process), else nil.
-    private func refresh(forced: Bool, wait: Bool, ignoreBackoff: Bool = false) -> Snapshot? {
+    private func refresh(forced: Bool, wait: LockWait, ignoreBackoff: Bool = false) -> Snapshot? {
         let before = state.withLock { snapshot?.fetchedAt }
         let work = { () -> Snapshot? in
             StateFiles.withFileLock(self.lockPath, wait: wait) { () -> Snapshot? in
@@ -158,8 +181,7 @@ public final class JWKSKeyStore: SigningKeyProvider, @unchecked Sendable {
                 return result
             } ?? nil
         }
-        if wait { return fetching.withLock(work) }
-        return fetching.withLockIfAvailable(work) ?? nil
+        return fetching.withLock(wait, work) ?? nil
     }
 
     private func fetch(now: Int64) -> Snapshot? {

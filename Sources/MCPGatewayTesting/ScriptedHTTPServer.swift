@@ -83,9 +83,11 @@ package final class ScriptedHTTPServer: @unchecked Sendable {
 
     // MARK: answers
 
-    /// Answer `path` (the request target as sent, query included) with `body` as JSON.
-    package func set(_ path: String, status: Int = 200, body: String) {
-        lock.withLock { routes[path] = .route(status: status, body: body) }
+    /// Answer `path` (the request target as sent, query included) with `body` as JSON, after `delay` seconds.
+    package func set(_ path: String, status: Int = 200, body: String, delay: Double = 0) {
+        var reply = Reply.route(status: status, body: body)
+        reply.delay = delay
+        lock.withLock { routes[path] = reply }
     }
 
     /// Bytes written as soon as a connection is accepted, which then closes (not-HTTP peers).

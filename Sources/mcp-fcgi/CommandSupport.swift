@@ -31,21 +31,34 @@ struct ConfigFileOption: ParsableArguments {
     var instance: String?
 
     /// The instances a command acts on: the one named, the only one, or (where `all` makes sense) every one.
+    /// Run as root, the process becomes the state directory's owner here (see `actAsStateOwner`).
     func instances(all: Bool = false) throws -> [GatewayConfig] {
         let list = try loadConfig(config).instances
         if let instance {
             guard let c = list.first(where: { $0.instanceName == instance }) else {
                 throw ValidationError("no instance \(instance) in the config; it has \(list.map(\.instanceName).joined(separator: ", "))")
             }
-            return [c]
+            return try actAsStateOwner([c])
         }
         guard list.count == 1 || all else {
             throw ValidationError("this config has several instances (\(list.map(\.instanceName).joined(separator: ", "))): name one with --instance")
         }
-        return list
+        return try actAsStateOwner(list)
     }
 
     func single() throws -> GatewayConfig { try instances()[0] }
+}
+
+/// An operator command run as root (sudo) reads the config as root, then becomes the user who owns
+/// the state directories before it opens anything in them: that user could have planted links there.
+func actAsStateOwner(_ configs: [GatewayConfig]) throws -> [GatewayConfig] {
+    do {
+        try StateDirectory.becomeOwner(of: configs.map(\.stateDirectory))
+    } catch let e as FileSystemError {
+        FileHandle.standardError.write(Data((e.description + "\n").utf8))
+        throw ExitCode(77)  // EX_NOPERM
+    }
+    return configs
 }
 
 /// Opens the shared store for an operator command, as `serve` does. Run as root, the files

@@ -33,7 +33,7 @@ struct Doctor: ParsableCommand {
 
     func run() throws {
         // The first instance's, as always: --instance is not read here.
-        let cfg = try loadConfig(configFile.config).instances[0]
+        let cfg = try actAsStateOwner([loadConfig(configFile.config).instances[0]])[0]
         let checks = MCPGateway.Doctor(config: cfg).run()
         print(MCPGateway.Doctor.table(checks), terminator: "")
         if checks.contains(where: { $0.outcome == .fail }) { throw ExitCode(1) }

@@ -28,7 +28,7 @@ final class KeyFetchTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: (stateDir as NSString).deletingLastPathComponent)
     }
 
-    func publish(_ keys: [DevSigningKey], status: Int = 200) {
+    func publish(_ keys: [DevSigningKey], status: Int = 200, delay: Double = 0) {
         var entries: [JSONValue] = keys.map { k in
             var jwk = k.publicJWK
             jwk["alg"] = nil  // Entra's JWKS carries no alg; RSA keys are then bound to RS256
@@ -37,7 +37,7 @@ final class KeyFetchTests: XCTestCase {
             return .object(jwk)
         }
         entries.append(.object(JSONObject(["kty": "oct", "kid": "symmetric", "k": "c2VjcmV0"])))  // skipped, not an error
-        server.set(keysPath, status: status, body: JSONWriter.string(.object(JSONObject(["keys": .array(entries)]))))
+        server.set(keysPath, status: status, body: JSONWriter.string(.object(JSONObject(["keys": .array(entries)]))), delay: delay)
     }
 
     func configuration() -> EntraConfiguration {
@@ -127,6 +127,43 @@ final class KeyFetchTests: XCTestCase {
         XCTAssertEqual(server.hits(keysPath), 3, "one refetch after the interval")
     }
 
+    /// A token naming a kid nobody publishes, signed by a key we hold (the kid is looked up first).
+    func madeUpKidToken() -> String {
+        Fixture.token(header: Fixture.header(kid: UUID().uuidString), claims: Fixture.claims(tid: tenant, iss: "\(server.baseURL)/\(tenant)/v2.0", now: clock.now),
+                      signedBy: Fixture.key)
+    }
+
+    /// While one slow key fetch runs, every other made-up kid is refused before it ends: in this
+    /// process at once, from another process after the short wait, and the provider sees one fetch.
+    func testABurstOfUnknownKidsDoesNotWaitForTheRunningFetch() throws {
+        let v = try makeVerifier()
+        XCTAssertNoThrow(try v.verify(token()))
+        let other = try makeVerifier()  // another process, with the keys from the shared file
+        XCTAssertNoThrow(try other.verify(token()))
+        publish([Fixture.key], delay: 2)
+        let fetchEnded = NSLock()
+        var ended = false
+        let slow = DispatchSemaphore(value: 0)
+        Thread {
+            XCTAssertRefused(v, self.madeUpKidToken(), .unknownSigningKey)  // starts the one refetch
+            fetchEnded.withLock { ended = true }
+            slow.signal()
+        }.start()
+        while server.hits(keysPath) < 2 { usleep(5000) }  // the refetch has reached the provider
+
+        let lock = NSLock()
+        var answeredBeforeTheFetchEnded = 0
+        DispatchQueue.concurrentPerform(iterations: 16) { i in
+            XCTAssertRefused(i % 2 == 0 ? v : other, madeUpKidToken(), .unknownSigningKey)
+            let stillRunning = fetchEnded.withLock { !ended }
+            lock.withLock { if stillRunning { answeredBeforeTheFetchEnded += 1 } }
+        }
+        XCTAssertEqual(answeredBeforeTheFetchEnded, 16, "no request waited for the fetch")
+        XCTAssertEqual(slow.wait(timeout: .now() + 10), .success)
+        XCTAssertEqual(server.hits(keysPath), 2, "one refetch for the whole burst")
+        XCTAssertNoThrow(try v.verify(token()), "the provider's keys still serve")
+    }
+
     func testRemovedKeyIsRefusedAfterScheduledRefresh() throws {
         let v = try makeVerifier()
         XCTAssertNoThrow(try v.verify(token()))
@@ -188,6 +225,58 @@ final class KeyFetchTests: XCTestCase {
         let hits = server.requestCount
         XCTAssertNoThrow(try a.verify(token(Fixture.otherKey)))  // a sees the new file
         XCTAssertEqual(server.requestCount, hits)
+    }
+
+    /// The cache path the first verifier wrote, then overwritten with a key set naming `key`, as
+    /// someone else who can write in the directory could.
+    func plantCache(signedBy key: DevSigningKey) throws -> String {
+        let files = try FileManager.default.contentsOfDirectory(atPath: stateDir)
+        let name = try XCTUnwrap(files.first { $0.hasPrefix("jwks-") && $0.hasSuffix(".json") && !$0.hasSuffix(".fetch.json") })
+        var jwk = key.publicJWK
+        jwk["alg"] = nil
+        let doc: JSONValue = ["fetched_at": .integer(Int(clock.now)), "jwks_uri": .string(server.baseURL + keysPath),
+                              "jwks": ["keys": [.object(jwk)]]]
+        let path = stateDir + "/" + name
+        try Data(JSONWriter.serialize(doc)).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func testACacheFileOthersCouldHaveWrittenIsNotTrustedAsSigningKeys() throws {
+        XCTAssertNoThrow(try makeVerifier().verify(token()))
+        XCTAssertEqual(server.hits(keysPath), 1)
+        // A directory the group may write to: a member plants a key of their own in the cache.
+        XCTAssertEqual(chmod(stateDir, 0o770), 0)
+        let planted = try plantCache(signedBy: Fixture.otherKey)
+        XCTAssertEqual(chmod(planted, 0o600), 0)
+        let next = try makeVerifier()  // another process
+        XCTAssertRefused(next, token(Fixture.otherKey), .unknownSigningKey)
+        XCTAssertEqual(server.hits(keysPath), 3, "fetched instead of read from the cache, then one unknown-kid refetch")
+        XCTAssertNoThrow(try next.verify(token()), "the provider's own keys serve")
+
+        // A private directory, but a cache file others may write.
+        XCTAssertEqual(chmod(stateDir, 0o700), 0)
+        XCTAssertEqual(chmod(try plantCache(signedBy: Fixture.otherKey), 0o666), 0)
+        XCTAssertRefused(try makeVerifier(), token(Fixture.otherKey), .unknownSigningKey)
+
+        // A link in place of the cache is not followed.
+        let elsewhere = (stateDir as NSString).deletingLastPathComponent + "/elsewhere.json"
+        let link = try plantCache(signedBy: Fixture.otherKey)
+        XCTAssertEqual(rename(link, elsewhere), 0)
+        XCTAssertEqual(symlink(elsewhere, link), 0)
+        XCTAssertRefused(try makeVerifier(), token(Fixture.otherKey), .unknownSigningKey)
+    }
+
+    func testACacheFileOfAnotherUserIsNotTrusted() throws {
+        try XCTSkipUnless(geteuid() == 0, "only root can give a file away")
+        XCTAssertNoThrow(try makeVerifier().verify(token()))
+        let planted = try plantCache(signedBy: Fixture.otherKey)
+        XCTAssertEqual(chmod(planted, 0o600), 0)
+        XCTAssertEqual(chown(planted, 65534, 65534), 0)
+        XCTAssertRefused(try makeVerifier(), token(Fixture.otherKey), .unknownSigningKey)
+        // The keys fetched instead replaced it with a file of this user's.
+        var st = stat()
+        XCTAssertEqual(lstat(planted, &st), 0)
+        XCTAssertEqual(st.st_uid, geteuid())
     }
 
     func testPlainHTTPRefusedWithoutTestingFlag() throws {

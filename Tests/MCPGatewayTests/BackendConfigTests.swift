@@ -180,10 +180,16 @@ final class BackendConfigTests: XCTestCase {
 
     func testTenantOverridesAreTypedAndChecked() {
         let backends = ["chat": try! XCTUnwrap(ProcessConfig.parse(Self.root(["chat": Self.backend()])).instances[0].backends["chat"])]
-        let (ok, none) = BackendConfig.parseTenantOverrides(["chat": ["base_url": "https://contoso.chat.example.test", "enabled": true]],
+        let (ok, none) = BackendConfig.parseTenantOverrides(["chat": ["base_url": "https://contoso.chat.example.test", "enabled": true,
+                                                                      "scope": "api://contoso-chat/.default"]],
                                                             path: "tenants.t.backends", backends: backends)
         XCTAssertEqual(none.count, 0)
         XCTAssertEqual(ok?["chat"]?.baseURL, "https://contoso.chat.example.test")
+        XCTAssertEqual(ok?["chat"]?.scope, "api://contoso-chat/.default")
+        // A tenant's own host without its own scope would be sent tokens for the shared backend.
+        let (_, noScope) = BackendConfig.parseTenantOverrides(["chat": ["base_url": "https://contoso.chat.example.test"]],
+                                                              path: "tenants.t.backends", backends: backends)
+        XCTAssertEqual(noScope.map(\.description), ["tenants.t.backends.chat.scope: is required with base_url for auth_mode session: the tenant host's own Entra scope (api://<its app id>/.default); the backend's scope would give that host tokens for the shared backend"])
         let (_, errors) = BackendConfig.parseTenantOverrides(["chat": ["base_url": "http://x.test", "colour": 1], "nope": [:]],
                                                              path: "tenants.t.backends", backends: backends)
         let text = errors.map(\.description)

@@ -284,10 +284,30 @@ final class BackendToolTests: XCTestCase {
         XCTAssertFalse(try call("list_items", alice).isError)
     }
 
+    func testATenantHostGetsTokensOnlyForItsOwnScope() throws {
+        try build()
+        let own = TenantRecord(id: Callers.tenant, name: "Contoso",
+                               backends: ["chat": TenantBackendSettings(baseURL: "https://contoso.chat.example.test",
+                                                                        scope: "api://contoso-chat/.default")])
+        // The fake backend knows only the shared scope, so it refuses this token: what matters is which one was minted.
+        _ = failure("list_items", Callers.make(Callers.alice, record: own))
+        XCTAssertEqual(broker.requests.last?.scopes, ["api://contoso-chat/.default"])
+        XCTAssertEqual(backend.requests.last?.url, "https://contoso.chat.example.test/v1/items")
+        // Built in code without a scope of its own: no token at all, rather than the shared backend's.
+        let tokensBefore = broker.requests.count
+        backend.clear()
+        let borrowed = TenantRecord(id: Callers.tenant, name: "Contoso",
+                                    backends: ["chat": TenantBackendSettings(baseURL: "https://contoso.chat.example.test")])
+        XCTAssertTrue(failure("list_items", Callers.make(Callers.alice, record: borrowed)).contains("no Entra scope for your organisation's host"))
+        XCTAssertEqual(broker.requests.count, tokensBefore)
+        XCTAssertEqual(backend.requests.count, 0)
+    }
+
     func testTenantOverridesChangeTheURLAndCanSwitchABackendOff() throws {
         try build()
         let record = TenantRecord(id: Callers.tenant, name: "Contoso",
-                                  backends: ["chat": TenantBackendSettings(baseURL: "https://contoso.chat.example.test")])
+                                  backends: ["chat": TenantBackendSettings(baseURL: "https://contoso.chat.example.test",
+                                                                           scope: "api://chat/.default")])
         _ = try call("list_items", Callers.make(Callers.alice, record: record))
         XCTAssertEqual(backend.requests.last?.url, "https://contoso.chat.example.test/v1/items")
         let off = TenantRecord(id: Callers.tenant, name: "Contoso", backends: ["chat": TenantBackendSettings(enabled: false)])

@@ -155,6 +155,34 @@ final class InstanceTests: XCTestCase {
         XCTAssertFalse(text.contains("mcp_auth_failures_total{instance=\"client-a\","), text)
     }
 
+    func testSystemStatusShowsOnlyTheCallingInstancesFiguresAndErrors() throws {
+        let router = try Gateway.make(config: ProcessConfig.parse(root([
+            "client-a": instance("client-a", tenant: Self.tenantA),
+            "client-b": instance("client-b", tenant: Self.tenantB)])))
+        let forB = try token(router, instance: "client-b", tenant: Self.tenantB)
+        for _ in 0..<3 { XCTAssertEqual(whoami(router, path: "/client-b/mcp", token: forB).status, 200) }
+        XCTAssertEqual(whoami(router, path: "/client-b/mcp", token: "not-a-token").status, 401)
+        router.instances[1].operations.metrics.recordUpstreamError("powerbi", "HTTP 503 from b.example")
+        router.instances[0].operations.metrics.recordUpstreamError("powerbi", "HTTP 502 from a.example")
+
+        let admin = try token(router, instance: "client-a", tenant: Self.tenantA, roles: ["MCP.Admin"])
+        let call = GatewayFixture.legacyBody("tools/call", params: ["name": "system_status", "arguments": [:]])
+        var h = HTTPHeaders(["content-type": "application/json", "accept": "application/json, text/event-stream"])
+        h["authorization"] = "Bearer \(admin)"
+        let r = router.respond(to: HTTPRequest(method: "POST", path: "/client-a/mcp", headers: h, body: JSONWriter.serialize(call)))
+        XCTAssertEqual(r.status, 200)
+        let s = try XCTUnwrap(r.json?["result"]?["structuredContent"])
+        // Only A's own call so far (B's four requests and its refusal are B's).
+        XCTAssertEqual(s["requests"]?["mcp"]?.intValue, 0)
+        XCTAssertEqual(s["requests"]?["auth_failures"]?.intValue, 0)
+        XCTAssertEqual(s["token_cache"]?["misses"]?.intValue, 1)
+        XCTAssertEqual(s["last_upstream_errors"]?.arrayValue?.compactMap { $0["error"]?.stringValue }, ["powerbi: HTTP 502 from a.example"])
+        let b = router.instances[1].operations.status()
+        XCTAssertEqual(b["requests"]?["mcp"]?.intValue, 4)
+        XCTAssertEqual(b["requests"]?["auth_failures"]?.intValue, 1)
+        XCTAssertEqual(b["last_upstream_errors"]?.arrayValue?.compactMap { $0["error"]?.stringValue }, ["powerbi: HTTP 503 from b.example"])
+    }
+
     func testEachInstanceHasItsOwnMetadataAndNoSharedMe() throws {
         let router = try Gateway.make(config: ProcessConfig.parse(root([
             "client-a": instance("client-a", tenant: Self.tenantA),

@@ -1,4 +1,5 @@
 import GatewayStore
+import GatewaySupport
 import Foundation
 @testable import GatewayStore
 import MCPJSON
@@ -98,6 +99,24 @@ final class AdmissionTests: XCTestCase {
         XCTAssertEqual(f.post(ping, token: token).status, 403)
         try store.addBlock(Block(kind: .tenant, id: GatewayFixture.tenant, until: Int64(Date().timeIntervalSince1970) - 1, reason: nil))
         XCTAssertEqual(f.post(ping, token: token).status, 200)
+    }
+
+    func testBlocksApplyToMeAsWell() throws {
+        let f = try GatewayFixture()
+        let token = try f.token()
+        func me() -> HTTPResponse {
+            f.gateway.respond(to: HTTPRequest(method: "GET", path: "/me", headers: HTTPHeaders(["authorization": "Bearer \(token)"])))
+        }
+        XCTAssertEqual(me().status, 200)
+        let store = try SQLiteStore(path: f.instance.config.resolvedStorePath)  // as `mcp-fcgi block` would
+        try store.addBlock(Block(kind: .user, id: "11111111-1111-4111-8111-111111111111", until: nil, reason: nil))
+        let r = me()
+        XCTAssertEqual(r.status, 403)
+        XCTAssertEqual(r.json?["error"], "blocked")
+        XCTAssertEqual(r.json?["error_description"], "Access has been blocked by the operator of this server (user)")
+        XCTAssertNil(r.json?["oid"], "nothing about the caller is shown")
+        XCTAssertTrue(try store.removeBlock(kind: .user, id: "11111111-1111-4111-8111-111111111111"))
+        XCTAssertEqual(me().status, 200)
     }
 
     func testRateLimitAnswers429WithRetryAfter() throws {

@@ -171,4 +171,31 @@ final class ToolCallAuditTests: XCTestCase {
         XCTAssertEqual(try store.audit(since: 0, tenant: nil, limit: 10), [done])
         XCTAssertThrowsError(try store.completeAudit(entry, with: done), "a record is completed once")
     }
+
+    /// A tool named with a "K" is also found as "\u{212A}pi_report" (KELVIN SIGN, canonically equivalent):
+    /// the trail, the metrics and the logs carry the registered name, byte for byte.
+    func testAToolCalledByAnEquivalentNameIsRecordedUnderItsRegisteredName() throws {
+        struct KPITool: Tool {
+            let definition = ToolDefinition(name: "Kpi_report", description: "Reports a KPI.", inputSchema: ["type": "object"],
+                                            annotations: .readOnlyLocal, permission: "admin")
+            func call(arguments: JSONObject, context: ToolContext) throws -> ToolResult { .structured(["kpi": 1]) }
+        }
+        let f = try GatewayFixture(tools: [KPITool()])
+        let sent = "\u{212A}pi_report"
+        XCTAssertEqual(f.post(GatewayFixture.legacyBody("tools/call", params: ["name": .string(sent), "arguments": [:]]),
+                              token: try f.token(roles: ["MCP.Admin"])).status, 200)
+        // A caller without the permission is refused, and recorded under the registered name too.
+        let denied = f.post(GatewayFixture.legacyBody("tools/call", params: ["name": .string(sent), "arguments": [:]]),
+                            token: try f.token())
+        XCTAssertEqual(denied.status, 403)
+        let trail = try f.instance.stores.audit.audit(since: 0, tenant: nil, limit: 10)
+        XCTAssertEqual(trail.count, 2)
+        for record in trail {
+            XCTAssertEqual(record.tool.map { Array($0.utf8) }, Array("Kpi_report".utf8), "recorded as sent: \(record.tool ?? "")")
+        }
+        let metrics = f.gateway.respond(to: HTTPRequest(method: "GET", path: "/metrics", remoteAddress: "127.0.0.1"))
+        let text = String(decoding: metrics.body, as: UTF8.self)
+        XCTAssertTrue(text.contains("tool=\"Kpi_report\",status=\"200\""), text)
+        XCTAssertFalse(text.contains("tool=\"_pi_report\""), text)
+    }
 }

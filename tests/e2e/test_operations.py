@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -155,6 +157,48 @@ def test_doctor(binary, tmp_path):
     assert bad.returncode == 1, bad
     assert re.search(r"^OpenID discovery\s+FAIL .*check outbound HTTPS", bad.stdout, re.M), bad.stdout
     assert "1 check(s) failed" in bad.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the switch to the state directory's owner happens only as root")
+def test_root_run_command_becomes_the_state_owner_and_follows_no_link(binary, tmp_path):
+    """`sudo mcp-fcgi blocks` reads the (root-only) config, then becomes the state directory's owner:
+    a link that user planted in place of the store is refused, and its root-owned target is untouched."""
+    service = pwd.getpwnam("www-data")
+    # Outside the root-only pytest directory, so the service user can reach it once the command is that user.
+    base = Path(tempfile.mkdtemp(prefix="mcp-fcgi-owner-", dir="/tmp"))
+    try:
+        os.chmod(base, 0o711)
+        state = base / "state"
+        state.mkdir(mode=0o700)
+        os.chown(state, service.pw_uid, service.pw_gid)
+        cfg = e2e_config(BASE_PORT)
+        cfg["state_dir"] = str(state)
+        path = tmp_path / "root-only.json"
+        path.write_text(json.dumps(cfg))
+        os.chmod(path, 0o600)
+        victim = base / "victim"
+        victim.write_text("root:x:0:0:root:/root:/bin/bash\n")
+        os.chmod(victim, 0o644)
+        (state / "mcp-fcgi.db").symlink_to(victim)
+
+        refused = run(binary, "blocks", "--config", str(path))
+        assert refused.returncode != 0, refused
+        assert f"{state}/mcp-fcgi.db is a symbolic link: refusing to follow it" in refused.stderr, refused
+        st = os.stat(victim)
+        assert (st.st_uid, st.st_mode & 0o7777) == (0, 0o644)
+        assert victim.read_text() == "root:x:0:0:root:/root:/bin/bash\n"
+
+        # Without the link the command works, and everything it made belongs to the service user.
+        (state / "mcp-fcgi.db").unlink()
+        blocked = run(binary, "block", "--config", str(path), "--user", "11111111-1111-4111-8111-111111111111")
+        assert blocked.returncode == 0, blocked
+        listed = run(binary, "blocks", "--config", str(path))
+        assert "11111111-1111-4111-8111-111111111111" in listed.stdout, listed
+        owners = {f.name: (f.lstat().st_uid, f.lstat().st_gid) for f in state.iterdir()}
+        assert "mcp-fcgi.db" in owners and "mcp-fcgi.db.blocks" in owners, owners
+        assert set(owners.values()) == {(service.pw_uid, service.pw_gid)}, owners
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ systemd

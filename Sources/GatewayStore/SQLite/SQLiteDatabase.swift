@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import GatewaySupport
 
 /// One SQLite connection per process, shared by its worker threads behind a lock.
 /// WAL mode and a busy timeout let every worker process of the site use the same file.
@@ -11,11 +12,21 @@ final class SQLiteDatabase: @unchecked Sendable {
     init(path: String, durable: Bool = true, busyTimeoutMilliseconds: Int32 = 5000) throws {
         self.path = path
         // Create the file owner-only before SQLite opens it: it holds who is blocked and how busy they are.
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StoreError("cannot open the store \(path): \(String(cString: strerror(errno)))") }
-        fchmod(fd, 0o600)
-        close(fd)
-        guard sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nil) == SQLITE_OK else {
+        // SQLite opens the -wal and -shm with O_NOFOLLOW, but it resolves a link in place of the database
+        // itself, and it would write through a companion that is a hard link or another user's file:
+        // all of those are refused here first. SQLite is then given the directory's real path with
+        // SQLITE_OPEN_NOFOLLOW, so a link swapped in after this check is refused too.
+        let resolved: String
+        do {
+            let fd = try StateDirectory.openOwnFile(path)
+            fchmod(fd, 0o600)
+            close(fd)
+            for companion in [path + "-wal", path + "-shm"] { try StateDirectory.checkOwnFileIfPresent(companion) }
+            resolved = try StateDirectory.inRealDirectory(path)
+        } catch let e as FileSystemError {
+            throw StoreError("cannot open the store: \(e.description)")
+        }
+        guard sqlite3_open_v2(resolved, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, nil) == SQLITE_OK else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             sqlite3_close(db)
             throw StoreError("cannot open the store \(path): \(message)")

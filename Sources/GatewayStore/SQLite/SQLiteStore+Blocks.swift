@@ -1,4 +1,5 @@
 import Foundation
+import GatewaySupport
 
 extension SQLiteStore: BlockList {
     public func addBlock(_ b: Block) throws {
@@ -67,11 +68,12 @@ final class BlockCache: @unchecked Sendable {
 
     /// Replaces the marker, so every process reloads on its next check.
     func announceChange() throws {
-        let temp = markerPath + ".\(getpid()).tmp"
+        // A fresh, unguessable temp file renamed over the marker: a link planted there is replaced, never followed.
         let stamp = "\(Date().timeIntervalSince1970) \(getpid())\n"
-        guard FileManager.default.createFile(atPath: temp, contents: Data(stamp.utf8), attributes: [.posixPermissions: 0o600]),
-              rename(temp, markerPath) == 0 else {
-            throw StoreError("cannot update \(markerPath): \(String(cString: strerror(errno)))")
+        do {
+            try PrivateFiles.writeAtomically(markerPath, Array(stamp.utf8))
+        } catch let e as FileSystemError {
+            throw StoreError("cannot update the blocks marker: \(e.description)")
         }
     }
 

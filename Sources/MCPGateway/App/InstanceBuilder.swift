@@ -30,6 +30,8 @@ public struct InstanceBuilder {
     public static func buildAll(config: ProcessConfig, workerThreads: Int = 1) throws -> [GatewayInstance] {
         let instances = config.instances
         guard !instances.isEmpty else { throw ServerError("the configuration defines no instance") }
+        // Made first, or a fresh installation's first process would map the counters once per instance.
+        try StateDirectory.ensure(instances[0].stateDirectory)
         let counters = GatewayMetrics.openCounters(stateDirectory: instances[0].stateDirectory)
         return try instances.map { instance in
             var builder = InstanceBuilder(config: instance, sharesHost: instances.count > 1)
@@ -123,7 +125,8 @@ public struct InstanceBuilder {
         let routes = InstanceRoutes(mcpPath: config.server.mcpPath,
                                     metadataPaths: ResourceMetadataEndpoint.paths(mcpPath: config.server.mcpPath, sharesHost: sharesHost),
                                     metadata: ResourceMetadataEndpoint(metadata: metadata),
-                                    me: sharesHost ? nil : MeEndpoint(authenticator: authenticator, challenges: challenges),
+                                    me: sharesHost ? nil : MeEndpoint(authenticator: authenticator, challenges: challenges,
+                                                                                   blocks: stores.blocks, metrics: metrics),
                                     authorizationServer: try config.oauth.map {
                                         try AuthorizationServer.make(config: config, oauth: $0, stores: stores, verifier: verifier, metrics: metrics)
                                     })

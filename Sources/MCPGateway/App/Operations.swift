@@ -86,7 +86,7 @@ public final class OperationsStatus: Sendable {
             "rejections": .integer(Int(f.rateLimitRejections)), "blocked_requests": .integer(Int(f.blockedRequests)),
         ]
         o["requests"] = ["mcp": .integer(Int(f.mcpRequests)), "auth_failures": .integer(Int(f.authFailures))]
-        o["last_upstream_errors"] = .array((metrics.counters?.recentErrors() ?? []).map {
+        o["last_upstream_errors"] = .array(metrics.recentUpstreamErrors().map {
             ["time": .string(Timestamp.iso8601($0.time)), "error": .string($0.text)]
         })
         return .object(o)

@@ -42,7 +42,10 @@ final class BackendConnector: @unchecked Sendable {
     func target(for caller: Caller) throws -> Target {
         let override = caller.tenant?.backends?[name]
         if override?.enabled == false { throw ToolError("The backend \(name) is not enabled for your organisation.") }
-        return Target(baseURL: override?.baseURL ?? settings.baseURL, scope: override?.scope ?? settings.scope)
+        // A tenant's own host gets tokens only for its own scope: the shared backend's scope would
+        // hand that host a token it could replay against the shared backend.
+        guard let url = override?.baseURL else { return Target(baseURL: settings.baseURL, scope: override?.scope ?? settings.scope) }
+        return Target(baseURL: url, scope: override?.scope)
     }
 
     enum Credential { case token, session, apiKey }
@@ -102,7 +105,8 @@ final class BackendConnector: @unchecked Sendable {
     }
 
     private func onBehalfOfToken(_ caller: Caller, _ target: Target) throws -> String {
-        guard let broker, let scope = target.scope else { throw ToolError("The backend \(name) has no token broker configured.") }
+        guard let broker else { throw ToolError("The backend \(name) has no token broker configured.") }
+        guard let scope = target.scope else { throw ToolError("The backend \(name) has no Entra scope for your organisation's host.") }
         guard let principal = caller.principal, !principal.isAppOnly else {
             throw ToolError(TokenBrokerError.delegatedAccessNeedsUser.description)
         }

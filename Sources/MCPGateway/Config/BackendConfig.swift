@@ -307,6 +307,9 @@ enum BackendConfig {
             }
             t.scope = s.string("scope")
             if t.scope != nil && !backend.usesTokens { s.fail("scope", "backend \(name) uses an API key, not tokens") }
+            if t.baseURL != nil && backend.usesTokens && (t.scope ?? "").isEmpty {
+                s.fail("scope", "is required with base_url for auth_mode \(backend.authMode.rawValue): the tenant host's own Entra scope (api://<its app id>/.default); the backend's scope would give that host tokens for the shared backend")
+            }
             errors += s.finish()
             out[name] = t
         }

@@ -11,6 +11,8 @@ public final class GatewayMetrics: UpstreamObserver, @unchecked Sendable {
     /// `instance="name",` when the process serves several instances (names come from the
     /// config, so the set is fixed); empty otherwise, which keeps single-instance series as they were.
     let instanceLabel: String
+    /// Marks this instance's upstream errors in the shared error ring (empty with one instance).
+    let errorTag: String
 
     private func series(_ name: String, _ labels: String = "") -> String {
         let all = instanceLabel + labels
@@ -30,6 +32,7 @@ public final class GatewayMetrics: UpstreamObserver, @unchecked Sendable {
     public init(counters: SharedCounters?, instance: String? = nil) {
         self.counters = counters
         self.instanceLabel = instance.map { "instance=\"\(Self.labelSafe($0))\"," } ?? ""
+        self.errorTag = instance.map { "[\(Self.labelSafe($0))] " } ?? ""
     }
 
     /// The counters file every process of an installation maps.
@@ -69,7 +72,7 @@ public final class GatewayMetrics: UpstreamObserver, @unchecked Sendable {
     }
 
     public func recordTokenCache(hit: Bool) {
-        counters?.add(hit ? "mcp_token_cache_lookups_total{result=\"hit\"}" : "mcp_token_cache_lookups_total{result=\"miss\"}")
+        counters?.add(series("mcp_token_cache_lookups_total", hit ? "result=\"hit\"" : "result=\"miss\""))
     }
 
     public func recordRateLimited() { counters?.add(series("mcp_rate_limit_rejections_total")) }
@@ -91,7 +94,7 @@ public final class GatewayMetrics: UpstreamObserver, @unchecked Sendable {
     /// Keeps the text for `system_status`. Callers pass a host and an error kind, never a URL's query or a body.
     public func recordUpstreamError(_ name: String, _ text: String) {
         let clean = String(String.UnicodeScalarView(text.unicodeScalars.prefix(150).map { $0.value >= 0x20 && $0.value < 0x7F ? $0 : "?" }))
-        counters?.pushError("\(Self.labelSafe(name)): \(clean)", at: Date().timeIntervalSince1970)
+        counters?.pushError("\(errorTag)\(Self.labelSafe(name)): \(clean)", at: Date().timeIntervalSince1970)
     }
 
     // MARK: - reading
@@ -105,12 +108,13 @@ public final class GatewayMetrics: UpstreamObserver, @unchecked Sendable {
         public var authFailures: UInt64 = 0
     }
 
+    /// This instance's figures only: the instances of a process share one counters file.
     public func figures() -> Figures {
         var f = Figures()
-        for (key, value) in counters?.snapshot() ?? [:] {
+        for (key, value) in counters?.snapshot() ?? [:] where isOwn(key) {
             switch Self.family(key) {
             case "mcp_token_cache_lookups_total":
-                if key == "mcp_token_cache_lookups_total{result=\"hit\"}" { f.tokenCacheHits += value } else { f.tokenCacheMisses += value }
+                if key.hasSuffix("result=\"hit\"}") { f.tokenCacheHits += value } else { f.tokenCacheMisses += value }
             case "mcp_rate_limit_rejections_total": f.rateLimitRejections += value
             case "mcp_blocked_requests_total": f.blockedRequests += value
             case "mcp_requests_total": f.mcpRequests += value
@@ -119,6 +123,18 @@ public final class GatewayMetrics: UpstreamObserver, @unchecked Sendable {
             }
         }
         return f
+    }
+
+    /// Whether `series` was counted by this instance (every series is, with one instance).
+    private func isOwn(_ series: String) -> Bool {
+        instanceLabel.isEmpty || series.contains("{" + instanceLabel) || series.contains("{" + instanceLabel.dropLast() + "}")
+    }
+
+    /// This instance's recent upstream errors, newest first, without the tag that marks them as its own.
+    public func recentUpstreamErrors() -> [(time: Double, text: String)] {
+        (counters?.recentErrors() ?? []).compactMap { e in
+            e.text.hasPrefix(errorTag) ? (e.time, String(e.text.dropFirst(errorTag.count))) : nil
+        }
     }
 
     static let help: [String: (String, String)] = [

@@ -29,7 +29,7 @@ public struct InstanceRoutes: Stage {
     public func handle(_ exchange: inout Exchange, next: Next) -> HTTPResponse {
         let path = exchange.request.path
         if path == mcpPath { return next(&exchange) }
-        if let me, path == MeEndpoint.path { return me.respond(to: exchange.request) }
+        if let me, path == MeEndpoint.path { return me.respond(to: exchange.request, requestId: exchange.requestId) }
         if metadataPaths.contains(path) { return metadata.respond(to: exchange.request) }
         if let authorizationServer, let answer = authorizationServer.respond(&exchange) { return answer }
         return NotFound.response(for: exchange.request)

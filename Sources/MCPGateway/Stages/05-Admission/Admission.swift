@@ -7,14 +7,14 @@ import MCPJSON
 /// Fifth stage: operator blocks, then the per-user and per-tenant rate limits, both from the
 /// shared store so they hold across every process. A store failure refuses (fail closed).
 public struct Admission: Stage {
-    let blocks: any BlockList
+    let blocks: OperatorBlocks
     let limiter: any RateLimiter
     /// The instance's limits; a tenant record's own limits replace them for that tenant.
     let limits: GatewayConfig.RateLimits
     let metrics: GatewayMetrics
 
     public init(blocks: any BlockList, limiter: any RateLimiter, limits: GatewayConfig.RateLimits, metrics: GatewayMetrics) {
-        self.blocks = blocks
+        self.blocks = OperatorBlocks(blocks: blocks, metrics: metrics)
         self.limiter = limiter
         self.limits = limits
         self.metrics = metrics
@@ -27,16 +27,9 @@ public struct Admission: Stage {
         let method = exchange.message?.message.method ?? "DELETE session"
         let now = Date().timeIntervalSince1970
         do {
-            // Ids are stored lower-cased by `mcp-fcgi block`; GUIDs compare case-insensitively.
-            var keys: [(Block.Kind, String)] = [(.user, p.objectId.lowercased()), (.tenant, p.tenantId.lowercased())]
-            if let app = p.clientAppId { keys.append((.clientApp, app.lowercased())) }
-            if let block = try blocks.activeBlock(matching: keys, now: Int64(now)) {
-                metrics.recordBlocked()
-                Log.shared.warning("request from a blocked principal refused", ["request_id": .string(exchange.requestId),
-                    "block": .string(block.kind.rawValue), "id": .string(block.id), "method": .string(method)])
+            if let block = try blocks.activeBlock(for: p, now: now, requestId: exchange.requestId, method: method) {
                 exchange.verdict.deny("blocked \(block.kind.rawValue)")
-                let error = RPCError(RPCErrorCode.forbidden, "Access has been blocked by the operator of this server",
-                                     data: ["blocked": .string(block.kind.rawValue)])
+                let error = RPCError(RPCErrorCode.forbidden, OperatorBlocks.refusalMessage, data: ["blocked": .string(block.kind.rawValue)])
                 return HTTPResponse.json(403, JSONRPCMessage.errorEnvelope(id: id, error: error))
             }
             if let wait = try limiter.take(buckets(p, caller.tenant), now: now) {

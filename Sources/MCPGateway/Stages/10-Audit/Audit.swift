@@ -56,7 +56,7 @@ public struct Audit: Stage {
             }
             response = Self.unavailable
         }
-        let tool = record.tool.map { registry.tool(named: $0) == nil ? "unknown" : $0 }
+        let tool = record.tool.map { registry.tool(named: $0)?.definition.name ?? "unknown" }
         metrics.recordMCPRequest(method: record.method, tool: tool, status: response.status)
         if Log.shared.level <= .debug, let caller = exchange.caller {
             Log.shared.debug("mcp request", ["request_id": .string(exchange.requestId), "caller": .string(caller.key),
@@ -122,7 +122,9 @@ public struct Audit: Stage {
         } else if let message = exchange.message?.message {
             r.method = message.method
             if message.method == "tools/call" {
-                r.tool = message.params["name"]?.stringValue
+                // The registered name, never the name as sent: lookups match canonically
+                // equivalent strings ("\u{212A}" is "K"), and the trail is searched by bytes.
+                r.tool = exchange.toolCall?.name ?? message.params["name"]?.stringValue.map { registry.tool(named: $0)?.definition.name ?? $0 }
                 let arguments = JSONWriter.serialize(message.params["arguments"] ?? .object(JSONObject()))
                 r.argumentsDigest = SHA256Digest(arguments).hex
                 if policy.includeArguments && exchange.caller != nil { r.arguments = String(decoding: arguments, as: UTF8.self) }
