@@ -46,6 +46,43 @@ public struct InstanceBuilder {
                                  http: MeteredFetcher(CurlHTTPFetcher(options: entra.http), upstream: "entra_keys", metrics: metrics))
     }
 
+    /// Every provider `auth.providers` configures, behind one router. Without the key: Entra alone.
+    public static func tokenProviders(for config: GatewayConfig, entra: TokenVerifier, metrics: GatewayMetrics) throws -> BearerTokenProvider {
+        guard config.auth.providers != nil else { return entra }
+        var issuers: [String: BearerTokenProvider] = [:]
+        var fallback: BearerTokenProvider?
+        for provider in config.resolvedProviders() {
+            switch provider {
+            case .entra:
+                fallback = entra
+            case .oidc(let o):
+                let c = oidcConfiguration(o, for: config)
+                issuers[o.issuer] = try TokenVerifier(oidc: c, http: MeteredFetcher(CurlHTTPFetcher(options: c.http),
+                                                                                   upstream: "oidc_keys", metrics: metrics))
+            case .apiKey:
+                break
+            }
+        }
+        return ProviderRouter(issuers: issuers, fallbackJWT: fallback,
+                              fallbackIssuerTemplates: entraConfiguration(for: config).issuerTemplates)
+    }
+
+    /// One oidc provider's verifier settings; skew, cache, CA bundle and test switches from the `auth` section.
+    static func oidcConfiguration(_ o: OIDCProviderSettings, for config: GatewayConfig) -> OIDCConfiguration {
+        let auth = config.auth
+        var c = OIDCConfiguration(name: o.name, issuer: o.issuer, audiences: o.audiences, stateDirectory: config.stateDirectory)
+        c.authorizedParty = o.authorizedParty
+        c.allowedAlgorithms = o.algorithms
+        c.claims = o.claims
+        c.jwksURI = o.jwksURI
+        c.clockSkewSeconds = Int64(auth.clockSkewSeconds)
+        c.tokenCacheCapacity = auth.tokenCacheEntries
+        c.jwksRefreshIntervalSeconds = Int64(auth.jwksRefreshHours) * 3600
+        c.http.caBundlePath = auth.caBundle
+        c.http.allowInsecureHTTPForTesting = auth.allowInsecureHTTPForTesting
+        return c
+    }
+
     /// What the verifier is configured with: authority, tenants, audiences, token kinds, key endpoints.
     public static func entraConfiguration(for config: GatewayConfig) -> EntraConfiguration {
         let auth = config.auth
@@ -95,7 +132,14 @@ public struct InstanceBuilder {
                                     scopesSupported: auth.scopesSupported, resourceName: auth.resourceName ?? config.server.name)
         }
         let issuerBase = auth.mode == .development ? DevTokenMinter.issuerAuthority : auth.authority
-        let servers = (auth.allowedTenants.isEmpty ? ["organizations"] : auth.allowedTenants).map { "\(issuerBase)/\($0)/v2.0" }
+        var servers: [String] = []
+        for provider in config.resolvedProviders() {
+            switch provider {
+            case .entra: servers += (auth.allowedTenants.isEmpty ? ["organizations"] : auth.allowedTenants).map { "\(issuerBase)/\($0)/v2.0" }
+            case .oidc(let o): servers.append(o.issuer)
+            case .apiKey: break
+            }
+        }
         return ResourceMetadata(publicURL: config.server.publicURL, authorizationServers: servers,
                                 scopesSupported: auth.scopesSupported, resourceName: auth.resourceName ?? config.server.name)
     }
@@ -106,6 +150,7 @@ public struct InstanceBuilder {
         let metrics = GatewayMetrics(counters: counters ?? GatewayMetrics.openCounters(stateDirectory: config.stateDirectory),
                                      instance: sharesHost ? config.instanceName : nil)
         let verifier = try Self.verifier(for: config, metrics: metrics)
+        let tokens = try Self.tokenProviders(for: config, entra: verifier, metrics: metrics)
         let metadata = Self.metadata(for: config)
         let stores = try self.stores ?? Self.openStores(for: config, durable: false)
         let startedAt = Date().timeIntervalSince1970
@@ -116,7 +161,7 @@ public struct InstanceBuilder {
         let authenticator = Authenticator(verifier: verifier, requiredScopes: auth.requiredScopes, policy: config.permissions,
                                           instance: config.instanceName, tenants: config.tenants, trustedProxy: config.trustedProxy,
                                           allowedTenants: auth.allowedTenants, acceptAnyTenant: auth.acceptAnyTenant,
-                                          metrics: metrics, authority: auth.authority)
+                                          metrics: metrics, authority: auth.authority, tokens: tokens)
         let challenges = Challenges(metadata: metadata, policy: config.permissions, requiredScopes: auth.requiredScopes)
         let server = ServerIdentity(name: config.server.name, version: GatewayVersion.string,
                                     instructions: config.server.instructions, startedAt: startedAt)
