@@ -10,9 +10,12 @@ public struct StateStores: Sendable {
     public var backendSessions: BackendSessionStore
     public var oauth: OAuthStore
     public var health: StoreHealthCheck
+    /// API keys, where the engine keeps them (nil: this engine has none, and the api_key provider cannot be used).
+    public var apiKeys: APIKeyStore?
 
     public init(blocks: BlockList, rateLimiter: RateLimiter, audit: AuditLog, sessions: MCPSessionStore,
-                mappings: WorkspaceMappingStore, backendSessions: BackendSessionStore, oauth: OAuthStore, health: StoreHealthCheck) {
+                mappings: WorkspaceMappingStore, backendSessions: BackendSessionStore, oauth: OAuthStore, health: StoreHealthCheck,
+                apiKeys: APIKeyStore? = nil) {
         self.blocks = blocks
         self.rateLimiter = rateLimiter
         self.audit = audit
@@ -21,12 +24,13 @@ public struct StateStores: Sendable {
         self.backendSessions = backendSessions
         self.oauth = oauth
         self.health = health
+        self.apiKeys = apiKeys
     }
 
     /// One engine serving every concern.
     public init(_ engine: GatewayStore) {
         self.init(blocks: engine, rateLimiter: engine, audit: engine, sessions: engine, mappings: engine,
-                  backendSessions: engine, oauth: engine, health: engine)
+                  backendSessions: engine, oauth: engine, health: engine, apiKeys: engine as? APIKeyStore)
     }
 
     /// Every concern in the SQLite database at `path`, created or migrated as needed.

@@ -66,6 +66,11 @@ public final class SQLiteStore: @unchecked Sendable {
         """
         ALTER TABLE audit ADD COLUMN completed INTEGER NOT NULL DEFAULT 1;
         """,
+        // Service-to-service API keys (APIKeyStore): only a keyed hash of each key; times in Unix seconds.
+        """
+        CREATE TABLE api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, tenant TEXT NOT NULL, roles TEXT NOT NULL,
+                               hmac TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER, revoked INTEGER);
+        """,
     ]
 
     /// The files a store at `path` consists of: the database, SQLite's write-ahead log and its

@@ -47,10 +47,12 @@ public struct InstanceBuilder {
     }
 
     /// Every provider `auth.providers` configures, behind one router. Without the key: Entra alone.
-    public static func tokenProviders(for config: GatewayConfig, entra: TokenVerifier, metrics: GatewayMetrics) throws -> BearerTokenProvider {
+    public static func tokenProviders(for config: GatewayConfig, entra: TokenVerifier, stores: StateStores,
+                                      metrics: GatewayMetrics) throws -> BearerTokenProvider {
         guard config.auth.providers != nil else { return entra }
         var issuers: [String: BearerTokenProvider] = [:]
         var fallback: BearerTokenProvider?
+        var apiKeys: (prefix: String, provider: BearerTokenProvider)?
         for provider in config.resolvedProviders() {
             switch provider {
             case .entra:
@@ -60,11 +62,13 @@ public struct InstanceBuilder {
                 issuers[o.issuer] = try TokenVerifier(oidc: c, http: MeteredFetcher(CurlHTTPFetcher(options: c.http),
                                                                                    upstream: "oidc_keys", metrics: metrics))
             case .apiKey:
-                break
+                guard let store = stores.apiKeys else { throw ServerError("the api_key provider needs a store that keeps API keys") }
+                apiKeys = (APIKeyIssuer.prefix, APIKeyProvider(issuer: try APIKeyIssuer(stateDirectory: config.stateDirectory), store: store,
+                                                               allowedTenants: config.auth.allowedTenants, acceptAnyTenant: config.auth.acceptAnyTenant))
             }
         }
         return ProviderRouter(issuers: issuers, fallbackJWT: fallback,
-                              fallbackIssuerTemplates: entraConfiguration(for: config).issuerTemplates)
+                              fallbackIssuerTemplates: entraConfiguration(for: config).issuerTemplates, apiKeys: apiKeys)
     }
 
     /// One oidc provider's verifier settings; skew, cache, CA bundle and test switches from the `auth` section.
@@ -114,7 +118,8 @@ public struct InstanceBuilder {
     /// metrics counters and the development signing key.
     public static func stateFiles(for config: GatewayConfig) -> [String] {
         SQLiteStore.files(atPath: config.resolvedStorePath)
-            + [GatewayMetrics.countersPath(stateDirectory: config.stateDirectory), config.stateDirectory + "/" + DevSigningKey.fileName]
+            + [GatewayMetrics.countersPath(stateDirectory: config.stateDirectory), config.stateDirectory + "/" + DevSigningKey.fileName,
+               config.stateDirectory + "/" + APIKeyIssuer.secretFileName]
     }
 
     /// Run as root, gives the instance's files to the owner of the state directory, the user the
@@ -150,9 +155,9 @@ public struct InstanceBuilder {
         let metrics = GatewayMetrics(counters: counters ?? GatewayMetrics.openCounters(stateDirectory: config.stateDirectory),
                                      instance: sharesHost ? config.instanceName : nil)
         let verifier = try Self.verifier(for: config, metrics: metrics)
-        let tokens = try Self.tokenProviders(for: config, entra: verifier, metrics: metrics)
         let metadata = Self.metadata(for: config)
         let stores = try self.stores ?? Self.openStores(for: config, durable: false)
+        let tokens = try Self.tokenProviders(for: config, entra: verifier, stores: stores, metrics: metrics)
         let startedAt = Date().timeIntervalSince1970
         let operations = OperationsStatus(config: config, store: stores.health, verifier: verifier, metrics: metrics,
                                           startedAt: startedAt, workerThreads: workerThreads)

@@ -66,7 +66,8 @@ public final class Authenticator: @unchecked Sendable {
             if principal.isEntra, !principal.isAppOnly, requiredScopes.contains(where: { !principal.scopes.contains($0) }) {
                 return .failure(.insufficientScope)
             }
-            return .success(caller(for: principal, token: token))
+            // Only an Entra token can be an On-Behalf-Of assertion; no other provider's token travels on.
+            return .success(caller(for: principal, token: principal.isEntra ? token : nil))
         }
     }
 
