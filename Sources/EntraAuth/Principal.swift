@@ -30,6 +30,18 @@ public struct Principal: Equatable, Sendable {
 
     public var isEntra: Bool { provider == Self.entraProvider }
 
+    /// A user id another provider qualified: `google:…`, `github:…`, `apikey:…` or
+    /// `oidc:<name>:…`, printable ASCII without spaces (what operators type into mappings and blocks).
+    public static func isQualifiedUserID(_ id: String) -> Bool {
+        guard id.utf8.count <= 512, id.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return false }
+        let parts = id.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        switch parts.first {
+        case "google", "github", "apikey": return parts.count >= 2 && !id.dropFirst(parts[0].count + 1).isEmpty
+        case "oidc": return parts.count == 3 && !parts[1].isEmpty && !parts[2].isEmpty
+        default: return false
+        }
+    }
+
     /// App-only: `idtyp=app`, or no `scp` at all (client-credentials tokens carry only `roles`).
     static func isAppOnly(_ claims: JSONObject) -> Bool {
         claims["idtyp"]?.stringValue == "app" || claims["scp"] == nil
