@@ -90,7 +90,7 @@ public struct OIDCClaimsMapping: Sendable {
         return email
     }
 
-    func tenant(_ claims: JSONObject) throws(TokenVerificationError) -> String {
+    public func tenant(_ claims: JSONObject) throws(TokenVerificationError) -> String {
         let tenant: String
         if let fixedTenant {
             tenant = fixedTenant
@@ -109,7 +109,7 @@ public struct OIDCClaimsMapping: Sendable {
         return tenant
     }
 
-    func roles(_ claims: JSONObject) throws(TokenVerificationError) -> [String] {
+    public func roles(_ claims: JSONObject) throws(TokenVerificationError) -> [String] {
         guard let rolesClaim, let value = Self.value(rolesClaim, in: claims) else { return [] }
         if let one = value.stringValue { return one.split(separator: " ").map(String.init) }
         guard let list = value.arrayValue else { throw .malformedToken(.invalidClaim) }

@@ -41,6 +41,12 @@ public enum TokenVerificationError: Error, Equatable, Sendable, CustomStringConv
     case revokedAPIKey
     /// An opaque token's provider could not be asked; like missing keys, a 503.
     case providerUnavailable
+    /// The opaque token's provider said it is not a valid token (unknown, expired or revoked).
+    case rejectedByProvider
+    /// A GitHub user in none of the organisations this API accepts.
+    case organizationNotAllowed
+    /// The token may not show what the provider is configured to check (GitHub's read:org).
+    case providerScopeMissing
 
     public enum MalformedReason: Equatable, Sendable {
         case segmentCount
@@ -107,6 +113,10 @@ public enum TokenVerificationError: Error, Equatable, Sendable, CustomStringConv
         case .invalidAPIKey: return "The API key is not valid."
         case .revokedAPIKey: return "The API key has been revoked."
         case .providerUnavailable: return "The token's identity provider cannot be reached right now; try again later."
+        case .rejectedByProvider: return "The access token was refused by its identity provider: it is unknown, expired or revoked."
+        case .organizationNotAllowed: return "The token's user is not a member of an organization this API accepts."
+        case .providerScopeMissing:
+            return "The access token may not show the user's organizations: it needs the read:org scope (classic and OAuth tokens) or organization read access."
         }
     }
 
@@ -141,6 +151,9 @@ public enum TokenVerificationError: Error, Equatable, Sendable, CustomStringConv
         case .invalidAPIKey: return "invalidAPIKey"
         case .revokedAPIKey: return "revokedAPIKey"
         case .providerUnavailable: return "providerUnavailable"
+        case .rejectedByProvider: return "rejectedByProvider"
+        case .organizationNotAllowed: return "organizationNotAllowed"
+        case .providerScopeMissing: return "providerScopeMissing"
         }
     }
 }

@@ -12,10 +12,12 @@ public struct StateStores: Sendable {
     public var health: StoreHealthCheck
     /// API keys, where the engine keeps them (nil: this engine has none, and the api_key provider cannot be used).
     public var apiKeys: APIKeyStore?
+    /// Opaque-token verdicts (nil: this engine keeps none, and the github and google_access_token providers cannot be used).
+    public var introspections: IntrospectionCache?
 
     public init(blocks: BlockList, rateLimiter: RateLimiter, audit: AuditLog, sessions: MCPSessionStore,
                 mappings: WorkspaceMappingStore, backendSessions: BackendSessionStore, oauth: OAuthStore, health: StoreHealthCheck,
-                apiKeys: APIKeyStore? = nil) {
+                apiKeys: APIKeyStore? = nil, introspections: IntrospectionCache? = nil) {
         self.blocks = blocks
         self.rateLimiter = rateLimiter
         self.audit = audit
@@ -25,12 +27,14 @@ public struct StateStores: Sendable {
         self.oauth = oauth
         self.health = health
         self.apiKeys = apiKeys
+        self.introspections = introspections
     }
 
     /// One engine serving every concern.
     public init(_ engine: GatewayStore) {
         self.init(blocks: engine, rateLimiter: engine, audit: engine, sessions: engine, mappings: engine,
-                  backendSessions: engine, oauth: engine, health: engine, apiKeys: engine as? APIKeyStore)
+                  backendSessions: engine, oauth: engine, health: engine, apiKeys: engine as? APIKeyStore,
+                  introspections: engine as? IntrospectionCache)
     }
 
     /// Every concern in the SQLite database at `path`, created or migrated as needed.

@@ -53,6 +53,17 @@ public struct InstanceBuilder {
         var issuers: [String: BearerTokenProvider] = [:]
         var fallback: BearerTokenProvider?
         var apiKeys: (prefix: String, provider: BearerTokenProvider)?
+        var opaque: [OpaqueTokenProvider] = []
+        func introspections() throws -> IntrospectionCache {
+            guard let cache = stores.introspections else { throw ServerError("opaque-token providers need a store that caches their answers") }
+            return cache
+        }
+        // Asking a provider about a token must fail fast: the caller is waiting, and a 503 is the answer when it cannot.
+        var options = CurlHTTPClientOptions.gateway
+        options.totalTimeoutSeconds = 10
+        options.maxRetries = 1
+        options.caBundlePath = config.auth.caBundle
+        options.allowInsecureHTTPForTesting = config.auth.allowInsecureHTTPForTesting
         for provider in config.resolvedProviders() {
             switch provider {
             case .entra:
@@ -61,6 +72,16 @@ public struct InstanceBuilder {
                 let c = oidcConfiguration(o, for: config)
                 issuers[o.issuer] = try TokenVerifier(oidc: c, http: MeteredFetcher(CurlHTTPFetcher(options: c.http),
                                                                                    upstream: "oidc_keys", metrics: metrics))
+            case .googleAccessToken(let g):
+                var mapping = config.tenantMapping()
+                mapping.fixedTenant = g.tenant
+                opaque.append(GoogleAccessTokenProvider(clientID: g.clientID, tokenInfoURL: g.tokenInfoURL,
+                                                        http: MeteredHTTPClient.wrap(CurlHTTPClient(options: options), upstream: "google_tokeninfo", metrics: metrics),
+                                                        cache: try introspections(), cacheTTLSeconds: Int64(g.cacheTTLSeconds), mapping: mapping))
+            case .github(let g):
+                opaque.append(GitHubProvider(settings: g, http: MeteredHTTPClient.wrap(CurlHTTPClient(options: options), upstream: "github", metrics: metrics),
+                                             cache: try introspections(), allowedTenants: config.auth.allowedTenants,
+                                             acceptAnyTenant: config.auth.acceptAnyTenant))
             case .apiKey:
                 guard let store = stores.apiKeys else { throw ServerError("the api_key provider needs a store that keeps API keys") }
                 apiKeys = (APIKeyIssuer.prefix, APIKeyProvider(issuer: try APIKeyIssuer(stateDirectory: config.stateDirectory), store: store,
@@ -68,7 +89,8 @@ public struct InstanceBuilder {
             }
         }
         return ProviderRouter(issuers: issuers, fallbackJWT: fallback,
-                              fallbackIssuerTemplates: entraConfiguration(for: config).issuerTemplates, apiKeys: apiKeys)
+                              fallbackIssuerTemplates: entraConfiguration(for: config).issuerTemplates, apiKeys: apiKeys,
+                              opaque: opaque)
     }
 
     /// One oidc provider's verifier settings; skew, cache, CA bundle and test switches from the `auth` section.
@@ -142,6 +164,8 @@ public struct InstanceBuilder {
             switch provider {
             case .entra: servers += (auth.allowedTenants.isEmpty ? ["organizations"] : auth.allowedTenants).map { "\(issuerBase)/\($0)/v2.0" }
             case .oidc(let o): servers.append(o.issuer)
+            case .googleAccessToken: servers.append("https://accounts.google.com")
+            case .github: servers.append("https://github.com/login/oauth")
             case .apiKey: break
             }
         }

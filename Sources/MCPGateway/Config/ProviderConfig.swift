@@ -8,12 +8,16 @@ public enum IdentityProviderSettings: Sendable {
     case entra
     case oidc(OIDCProviderSettings)
     case apiKey(APIKeyProviderSettings)
+    case googleAccessToken(GoogleAccessTokenSettings)
+    case github(GitHubProviderSettings)
 
     public var type: String {
         switch self {
         case .entra: return "entra"
         case .oidc: return "oidc"
         case .apiKey: return "api_key"
+        case .googleAccessToken: return "google_access_token"
+        case .github: return "github"
         }
     }
 }
@@ -32,6 +36,31 @@ public struct OIDCProviderSettings: Sendable {
 /// `{"type": "api_key"}`: keys made with `mcp-fcgi apikey create`, held in the store.
 public struct APIKeyProviderSettings: Sendable {
     public init() {}
+}
+
+/// `{"type": "google_access_token", "client_id": "….apps.googleusercontent.com"}`: Google's opaque
+/// access tokens, asked of tokeninfo; tenant from a verified email's domain or `tenant`.
+public struct GoogleAccessTokenSettings: Sendable {
+    public var clientID: String
+    public var tokenInfoURL = "https://oauth2.googleapis.com/tokeninfo"
+    public var tenant: String?
+    public var cacheTTLSeconds = 300
+}
+
+/// `{"type": "github", "organizations": {"acme": {"tenant": "<guid>", "roles": ["MCP.User"]}}}`, or a
+/// fixed `tenant` and `roles` for every GitHub user. The org login is compared case-insensitively.
+public struct GitHubProviderSettings: Sendable {
+    public struct Organization: Sendable {
+        public var login: String
+        public var tenant: String?
+        public var roles: [String]
+    }
+    public var apiURL = "https://api.github.com"
+    public var tenant: String?
+    public var roles: [String] = []
+    /// In the order the config lists them (by login): the first the user belongs to decides.
+    public var organizations: [Organization] = []
+    public var cacheTTLSeconds = 300
 }
 
 extension GatewayConfig {
@@ -53,8 +82,10 @@ extension GatewayConfig {
             case "entra": provider = .entra
             case "api_key": provider = .apiKey(APIKeyProviderSettings())
             case "oidc": provider = parseOIDC(s).map { .oidc($0) }
+            case "google_access_token": provider = .googleAccessToken(parseGoogleAccessToken(s))
+            case "github": provider = .github(parseGitHub(s, errors: &errors))
             default:
-                s.fail("type", "must be entra, oidc or api_key"); provider = nil
+                s.fail("type", "must be entra, oidc, google_access_token, github or api_key"); provider = nil
             }
             errors += s.finish()
             guard let provider else { continue }
@@ -102,6 +133,57 @@ extension GatewayConfig {
         return settings
     }
 
+    private static func tenantOption(_ s: ConfigSection, _ key: String = "tenant") -> String? {
+        guard let t = s.string(key)?.lowercased() else { return nil }
+        if !IssuerTenantCheck.isGUID(t) { s.fail(key, "must be a tenant id (GUID)") }
+        return t
+    }
+
+    private static func upstreamURL(_ s: ConfigSection, _ key: String, default d: String) -> String {
+        let url = s.string(key, default: d)
+        if !url.hasPrefix("https://") && !url.hasPrefix("http://") { s.fail(key, "must be an https URL") }
+        return url
+    }
+
+    private static func parseGoogleAccessToken(_ s: ConfigSection) -> GoogleAccessTokenSettings {
+        var g = GoogleAccessTokenSettings(clientID: s.string("client_id") ?? "")
+        if g.clientID.isEmpty { s.fail("client_id", "is required: our OAuth client id, which the tokens' aud and azp must name") }
+        g.tokenInfoURL = upstreamURL(s, "tokeninfo_url", default: g.tokenInfoURL)
+        g.tenant = tenantOption(s)
+        g.cacheTTLSeconds = s.int("cache_ttl_seconds", default: g.cacheTTLSeconds, range: 1...3600)
+        return g
+    }
+
+    private static func parseGitHub(_ s: ConfigSection, errors: inout [ConfigError]) -> GitHubProviderSettings {
+        var g = GitHubProviderSettings()
+        g.apiURL = upstreamURL(s, "api_url", default: g.apiURL)
+        g.tenant = tenantOption(s)
+        g.roles = s.strings("roles") ?? []
+        g.cacheTTLSeconds = s.int("cache_ttl_seconds", default: g.cacheTTLSeconds, range: 1...3600)
+        let orgs = s.section("organizations")
+        for login in orgs.raw.keys.sorted() {
+            let o = orgs.section(login)
+            g.organizations.append(.init(login: login.lowercased(), tenant: tenantOption(o), roles: o.strings("roles") ?? []))
+            errors += o.finish()
+        }
+        errors += orgs.finish()
+        if g.tenant == nil && g.organizations.contains(where: { $0.tenant == nil }) {
+            s.fail("tenant", "name the tenant of GitHub users (here or per organization): there is no other way to place them")
+        }
+        return g
+    }
+
+    /// A provider's claims mapping with the instance's email domains and tenant allow-list.
+    func tenantMapping(_ base: OIDCClaimsMapping = OIDCClaimsMapping(), emailDomains: [String: String]? = nil) -> OIDCClaimsMapping {
+        var m = base
+        m.emailDomains = emailDomains ?? tenants.values.reduce(into: [String: String]()) { map, record in
+            for d in record.emailDomains { map[d] = record.id }
+        }
+        m.allowedTenants = Set(auth.allowedTenants.map { $0.lowercased() })
+        m.acceptAnyTenant = auth.acceptAnyTenant
+        return m
+    }
+
     /// The oidc providers' mappings learn the tenants' email domains and the allow-list.
     func resolvedProviders() -> [IdentityProviderSettings] {
         let domains = tenants.values.reduce(into: [String: String]()) { map, record in
@@ -109,9 +191,7 @@ extension GatewayConfig {
         }
         return (auth.providers ?? [.entra]).map { provider in
             guard case .oidc(var o) = provider else { return provider }
-            o.claims.emailDomains = domains
-            o.claims.allowedTenants = Set(auth.allowedTenants.map { $0.lowercased() })
-            o.claims.acceptAnyTenant = auth.acceptAnyTenant
+            o.claims = tenantMapping(o.claims, emailDomains: domains)
             return .oidc(o)
         }
     }

@@ -54,7 +54,10 @@ public final class Authenticator: @unchecked Sendable {
         metrics.recordTokenCache(hit: cacheHit)
         switch verdict {
         case .failure(let e):
-            if e == .providerUnavailable { return .failure(.providerUnavailable) }
+            if e == .providerUnavailable {
+                Log.shared.error("identity provider unavailable: an opaque token or API key could not be checked", ["instance": .string(instance)])
+                return .failure(.providerUnavailable)
+            }
             if e.httpStatus == 503 {
                 Log.shared.error("token signing keys unavailable: the JWKS endpoint cannot be reached and no keys are cached",
                                  ["authority": .string(authority)])
