@@ -60,6 +60,8 @@ public struct OIDCClaimsMapping: Sendable {
     /// `permissions` (Auth0 RBAC), `realm_access.roles` (Keycloak), or a namespaced claim
     /// such as `https://example.com/roles`; nil: no roles.
     public var rolesClaim: String?
+    /// Roles every user of this provider has, besides those of `rolesClaim` (Google ID tokens carry none).
+    public var roles: [String] = []
     /// A claim holding the tenant id (a GUID).
     public var tenantClaim: String?
     /// Every user of this provider belongs to this tenant.
@@ -110,10 +112,10 @@ public struct OIDCClaimsMapping: Sendable {
     }
 
     public func roles(_ claims: JSONObject) throws(TokenVerificationError) -> [String] {
-        guard let rolesClaim, let value = Self.value(rolesClaim, in: claims) else { return [] }
-        if let one = value.stringValue { return one.split(separator: " ").map(String.init) }
+        var roles = self.roles
+        guard let rolesClaim, let value = Self.value(rolesClaim, in: claims) else { return roles }
+        if let one = value.stringValue { return roles + one.split(separator: " ").map(String.init) }
         guard let list = value.arrayValue else { throw .malformedToken(.invalidClaim) }
-        var roles: [String] = []
         for item in list {
             guard let s = item.stringValue else { throw .malformedToken(.invalidClaim) }
             roles.append(s)

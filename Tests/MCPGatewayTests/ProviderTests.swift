@@ -102,11 +102,28 @@ final class ProviderTests: XCTestCase {
         func problems(_ list: JSONValue) -> String {
             do { _ = try fixture(providers: list); return "" } catch { return "\(error)" }
         }
-        XCTAssertTrue(problems([["type": "saml"]]).contains("auth.providers[0].type: must be entra, oidc or api_key"))
+        XCTAssertTrue(problems([["type": "saml"]]).contains("auth.providers[0].type: must be entra, oidc, google_access_token, github or api_key"))
         XCTAssertTrue(problems([["type": "entra"], ["type": "entra"]]).contains("auth.providers[1]: entra is listed twice"))
         XCTAssertTrue(problems([["type": "oidc", "name": "x"]]).contains("auth.providers[0].issuer: is required"))
         XCTAssertTrue(problems([["type": "oidc", "name": "g", "issuer": .string(issuerURL), "audiences": ["a"], "algorithms": ["HS256"]]])
             .contains("HS256 is not one of RS256, PS256, ES256"))
         XCTAssertTrue(problems([]).contains("auth.providers: must be a non-empty list"))
+    }
+}
+
+extension ProviderTests {
+    func testGitHubWithoutAnyTenantIsAConfigurationError() throws {
+        do {
+            _ = try fixture(providers: [["type": "github", "organizations": ["acme": ["roles": ["MCP.User"]]]]])
+            XCTFail("accepted a GitHub provider that cannot place its users in a tenant")
+        } catch {
+            XCTAssertTrue("\(error)".contains("auth.providers[0].tenant: name the tenant of GitHub users"), "\(error)")
+        }
+        do {
+            _ = try fixture(providers: [["type": "github", "tenant": .string(GatewayFixture.tenant), "organizations": ["acme": ["rolez": []]]]])
+            XCTFail("accepted a misspelt key")
+        } catch {
+            XCTAssertTrue("\(error)".contains("auth.providers[0].organizations.acme.rolez: unknown setting"), "\(error)")
+        }
     }
 }

@@ -75,6 +75,7 @@ public struct InstanceBuilder {
             case .googleAccessToken(let g):
                 var mapping = config.tenantMapping()
                 mapping.fixedTenant = g.tenant
+                mapping.roles = g.roles
                 opaque.append(GoogleAccessTokenProvider(clientID: g.clientID, tokenInfoURL: g.tokenInfoURL,
                                                         http: MeteredHTTPClient.wrap(CurlHTTPClient(options: options), upstream: "google_tokeninfo", metrics: metrics),
                                                         cache: try introspections(), cacheTTLSeconds: Int64(g.cacheTTLSeconds), mapping: mapping))

@@ -153,7 +153,7 @@ final class GoogleAccessTokenProvider: IntrospectingProvider, @unchecked Sendabl
         do { tenant = try mapping.tenant(claims) } catch { return .failure(error) }
         let email = claims["email_verified"]?.boolValue == true ? Self.text(info["email"]) : nil
         let scopes = Self.text(info["scope"]).map { $0.split(separator: " ").map(String.init) } ?? []
-        return .success((IntrospectedUser(subject: sub, tenant: tenant, roles: [], scopes: scopes, name: nil, email: email, client: aud), expiresIn))
+        return .success((IntrospectedUser(subject: sub, tenant: tenant, roles: mapping.roles, scopes: scopes, name: nil, email: email, client: aud), expiresIn))
     }
 
     static func text(_ v: JSONValue?) -> String? { v?.stringValue }

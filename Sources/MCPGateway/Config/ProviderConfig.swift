@@ -44,6 +44,8 @@ public struct GoogleAccessTokenSettings: Sendable {
     public var clientID: String
     public var tokenInfoURL = "https://oauth2.googleapis.com/tokeninfo"
     public var tenant: String?
+    /// Roles every user of this provider has.
+    public var roles: [String] = []
     public var cacheTTLSeconds = 300
 }
 
@@ -124,6 +126,7 @@ extension GatewayConfig {
         settings.jwksURI = s.string("jwks_uri")
         settings.claims.subjectClaim = s.string("subject_claim", default: "sub")
         settings.claims.rolesClaim = s.string("roles_claim")
+        settings.claims.roles = s.strings("roles") ?? []
         settings.claims.tenantClaim = s.string("tenant_claim")
         settings.claims.fixedTenant = s.string("tenant")?.lowercased()
         if let t = settings.claims.fixedTenant, !IssuerTenantCheck.isGUID(t) { s.fail("tenant", "must be a tenant id (GUID)") }
@@ -150,6 +153,7 @@ extension GatewayConfig {
         if g.clientID.isEmpty { s.fail("client_id", "is required: our OAuth client id, which the tokens' aud and azp must name") }
         g.tokenInfoURL = upstreamURL(s, "tokeninfo_url", default: g.tokenInfoURL)
         g.tenant = tenantOption(s)
+        g.roles = s.strings("roles") ?? []
         g.cacheTTLSeconds = s.int("cache_ttl_seconds", default: g.cacheTTLSeconds, range: 1...3600)
         return g
     }
