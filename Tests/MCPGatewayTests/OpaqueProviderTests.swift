@@ -107,19 +107,23 @@ final class OpaqueProviderTests: XCTestCase {
         return CurlHTTPClient(options: o)
     }
 
-    func google(ttl: Int64 = 300) -> GoogleAccessTokenProvider {
-        var mapping = OIDCClaimsMapping()
-        mapping.emailDomains = ["contoso.com": tenant]
-        mapping.allowedTenants = [tenant]
-        return GoogleAccessTokenProvider(clientID: FakeOpaqueProviders.client, tokenInfoURL: fake.baseURL + "/tokeninfo", http: http,
-                                         cache: store, cacheTTLSeconds: ttl, mapping: mapping, clock: clock.closure)
+    func context(ttl: Int) -> IntrospectionContext {
+        let clock = self.clock
+        return IntrospectionContext(http: http, cache: store, cacheTTLSeconds: ttl, allowedTenants: [tenant], acceptAnyTenant: false,
+                                    clock: { clock.now })
+    }
+
+    func google(ttl: Int = 300) -> GoogleAccessTokenProvider {
+        var settings = GoogleAccessTokenSettings(clientID: FakeOpaqueProviders.client)
+        settings.tokenInfoURL = fake.baseURL + "/tokeninfo"
+        return GoogleAccessTokenProvider(settings: settings, context: context(ttl: ttl), emailDomains: ["contoso.com": tenant])
     }
 
     func github(orgs: Bool = true) -> GitHubProvider {
         var s = GitHubProviderSettings()
         s.apiURL = fake.baseURL + "/"
         if orgs { s.organizations = [.init(login: "acme-corp", tenant: tenant, roles: ["MCP.User"])] } else { s.tenant = tenant }
-        return GitHubProvider(settings: s, http: http, cache: store, allowedTenants: [tenant], acceptAnyTenant: false, clock: clock.closure)
+        return GitHubProvider(settings: s, context: context(ttl: 300))
     }
 
     func check(_ p: BearerTokenProvider, _ token: String) -> (Result<Principal, TokenVerificationError>, Bool) {

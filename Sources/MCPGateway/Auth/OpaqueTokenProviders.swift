@@ -48,23 +48,40 @@ struct IntrospectedUser: Equatable {
     }
 }
 
+/// What every opaque-token provider shares: how to ask it, the store's cache and its TTL, the tenant allow-list, the clock.
+struct IntrospectionContext: Sendable {
+    let http: HTTPClient
+    let cache: IntrospectionCache
+    let cacheTTLSeconds: Int64
+    let allowedTenants: Set<String>
+    let acceptAnyTenant: Bool
+    let clock: @Sendable () -> Int64
+
+    init(http: HTTPClient, cache: IntrospectionCache, cacheTTLSeconds: Int, allowedTenants: [String], acceptAnyTenant: Bool,
+         clock: @escaping @Sendable () -> Int64 = systemClockSeconds) {
+        self.http = http
+        self.cache = cache
+        self.cacheTTLSeconds = Int64(cacheTTLSeconds)
+        self.allowedTenants = Set(allowedTenants.map { $0.lowercased() })
+        self.acceptAnyTenant = acceptAnyTenant
+        self.clock = clock
+    }
+}
+
 /// A provider asked over HTTPS about each new token (`introspect`); its answer is shared through
 /// the store for at most the token's remaining life and the configured TTL. Down → 503, never 401.
 protocol IntrospectingProvider: OpaqueTokenProvider {
     var qualifier: String { get }
     var issuer: String { get }
-    var cache: IntrospectionCache { get }
-    var cacheTTLSeconds: Int64 { get }
-    var allowedTenants: Set<String> { get }
-    var acceptAnyTenant: Bool { get }
-    var clock: () -> Int64 { get }
+    var context: IntrospectionContext { get }
     /// The user, and how many more seconds the provider says the token lives (nil: it does not say).
     func introspect(_ token: String) -> Result<(IntrospectedUser, Int64?), TokenVerificationError>
 }
 
 extension IntrospectingProvider {
     func check(_ token: String, cacheHit: inout Bool) -> Result<Principal, TokenVerificationError> {
-        let now = clock()
+        let cache = context.cache, cacheTTLSeconds = context.cacheTTLSeconds
+        let now = context.clock()
         let digest = SHA256Digest(Array(token.utf8)).hex
         if let summary = try? cache.introspection(provider: qualifier, tokenDigest: digest, now: now),
            let user = IntrospectedUser(summary: summary) {
@@ -89,13 +106,13 @@ extension IntrospectingProvider {
     }
 
     func admit(_ user: IntrospectedUser, expiresAt: Int64) -> Result<Principal, TokenVerificationError> {
-        guard acceptAnyTenant || allowedTenants.contains(user.tenant) else { return .failure(.tenantNotAllowed) }
+        guard context.acceptAnyTenant || context.allowedTenants.contains(user.tenant) else { return .failure(.tenantNotAllowed) }
         return .success(user.principal(qualifier: qualifier, issuer: issuer, expiresAt: expiresAt))
     }
 
     /// The provider's answer, or why there is none: a transport failure is the provider's, not the caller's.
-    func send(_ http: HTTPClient, _ request: UpstreamRequest) -> Result<UpstreamResponse, TokenVerificationError> {
-        do { return .success(try http.send(request)) } catch { return .failure(.providerUnavailable) }
+    func send(_ request: UpstreamRequest) -> Result<UpstreamResponse, TokenVerificationError> {
+        do { return .success(try context.http.send(request)) } catch { return .failure(.providerUnavailable) }
     }
 
     static func parseObject(_ body: [UInt8]) -> JSONObject? {
@@ -108,32 +125,29 @@ extension IntrospectingProvider {
 /// `aud` and `azp` must be our OAuth client, `expires_in` bounds the cache, the user is
 /// `google:<sub>`, the tenant comes from a verified email's domain or the configured tenant.
 final class GoogleAccessTokenProvider: IntrospectingProvider, @unchecked Sendable {
-    let qualifier = "google"
-    let issuer = "https://accounts.google.com"
-    let clientID: String
-    let tokenInfoURL: String
-    let http: HTTPClient
-    let cache: IntrospectionCache
-    let cacheTTLSeconds: Int64
+    var qualifier: String { "google" }
+    var issuer: String { "https://accounts.google.com" }
+    let settings: GoogleAccessTokenSettings
+    let context: IntrospectionContext
+    /// Email domains and fixed tenant or roles, as the oidc providers use them.
     let mapping: OIDCClaimsMapping
-    var allowedTenants: Set<String> { mapping.allowedTenants }
-    var acceptAnyTenant: Bool { mapping.acceptAnyTenant }
-    let clock: () -> Int64
 
-    init(clientID: String, tokenInfoURL: String, http: HTTPClient, cache: IntrospectionCache, cacheTTLSeconds: Int64,
-         mapping: OIDCClaimsMapping, clock: @escaping () -> Int64 = systemClockSeconds) {
-        self.clientID = clientID; self.tokenInfoURL = tokenInfoURL; self.http = http; self.cache = cache
-        self.cacheTTLSeconds = cacheTTLSeconds; self.mapping = mapping; self.clock = clock
+    init(settings: GoogleAccessTokenSettings, context: IntrospectionContext, emailDomains: [String: String]) {
+        var m = OIDCClaimsMapping()
+        (m.emailDomains, m.fixedTenant, m.roles) = (emailDomains, settings.tenant, settings.roles)
+        (m.allowedTenants, m.acceptAnyTenant) = (context.allowedTenants, context.acceptAnyTenant)
+        (self.settings, self.context, self.mapping) = (settings, context, m)
     }
 
     func recognises(_ token: String) -> Bool { token.hasPrefix("ya29.") }
 
     func introspect(_ token: String) -> Result<(IntrospectedUser, Int64?), TokenVerificationError> {
-        let request = UpstreamRequest(method: "POST", url: tokenInfoURL,
+        let clientID = settings.clientID
+        let request = UpstreamRequest(method: "POST", url: settings.tokenInfoURL,
                                       headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/x-www-form-urlencoded")],
                                       idempotent: true)
         let response: UpstreamResponse
-        switch send(http, request) { case .success(let r): response = r; case .failure(let e): return .failure(e) }
+        switch send(request) { case .success(let r): response = r; case .failure(let e): return .failure(e) }
         // 400 invalid_token (unknown or expired) is the documented refusal; 5xx and 429 are the provider's trouble.
         guard response.status == 200 else {
             return .failure(response.status >= 500 || response.status == 429 ? .providerUnavailable : .rejectedByProvider)
@@ -168,30 +182,25 @@ final class GoogleAccessTokenProvider: IntrospectingProvider, @unchecked Sendabl
 /// which gives the tenant and roles. GitHub tokens carry no lifetime: the cache TTL alone bounds it.
 final class GitHubProvider: IntrospectingProvider, @unchecked Sendable {
     static let tokenPrefixes = ["gho_", "ghp_", "ghu_", "github_pat_"]
-    let qualifier = "github"
-    let issuer = "https://github.com"
-    let apiURL: String
-    let http: HTTPClient
-    let cache: IntrospectionCache
-    let cacheTTLSeconds: Int64
+    var qualifier: String { "github" }
+    var issuer: String { "https://github.com" }
     let settings: GitHubProviderSettings
-    let allowedTenants: Set<String>
-    let acceptAnyTenant: Bool
-    let clock: () -> Int64
+    let context: IntrospectionContext
+    /// `api_url` without trailing slashes.
+    let apiURL: String
 
-    init(settings: GitHubProviderSettings, http: HTTPClient, cache: IntrospectionCache, allowedTenants: [String],
-         acceptAnyTenant: Bool, clock: @escaping () -> Int64 = systemClockSeconds) {
+    init(settings: GitHubProviderSettings, context: IntrospectionContext) {
         var api = Substring(settings.apiURL)
         while api.hasSuffix("/") { api = api.dropLast() }
-        self.apiURL = String(api); self.http = http; self.cache = cache; self.settings = settings
-        self.cacheTTLSeconds = Int64(settings.cacheTTLSeconds)
-        self.allowedTenants = Set(allowedTenants.map { $0.lowercased() }); self.acceptAnyTenant = acceptAnyTenant; self.clock = clock
+        self.apiURL = String(api)
+        self.settings = settings
+        self.context = context
     }
 
     func recognises(_ token: String) -> Bool { Self.tokenPrefixes.contains { token.hasPrefix($0) } }
 
     private func get(_ path: String, _ token: String) -> Result<UpstreamResponse, TokenVerificationError> {
-        send(http, UpstreamRequest(url: apiURL + path, headers: [("Authorization", "Bearer \(token)"),
+        send(UpstreamRequest(url: apiURL + path, headers: [("Authorization", "Bearer \(token)"),
                                                                   ("Accept", "application/vnd.github+json"),
                                                                   ("X-GitHub-Api-Version", "2022-11-28")]))
     }
