@@ -127,3 +127,19 @@ extension ProviderTests {
         }
     }
 }
+
+extension ProviderTests {
+    func testABlockOnOneProvidersUserLeavesTheOtherProvidersSameRawIdAlone() throws {
+        let f = try fixture()
+        try f.instance.stores.blocks.addBlock(Block(kind: .user, id: "oidc:google:\(sharedRawId)", until: nil, reason: "test"))
+        let ping = GatewayFixture.legacyBody("ping")
+        XCTAssertEqual(f.post(ping, token: try googleToken()).status, 403)
+        XCTAssertEqual(f.post(ping, token: try f.token()).status, 200)
+        XCTAssertTrue(Principal.isQualifiedUserID("oidc:google:\(sharedRawId)"))
+        XCTAssertTrue(Principal.isQualifiedUserID("github:583231"))
+        XCTAssertFalse(Principal.isQualifiedUserID("oidc:google:"))
+        XCTAssertFalse(Principal.isQualifiedUserID("github:"))
+        XCTAssertFalse(Principal.isQualifiedUserID("saml:x"))
+        XCTAssertFalse(Principal.isQualifiedUserID("google:a b"))
+    }
+}
