@@ -19,6 +19,8 @@ final class FakeOpaqueProviders: @unchecked Sendable {
     /// GitHub users by token, and the organizations each token may list (nil: no read:org, a 403).
     var githubUsers: [String: JSONObject] = [:]
     var githubOrgs: [String: [String]?] = [:]
+    /// Teams by token, as "org/slug".
+    var githubTeams: [String: [String]] = [:]
     var down = false
     private(set) var server: ScriptedHTTPServer!
 
@@ -59,6 +61,12 @@ final class FakeOpaqueProviders: @unchecked Sendable {
                                   "documentation_url": "https://docs.github.com/rest/orgs/orgs#list-organizations-for-the-authenticated-user"])
             }
             return json(200, .array(orgs.enumerated().map { i, login in ["login": .string(login), "id": .integer(1000 + i)] }))
+        case "/user/teams?per_page=100":
+            guard githubUsers[token] != nil else { return json(401, ["message": "Bad credentials"]) }
+            return json(200, .array((githubTeams[token] ?? []).map { team in
+                let parts = team.split(separator: "/").map(String.init)
+                return ["slug": .string(parts[1]), "name": .string(parts[1]), "organization": ["login": .string(parts[0])]]
+            }))
         default:
             return json(404, ["message": "Not Found"])
         }
@@ -119,10 +127,10 @@ final class OpaqueProviderTests: XCTestCase {
         return GoogleAccessTokenProvider(settings: settings, context: context(ttl: ttl), emailDomains: ["contoso.com": tenant])
     }
 
-    func github(orgs: Bool = true) -> GitHubProvider {
+    func github(orgs: Bool = true, teams: [String] = []) -> GitHubProvider {
         var s = GitHubProviderSettings()
         s.apiURL = fake.baseURL + "/"
-        if orgs { s.organizations = [.init(login: "acme-corp", tenant: tenant, roles: ["MCP.User"])] } else { s.tenant = tenant }
+        if orgs { s.organizations = [.init(login: "acme-corp", tenant: tenant, roles: ["MCP.User"], teams: teams)] } else { s.tenant = tenant }
         return GitHubProvider(settings: s, context: context(ttl: 300))
     }
 
@@ -207,6 +215,28 @@ final class OpaqueProviderTests: XCTestCase {
         XCTAssertEqual(check(github(), "gho_revoked0000000000000000000000000000").0.failure, .rejectedByProvider)
         // With a fixed tenant and no organizations, /user alone decides.
         XCTAssertEqual(try check(github(orgs: false), outsider).0.get().objectId, "github:666")
+    }
+
+    func testGitHubTeamMembershipWhenTheOrganizationNamesTeams() throws {
+        let member = "ghu_teammember0000000000000000000000000"
+        fake.set {
+            fake.githubUsers[member] = ["login": "ada", "id": 1815]
+            fake.githubOrgs[member] = ["acme-corp"]
+            fake.githubTeams[member] = ["acme-corp/platform", "other-org/mcp-admins"]
+            fake.githubTeams[githubToken] = ["acme-corp/sales"]
+        }
+        let elsewhere = "ghu_elsewhere00000000000000000000000000"
+        fake.set {
+            fake.githubUsers[elsewhere] = ["login": "eve", "id": 1816]
+            fake.githubOrgs[elsewhere] = ["acme-corp", "other-org"]
+            fake.githubTeams[elsewhere] = ["other-org/mcp-admins"]
+        }
+        XCTAssertEqual(try check(github(teams: ["mcp-admins", "platform"]), member).0.get().objectId, "github:1815")
+        // In the organization, but in none of its named teams.
+        XCTAssertEqual(check(github(teams: ["mcp-admins"]), githubToken).0.failure, .organizationNotAllowed)
+        // A team of that name in another organization does not count.
+        XCTAssertEqual(check(github(teams: ["mcp-admins"]), elsewhere).0.failure, .organizationNotAllowed)
+        XCTAssertEqual(fake.server.hits("/user/teams?per_page=100"), 3)
     }
 
     func testProviderDownIs503NotARefusal() throws {

@@ -178,8 +178,8 @@ final class GoogleAccessTokenProvider: IntrospectingProvider, @unchecked Sendabl
 }
 
 /// `github`: GitHub user tokens (`gho_`, `ghp_`, `ghu_`, `github_pat_`), checked with `GET /user`
-/// and, when organisations are configured, `GET /user/orgs`: the user must belong to one of them,
-/// which gives the tenant and roles. GitHub tokens carry no lifetime: the cache TTL alone bounds it.
+/// and, when organisations are configured, `GET /user/orgs` (and `GET /user/teams` when an
+/// organisation names teams): the user must belong to one of them, which gives the tenant and roles. GitHub tokens carry no lifetime: the cache TTL alone bounds it.
 final class GitHubProvider: IntrospectingProvider, @unchecked Sendable {
     static let tokenPrefixes = ["gho_", "ghp_", "ghu_", "github_pat_"]
     var qualifier: String { "github" }
@@ -210,6 +210,20 @@ final class GitHubProvider: IntrospectingProvider, @unchecked Sendable {
         r.status >= 500 || r.status == 429 || (r.status == 403 && r.header("x-ratelimit-remaining") == "0")
     }
 
+    /// A list GitHub answers (`/user/orgs`, `/user/teams`): 403 means the token may not read it (`read:org`).
+    private func list(_ path: String, _ token: String) -> Result<[JSONValue], TokenVerificationError> {
+        let response: UpstreamResponse
+        switch get(path, token) { case .success(let r): response = r; case .failure(let e): return .failure(e) }
+        guard response.status == 200 else {
+            if Self.providerTrouble(response) { return .failure(.providerUnavailable) }
+            return .failure(response.status == 403 ? .providerScopeMissing : .rejectedByProvider)
+        }
+        guard let items = (try? JSONParser.parse(response.body, limits: JSONLimits(maxDepth: 8, maxBytes: 4 << 20)))?.arrayValue else {
+            return .failure(.providerUnavailable)
+        }
+        return .success(items)
+    }
+
     func introspect(_ token: String) -> Result<(IntrospectedUser, Int64?), TokenVerificationError> {
         let userResponse: UpstreamResponse
         switch get("/user", token) { case .success(let r): userResponse = r; case .failure(let e): return .failure(e) }
@@ -223,16 +237,21 @@ final class GitHubProvider: IntrospectingProvider, @unchecked Sendable {
         var tenant = settings.tenant
         var roles = settings.roles
         if !settings.organizations.isEmpty {
-            let orgsResponse: UpstreamResponse
-            switch get("/user/orgs?per_page=100", token) { case .success(let r): orgsResponse = r; case .failure(let e): return .failure(e) }
-            guard orgsResponse.status == 200 else {
-                if Self.providerTrouble(orgsResponse) { return .failure(.providerUnavailable) }
-                return .failure(orgsResponse.status == 403 ? .providerScopeMissing : .rejectedByProvider)
-            }
-            guard let list = try? JSONParser.parse(orgsResponse.body, limits: JSONLimits(maxDepth: 8, maxBytes: 4 << 20)),
-                  let orgs = list.arrayValue else { return .failure(.providerUnavailable) }
+            let orgs: [JSONValue]
+            switch list("/user/orgs?per_page=100", token) { case .success(let l): orgs = l; case .failure(let e): return .failure(e) }
             let member = Set(orgs.compactMap { $0["login"]?.stringValue?.lowercased() })
-            guard let org = settings.organizations.first(where: { member.contains($0.login) }) else { return .failure(.organizationNotAllowed) }
+            var candidates = settings.organizations.filter { member.contains($0.login) }
+            // Team requirements: one more call, only when a candidate organization has them.
+            if candidates.contains(where: { !$0.teams.isEmpty }) {
+                let teams: [JSONValue]
+                switch list("/user/teams?per_page=100", token) { case .success(let l): teams = l; case .failure(let e): return .failure(e) }
+                let memberships = Set(teams.compactMap { team -> String? in
+                    guard let slug = team["slug"]?.stringValue, let org = team["organization"]?["login"]?.stringValue else { return nil }
+                    return org.lowercased() + "/" + slug.lowercased()
+                })
+                candidates = candidates.filter { org in org.teams.isEmpty || org.teams.contains { memberships.contains(org.login + "/" + $0) } }
+            }
+            guard let org = candidates.first else { return .failure(.organizationNotAllowed) }
             tenant = org.tenant ?? tenant
             roles = org.roles
         }

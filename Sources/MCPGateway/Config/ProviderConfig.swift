@@ -56,6 +56,8 @@ public struct GitHubProviderSettings: Sendable {
         public var login: String
         public var tenant: String?
         public var roles: [String]
+        /// Team slugs (lower-cased); when set, the user must be in one of them, not just in the organization.
+        public var teams: [String] = []
     }
     public var apiURL = "https://api.github.com"
     public var tenant: String?
@@ -167,7 +169,8 @@ extension GatewayConfig {
         let orgs = s.section("organizations")
         for login in orgs.raw.keys.sorted() {
             let o = orgs.section(login)
-            g.organizations.append(.init(login: login.lowercased(), tenant: tenantOption(o), roles: o.strings("roles") ?? []))
+            g.organizations.append(.init(login: login.lowercased(), tenant: tenantOption(o), roles: o.strings("roles") ?? [],
+                                         teams: (o.strings("teams") ?? []).map { $0.lowercased() }))
             errors += o.finish()
         }
         errors += orgs.finish()
