@@ -239,6 +239,24 @@ final class OpaqueProviderTests: XCTestCase {
         XCTAssertEqual(fake.server.hits("/user/teams?per_page=100"), 3)
     }
 
+    func testLookupsAreRateLimitedAcrossTheSiteWhileCachedVerdictsServe() throws {
+        let clock = self.clock
+        let limited = IntrospectionContext(http: http, cache: store, cacheTTLSeconds: 300, allowedTenants: [tenant], acceptAnyTenant: false,
+                                           lookups: (store, 5), clock: { clock.now })
+        var s = GitHubProviderSettings()
+        s.apiURL = fake.baseURL
+        s.tenant = tenant
+        let provider = GitHubProvider(settings: s, context: limited)
+        XCTAssertNoThrow(try check(provider, githubToken).0.get())
+        // Burst of one: the next made-up token is not even sent to GitHub.
+        let before = fake.server.hits("/user")
+        XCTAssertEqual(check(provider, "gho_madeup00000000000000000000000000000000").0.failure, .providerUnavailable)
+        XCTAssertEqual(fake.server.hits("/user"), before)
+        XCTAssertTrue(check(provider, githubToken).1, "the cached verdict still serves")
+        clock.advance(12)
+        XCTAssertEqual(check(provider, "gho_madeup00000000000000000000000000000000").0.failure, .rejectedByProvider)
+    }
+
     func testProviderDownIs503NotARefusal() throws {
         fake.set { fake.down = true }
         XCTAssertEqual(check(github(), githubToken).0.failure, .providerUnavailable)

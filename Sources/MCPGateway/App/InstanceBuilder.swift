@@ -54,11 +54,11 @@ public struct InstanceBuilder {
         var fallback: BearerTokenProvider?
         var apiKeys: (prefix: String, provider: BearerTokenProvider)?
         var opaque: [OpaqueTokenProvider] = []
-        func context(_ ttl: Int, _ upstream: String) throws -> IntrospectionContext {
+        func context(_ ttl: Int, _ upstream: String, lookupsPerMinute: Int) throws -> IntrospectionContext {
             guard let cache = stores.introspections else { throw ServerError("opaque-token providers need a store that caches their answers") }
             return IntrospectionContext(http: MeteredHTTPClient.wrap(CurlHTTPClient(options: options), upstream: upstream, metrics: metrics),
                                         cache: cache, cacheTTLSeconds: ttl, allowedTenants: config.auth.allowedTenants,
-                                        acceptAnyTenant: config.auth.acceptAnyTenant)
+                                        acceptAnyTenant: config.auth.acceptAnyTenant, lookups: (stores.rateLimiter, lookupsPerMinute))
         }
         // Asking a provider about a token must fail fast: the caller is waiting, and a 503 is the answer when it cannot.
         var options = CurlHTTPClientOptions.gateway
@@ -75,10 +75,10 @@ public struct InstanceBuilder {
                 issuers[o.issuer] = try TokenVerifier(oidc: c, http: MeteredFetcher(CurlHTTPFetcher(options: c.http),
                                                                                    upstream: "oidc_keys", metrics: metrics))
             case .googleAccessToken(let g):
-                opaque.append(GoogleAccessTokenProvider(settings: g, context: try context(g.cacheTTLSeconds, "google_tokeninfo"),
+                opaque.append(GoogleAccessTokenProvider(settings: g, context: try context(g.cacheTTLSeconds, "google_tokeninfo", lookupsPerMinute: g.lookupsPerMinute),
                                                         emailDomains: config.tenantMapping().emailDomains))
             case .github(let g):
-                opaque.append(GitHubProvider(settings: g, context: try context(g.cacheTTLSeconds, "github")))
+                opaque.append(GitHubProvider(settings: g, context: try context(g.cacheTTLSeconds, "github", lookupsPerMinute: g.lookupsPerMinute)))
             case .apiKey:
                 guard let store = stores.apiKeys else { throw ServerError("the api_key provider needs a store that keeps API keys") }
                 apiKeys = (APIKeyIssuer.prefix, APIKeyProvider(issuer: try APIKeyIssuer(stateDirectory: config.stateDirectory), store: store,

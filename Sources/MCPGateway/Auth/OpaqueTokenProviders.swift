@@ -56,10 +56,14 @@ struct IntrospectionContext: Sendable {
     let allowedTenants: Set<String>
     let acceptAnyTenant: Bool
     let clock: @Sendable () -> Int64
+    /// Questions to the provider per minute across the site (burst a fifth of it): a flood of made-up
+    /// tokens must not get the gateway's address locked out for failed logins. Cached verdicts still serve.
+    let lookups: (limiter: RateLimiter, perMinute: Int)?
 
     init(http: HTTPClient, cache: IntrospectionCache, cacheTTLSeconds: Int, allowedTenants: [String], acceptAnyTenant: Bool,
-         clock: @escaping @Sendable () -> Int64 = systemClockSeconds) {
+         lookups: (limiter: RateLimiter, perMinute: Int)? = nil, clock: @escaping @Sendable () -> Int64 = systemClockSeconds) {
         self.http = http
+        self.lookups = lookups
         self.cache = cache
         self.cacheTTLSeconds = Int64(cacheTTLSeconds)
         self.allowedTenants = Set(allowedTenants.map { $0.lowercased() })
@@ -89,6 +93,10 @@ extension IntrospectingProvider {
             return admit(user, expiresAt: user.expiresAt ?? now + cacheTTLSeconds)
         }
         cacheHit = false
+        if let (limiter, perMinute) = context.lookups {
+            let bucket = RateBucket(key: "introspect:\(qualifier)", perMinute: Double(perMinute), burst: Double(max(1, perMinute / 5)))
+            guard (try? limiter.take([bucket], now: Double(now))) == .some(nil) else { return .failure(.providerUnavailable) }
+        }
         switch introspect(token) {
         case .failure(let e): return .failure(e)
         case .success(let (found, remaining)):

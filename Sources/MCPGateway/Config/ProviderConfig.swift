@@ -47,6 +47,7 @@ public struct GoogleAccessTokenSettings: Sendable {
     /// Roles every user of this provider has.
     public var roles: [String] = []
     public var cacheTTLSeconds = 300
+    public var lookupsPerMinute = 300
 }
 
 /// `{"type": "github", "organizations": {"acme": {"tenant": "<guid>", "roles": ["MCP.User"]}}}`, or a
@@ -65,6 +66,8 @@ public struct GitHubProviderSettings: Sendable {
     /// In the order the config lists them (by login): the first the user belongs to decides.
     public var organizations: [Organization] = []
     public var cacheTTLSeconds = 300
+    /// Questions to GitHub per minute across the site; past it, new tokens get 503 until the bucket refills.
+    public var lookupsPerMinute = 300
 }
 
 extension GatewayConfig {
@@ -157,6 +160,7 @@ extension GatewayConfig {
         g.tenant = tenantOption(s)
         g.roles = s.strings("roles") ?? []
         g.cacheTTLSeconds = s.int("cache_ttl_seconds", default: g.cacheTTLSeconds, range: 1...3600)
+        g.lookupsPerMinute = s.int("lookups_per_minute", default: g.lookupsPerMinute, range: 1...100_000)
         return g
     }
 
@@ -166,6 +170,7 @@ extension GatewayConfig {
         g.tenant = tenantOption(s)
         g.roles = s.strings("roles") ?? []
         g.cacheTTLSeconds = s.int("cache_ttl_seconds", default: g.cacheTTLSeconds, range: 1...3600)
+        g.lookupsPerMinute = s.int("lookups_per_minute", default: g.lookupsPerMinute, range: 1...100_000)
         let orgs = s.section("organizations")
         for login in orgs.raw.keys.sorted() {
             let o = orgs.section(login)
