@@ -49,6 +49,16 @@ public struct JWKSFetcher {
         return config
     }
 
+    /// A generic provider's discovery document, refused unless its `issuer` is exactly the one
+    /// configured: a document for another issuer must not supply the keys.
+    public func discover(issuer: String) throws -> OpenIDConfiguration {
+        let body = try getOK(OpenIDConfiguration.trimmedAuthority(issuer) + "/.well-known/openid-configuration")
+        let config = try OpenIDConfiguration(json: body)
+        guard config.issuer == issuer else { throw AuthConfigurationError("discovery document names another issuer") }
+        guard options.permits(config.jwksURI) else { throw HTTPFetchError.insecureURL }
+        return config
+    }
+
     /// The key set document, checked to hold at least one usable key.
     public func fetchKeySet(jwksURI: String) throws -> (document: JSONValue, keys: KeySet) {
         let body = try getOK(jwksURI)

@@ -32,6 +32,10 @@ public final class JWKSKeyStore: SigningKeyProvider, @unchecked Sendable {
         /// worker threads for as long as a fetch takes.
         public var unknownKidWaitMilliseconds = 200
         public var http: HTTPFetchOptions = HTTPFetchOptions()
+        /// A generic OpenID provider: discovery at `{issuer}/.well-known/openid-configuration`,
+        /// whose `issuer` must equal this exactly (OpenID Connect Discovery §4.3). Nil: Entra's
+        /// `{authority}/{tenant}/v2.0` discovery.
+        public var exactIssuer: String?
 
         public init(authority: String, metadataTenant: String, jwksURI: String? = nil, stateDirectory: String) {
             self.authority = authority
@@ -189,8 +193,9 @@ public final class JWKSKeyStore: SigningKeyProvider, @unchecked Sendable {
         var jwksURI = settings.jwksURI
         if jwksURI == nil {
             // Rediscover on each refresh; if discovery is down, the last known URI still serves.
-            jwksURI = (try? fetcher.discover(authority: settings.authority, tenant: settings.metadataTenant))?.jwksURI
-                ?? previous?.jwksURI
+            let discovered = settings.exactIssuer.map { try? fetcher.discover(issuer: $0) }
+                ?? (try? fetcher.discover(authority: settings.authority, tenant: settings.metadataTenant))
+            jwksURI = discovered?.jwksURI ?? previous?.jwksURI
         }
         guard let uri = jwksURI, settings.http.permits(uri),
               let (document, keys) = try? fetcher.fetchKeySet(jwksURI: uri)

@@ -21,11 +21,34 @@ public struct Principal: Equatable, Sendable {
     /// The user is in more groups than the token can list (Entra's group overage: `hasgroups`,
     /// or `_claim_names.groups` pointing at Graph); `groups` is then incomplete.
     public let groupsOverflowed: Bool
+    /// Which configured identity provider vouched for this principal: "entra", or the
+    /// provider's qualifier ("google", "github", "apikey", "oidc:<name>"). For every provider
+    /// but Entra, `objectId` is already qualified with it, so ids from two providers never meet.
+    public let provider: String
+
+    public static let entraProvider = "entra"
+
+    public var isEntra: Bool { provider == Self.entraProvider }
+
+    /// A user id another provider qualified: `google:…`, `github:…`, `apikey:…` or
+    /// `oidc:<name>:…`, printable ASCII without spaces (what operators type into mappings and blocks).
+    public static func isQualifiedUserID(_ id: String) -> Bool {
+        guard id.utf8.count <= 512, id.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return false }
+        let parts = id.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+        switch parts.first {
+        case "google", "github", "apikey": return parts.count >= 2 && !id.dropFirst(parts[0].count + 1).isEmpty
+        case "oidc": return parts.count == 3 && !parts[1].isEmpty && !parts[2].isEmpty
+        default: return false
+        }
+    }
 
     /// App-only: `idtyp=app`, or no `scp` at all (client-credentials tokens carry only `roles`).
     static func isAppOnly(_ claims: JSONObject) -> Bool {
         claims["idtyp"]?.stringValue == "app" || claims["scp"] == nil
     }
+
+    /// Entra's mapping: `tid`, `oid` and the rest, as `init(claims:)` reads them.
+    public static func entra(_ claims: JSONObject) throws -> Principal { try Principal(claims: claims) }
 
     init(claims: JSONObject) throws {
         func required(_ claim: TokenVerificationError.RequiredClaim) throws -> String {
@@ -64,18 +87,20 @@ public struct Principal: Equatable, Sendable {
         // A list in Entra tokens; a lone string is read as a one-element list.
         clientCapabilities = claims["xms_cc"]?.stringValue.map { [$0] } ?? claims["xms_cc"]?.arrayValue?.compactMap(\.stringValue) ?? []
         groupsOverflowed = claims["hasgroups"]?.boolValue == true || claims["_claim_names"]?["groups"] != nil
+        provider = Self.entraProvider
     }
 
     public init(tenantId: String, objectId: String, subject: String, issuer: String, clientAppId: String?,
                 scopes: [String], roles: [String], groups: [String]?, tokenVersion: String?, isAppOnly: Bool,
                 expiresAt: Int64, displayName: String?, userPrincipalName: String?, clientCapabilities: [String] = [],
-                groupsOverflowed: Bool = false) {
+                groupsOverflowed: Bool = false, provider: String = Principal.entraProvider) {
         self.tenantId = tenantId; self.objectId = objectId; self.subject = subject; self.issuer = issuer
         self.clientAppId = clientAppId; self.scopes = scopes; self.roles = roles; self.groups = groups
         self.tokenVersion = tokenVersion; self.isAppOnly = isAppOnly; self.expiresAt = expiresAt
         self.displayName = displayName; self.userPrincipalName = userPrincipalName
         self.clientCapabilities = clientCapabilities
         self.groupsOverflowed = groupsOverflowed
+        self.provider = provider
     }
 
     /// For a whoami tool: identity, grants and expiry, never the token itself.
@@ -94,6 +119,7 @@ public struct Principal: Equatable, Sendable {
         o["expiresAt"] = .integer(Int(expiresAt))
         o["displayName"] = JSONValue(displayName)
         o["userPrincipalName"] = JSONValue(userPrincipalName)
+        o["provider"] = .string(provider)
         return .object(o)
     }
 }

@@ -30,6 +30,23 @@ public enum TokenVerificationError: Error, Equatable, Sendable, CustomStringConv
     /// No usable signing keys and the key endpoint could not be reached.
     /// Not the caller's fault: the HTTP layer answers 503, not 401.
     case signingKeysUnavailable
+    /// `azp` is not the client this provider is configured to accept.
+    case invalidAuthorizedParty
+    /// The tenant would come from the email's domain, but the provider did not verify the email.
+    case emailNotVerified
+    /// No tenant claim, fixed tenant or mapped email domain places the user in a tenant.
+    case noTenantForUser
+    /// Not one of our API keys (wrong shape, unknown id or wrong secret: never said which).
+    case invalidAPIKey
+    case revokedAPIKey
+    /// An opaque token's provider could not be asked; like missing keys, a 503.
+    case providerUnavailable
+    /// The opaque token's provider said it is not a valid token (unknown, expired or revoked).
+    case rejectedByProvider
+    /// A GitHub user in none of the organisations this API accepts.
+    case organizationNotAllowed
+    /// The token may not show what the provider is configured to check (GitHub's read:org).
+    case providerScopeMissing
 
     public enum MalformedReason: Equatable, Sendable {
         case segmentCount
@@ -48,12 +65,12 @@ public enum TokenVerificationError: Error, Equatable, Sendable, CustomStringConv
     /// The RFC 6750 `error` value, or nil when the token is not at fault
     /// (`signingKeysUnavailable`), where no Bearer error should be sent.
     public var errorCode: String? {
-        self == .signingKeysUnavailable ? nil : "invalid_token"
+        httpStatus == 503 ? nil : "invalid_token"
     }
 
     /// The status the HTTP layer should answer with.
     public var httpStatus: Int {
-        self == .signingKeysUnavailable ? 503 : 401
+        self == .signingKeysUnavailable || self == .providerUnavailable ? 503 : 401
     }
 
     /// The RFC 6750 `error_description`: precise, token-free, quote-free.
@@ -89,6 +106,17 @@ public enum TokenVerificationError: Error, Equatable, Sendable, CustomStringConv
         case .delegatedTokenNotAccepted: return "This API does not accept delegated (user) tokens."
         case .appOnlyTokenNotAccepted: return "This API does not accept app-only tokens."
         case .signingKeysUnavailable: return "The token signing keys are temporarily unavailable; try again later."
+        case .invalidAuthorizedParty: return "The access token was issued to a client (azp) this API does not accept."
+        case .emailNotVerified:
+            return "The access token's email is not verified by its provider, so it cannot place the user in a tenant."
+        case .noTenantForUser: return "The access token names no tenant this API serves (no tenant claim and no mapped email domain)."
+        case .invalidAPIKey: return "The API key is not valid."
+        case .revokedAPIKey: return "The API key has been revoked."
+        case .providerUnavailable: return "The token's identity provider cannot be reached right now; try again later."
+        case .rejectedByProvider: return "The access token was refused by its identity provider: it is unknown, expired or revoked."
+        case .organizationNotAllowed: return "The token's user is not a member of an organization this API accepts."
+        case .providerScopeMissing:
+            return "The access token may not show the user's organizations: it needs the read:org scope (classic and OAuth tokens) or organization read access."
         }
     }
 
@@ -117,6 +145,15 @@ public enum TokenVerificationError: Error, Equatable, Sendable, CustomStringConv
         case .delegatedTokenNotAccepted: return "delegatedTokenNotAccepted"
         case .appOnlyTokenNotAccepted: return "appOnlyTokenNotAccepted"
         case .signingKeysUnavailable: return "signingKeysUnavailable"
+        case .invalidAuthorizedParty: return "invalidAuthorizedParty"
+        case .emailNotVerified: return "emailNotVerified"
+        case .noTenantForUser: return "noTenantForUser"
+        case .invalidAPIKey: return "invalidAPIKey"
+        case .revokedAPIKey: return "revokedAPIKey"
+        case .providerUnavailable: return "providerUnavailable"
+        case .rejectedByProvider: return "rejectedByProvider"
+        case .organizationNotAllowed: return "organizationNotAllowed"
+        case .providerScopeMissing: return "providerScopeMissing"
         }
     }
 }

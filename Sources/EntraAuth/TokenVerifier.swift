@@ -4,8 +4,10 @@ import MCPJSON
 /// Verifies bearer tokens: strict JWS parsing, a key from the provider (never
 /// from the token), the signature, then the claims policy. Successful results
 /// are cached by token digest until expiry. One instance serves all threads.
-public final class TokenVerifier: @unchecked Sendable {
+public final class TokenVerifier: BearerTokenProvider, @unchecked Sendable {
     public typealias Clock = () -> Int64
+    /// Turns verified claims into the Principal (Entra's `tid`/`oid`, or a provider's mapping).
+    public typealias PrincipalMapping = (JSONObject) throws -> Principal
 
     public let policy: ClaimsPolicy
     public let allowedAlgorithms: Set<JWSAlgorithm>
@@ -13,10 +15,12 @@ public final class TokenVerifier: @unchecked Sendable {
     private let keys: SigningKeyProvider
     private let clock: Clock
     private let cache: TokenCache
+    private let principal: PrincipalMapping
 
     public init(policy: ClaimsPolicy, keys: SigningKeyProvider, allowedAlgorithms: Set<JWSAlgorithm> = [.rs256],
                 maxTokenBytes: Int = CompactJWS.defaultMaxBytes, cacheCapacity: Int = 10_000,
-                clock: @escaping Clock = systemClockSeconds) {
+                clock: @escaping Clock = systemClockSeconds, principal: @escaping PrincipalMapping = Principal.entra) {
+        self.principal = principal
         self.policy = policy
         self.keys = keys
         self.allowedAlgorithms = allowedAlgorithms
@@ -76,6 +80,6 @@ public final class TokenVerifier: @unchecked Sendable {
         if let failure = policy.evaluate(TokenClaims(claims: claims, signingKeyIssuer: key.issuer, now: now)) {
             throw failure
         }
-        return try Principal(claims: claims)
+        return try principal(claims)
     }
 }

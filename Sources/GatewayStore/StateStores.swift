@@ -10,9 +10,14 @@ public struct StateStores: Sendable {
     public var backendSessions: BackendSessionStore
     public var oauth: OAuthStore
     public var health: StoreHealthCheck
+    /// API keys, where the engine keeps them (nil: this engine has none, and the api_key provider cannot be used).
+    public var apiKeys: APIKeyStore?
+    /// Opaque-token verdicts (nil: this engine keeps none, and the github and google_access_token providers cannot be used).
+    public var introspections: IntrospectionCache?
 
     public init(blocks: BlockList, rateLimiter: RateLimiter, audit: AuditLog, sessions: MCPSessionStore,
-                mappings: WorkspaceMappingStore, backendSessions: BackendSessionStore, oauth: OAuthStore, health: StoreHealthCheck) {
+                mappings: WorkspaceMappingStore, backendSessions: BackendSessionStore, oauth: OAuthStore, health: StoreHealthCheck,
+                apiKeys: APIKeyStore? = nil, introspections: IntrospectionCache? = nil) {
         self.blocks = blocks
         self.rateLimiter = rateLimiter
         self.audit = audit
@@ -21,12 +26,15 @@ public struct StateStores: Sendable {
         self.backendSessions = backendSessions
         self.oauth = oauth
         self.health = health
+        self.apiKeys = apiKeys
+        self.introspections = introspections
     }
 
     /// One engine serving every concern.
     public init(_ engine: GatewayStore) {
         self.init(blocks: engine, rateLimiter: engine, audit: engine, sessions: engine, mappings: engine,
-                  backendSessions: engine, oauth: engine, health: engine)
+                  backendSessions: engine, oauth: engine, health: engine, apiKeys: engine as? APIKeyStore,
+                  introspections: engine as? IntrospectionCache)
     }
 
     /// Every concern in the SQLite database at `path`, created or migrated as needed.

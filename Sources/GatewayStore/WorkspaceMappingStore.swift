@@ -11,7 +11,7 @@ public struct WorkspaceMapping: Equatable, Sendable {
     /// Ids are GUIDs, stored lower-cased so lookups need no case folding.
     public init(tenant: String, kind: Kind, principal: String, workspace: String) throws {
         for (name, value) in [("tenant", tenant), (kind.rawValue, principal), ("workspace", workspace)]
-        where !IssuerTenantCheck.isGUID(value) {
+        where !IssuerTenantCheck.isGUID(value) && !(name == "user" && Principal.isQualifiedUserID(value)) {
             throw StoreError("\(name) '\(value)' is not a GUID")
         }
         self.tenant = tenant.lowercased()

@@ -7,7 +7,8 @@ import MCPGateway
 
 /// Which principal a block names: exactly one of --user, --tenant, --client-app.
 struct PrincipalOption: ParsableArguments {
-    @Option(help: "User object id (oid).") var user: String?
+    @Option(help: "User object id (oid), or another provider's qualified id (google:…, github:…, apikey:…, oidc:<name>:…).")
+    var user: String?
     @Option(help: "Tenant id (tid).") var tenant: String?
     @Option(name: .customLong("client-app"), help: "Client application id (azp/appid).") var clientApp: String?
 
@@ -16,7 +17,9 @@ struct PrincipalOption: ParsableArguments {
         guard given.count == 1, let (kind, id) = given.first else {
             throw ValidationError("name exactly one of --user, --tenant or --client-app")
         }
-        guard IssuerTenantCheck.isGUID(id) else { throw ValidationError("\(id) is not an Entra id (GUID)") }
+        guard IssuerTenantCheck.isGUID(id) || (kind == .user && Principal.isQualifiedUserID(id)) else {
+            throw ValidationError("\(id) is not an Entra id (GUID)" + (kind == .user ? " nor a qualified user id such as google:1234" : ""))
+        }
         return (kind, id.lowercased())
     }
 }

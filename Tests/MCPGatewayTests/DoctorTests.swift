@@ -45,6 +45,27 @@ final class DoctorTests: XCTestCase {
         XCTAssertTrue(Doctor.table(checks).hasSuffix("all checks passed\n"))
     }
 
+    func testEachOIDCProvidersDiscoveryAndKeysAreChecked() throws {
+        let dir = NSTemporaryDirectory() + "doctor-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = try ProcessConfig.parse(JSONObject(pairs: [
+            ("server", ["public_url": "https://h.example/mcp"]), ("state_dir", .string(dir)),
+            ("auth", ["tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "api://x", "authority": "https://login.example",
+                      "providers": [["type": "entra"],
+                                    ["type": "oidc", "name": "same", "issuer": "https://login.example/t/v2.0", "audiences": ["a"]],
+                                    ["type": "oidc", "name": "other", "issuer": "https://other.example", "audiences": ["a"]]]]),
+        ])).instances[0]
+        let checks = Doctor(config: config, http: FakeEntra(jwks: try DevSigningKey.generate().jwks)).run()
+        let same = try XCTUnwrap(checks.first { $0.name == "provider oidc:same" })
+        XCTAssertEqual(same.outcome, .pass, same.detail)
+        XCTAssertTrue(same.detail.contains("1 usable signing key"), same.detail)
+        // The fake's discovery document names another issuer: those keys must not be used.
+        let other = try XCTUnwrap(checks.first { $0.name == "provider oidc:other" })
+        XCTAssertEqual(other.outcome, .fail)
+        XCTAssertTrue(other.detail.contains("discovery document names another issuer"), other.detail)
+    }
+
     func testUnreachableKeysFailWithAFix() throws {
         let dir = NSTemporaryDirectory() + "doctor-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -111,6 +111,26 @@ final class PowerBIToolsTests: XCTestCase {
         XCTAssertEqual(http.count + broker.count, 0)
     }
 
+    func testOtherProvidersUsersGetServicePrincipalModeWithMappingsOnly() throws {
+        let googleUser = "oidc:google:110169484474386276334"
+        let p = Principal(tenantId: Self.tenant, objectId: googleUser, subject: "110169484474386276334", issuer: "https://accounts.google.com",
+                          clientAppId: nil, scopes: [], roles: [], groups: nil, tokenVersion: nil, isAppOnly: false,
+                          expiresAt: 4_000_000_000, displayName: nil, userPrincipalName: nil, provider: "oidc:google")
+        let google = Caller(key: "\(Self.tenant)/\(googleUser)", permissions: ["user"], tenantId: Self.tenant, principal: p) { JSONObject() }
+        let http = RecordingHTTPClient { [self] _ in groupsAnswer([Self.wsA, Self.wsB]) }
+        let broker = ScriptedBroker()
+        XCTAssertThrowsError(try run(tools(http, broker, config())["list_workspaces"], [:], caller: google)) {
+            XCTAssertTrue("\($0)".contains("only Entra users can use it here; other sign-ins need the tenant in service-principal mode"), "\($0)")
+        }
+        XCTAssertEqual(http.count + broker.count, 0)
+        try store.addMappings([WorkspaceMapping(tenant: Self.tenant, kind: .user, principal: googleUser, workspace: Self.wsB)])
+        let r = try run(tools(http, broker, config(.servicePrincipal))["list_workspaces"], [:], caller: google)
+        XCTAssertEqual(r.structuredContent?["workspaces"]?.arrayValue?.compactMap { $0["id"]?.stringValue }, [Self.wsB])
+        guard case .clientCredentials = broker.requests[0].grant else { return XCTFail("service principal uses client credentials") }
+        XCTAssertThrowsError(try WorkspaceMapping(tenant: Self.tenant, kind: .user, principal: "someone:1", workspace: Self.wsB))
+        XCTAssertThrowsError(try WorkspaceMapping(tenant: Self.tenant, kind: .group, principal: googleUser, workspace: Self.wsB))
+    }
+
     func testServicePrincipalModeShowsAndReachesOnlyMappedWorkspaces() throws {
         try store.addMappings([WorkspaceMapping(tenant: Self.tenant, kind: .user, principal: Self.user, workspace: Self.wsA)])
         let http = RecordingHTTPClient { [self] r in

@@ -66,6 +66,17 @@ public final class SQLiteStore: @unchecked Sendable {
         """
         ALTER TABLE audit ADD COLUMN completed INTEGER NOT NULL DEFAULT 1;
         """,
+        // Service-to-service API keys (APIKeyStore): only a keyed hash of each key; times in Unix seconds.
+        """
+        CREATE TABLE api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, tenant TEXT NOT NULL, roles TEXT NOT NULL,
+                               hmac TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER, revoked INTEGER);
+        """,
+        // Opaque-token verdicts (IntrospectionCache), by the token's SHA-256 only.
+        """
+        CREATE TABLE token_introspections (provider TEXT NOT NULL, token_sha256 TEXT NOT NULL, summary TEXT NOT NULL,
+                                           expires INTEGER NOT NULL, PRIMARY KEY (provider, token_sha256));
+        CREATE INDEX token_introspections_expires ON token_introspections (expires);
+        """,
     ]
 
     /// The files a store at `path` consists of: the database, SQLite's write-ahead log and its

@@ -53,6 +53,7 @@ public struct Doctor {
         } else {
             checks += signingKeys()
         }
+        checks += providers()
         checks += upstreams()
         // Run as root, the files the checks created must stay openable by the service.
         InstanceBuilder.handStateFilesToServiceUser(for: config)
@@ -154,6 +155,21 @@ public struct Doctor {
         }
         checks.append(check("JWKS", r, ms, fix: "check outbound HTTPS to the key endpoint (and auth.ca_bundle behind a TLS-inspecting proxy)"))
         return checks
+    }
+
+    /// Each `oidc` provider's discovery (its issuer exactly) and key set, as its verifier will fetch them.
+    func providers() -> [Check] {
+        let fetcher = JWKSFetcher(http: http, options: entra.http)
+        return config.resolvedProviders().compactMap { provider -> Check? in
+            guard case .oidc(let o) = provider else { return nil }
+            let (r, ms) = timed {
+                let uri = try o.jwksURI ?? fetcher.discover(issuer: o.issuer).jwksURI
+                let set = try fetcher.fetchKeySet(jwksURI: uri)
+                return "\(o.issuer): \(uri) holds \(set.keys.keys.count) usable signing key(s)"
+            }
+            return check("provider oidc:\(o.name)", r, ms,
+                         fix: "check outbound HTTPS to \(o.issuer) and that its discovery document names exactly that issuer")
+        }
     }
 
     func client(caBundle: String?, insecure: Bool, timeout: Int) -> HTTPClient {

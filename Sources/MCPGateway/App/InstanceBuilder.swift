@@ -48,6 +48,66 @@ public struct InstanceBuilder {
                                  http: MeteredFetcher(CurlHTTPFetcher(options: entra.http), upstream: "entra_keys", metrics: metrics))
     }
 
+    /// Every provider `auth.providers` configures, behind one router. Without the key: Entra alone.
+    public static func tokenProviders(for config: GatewayConfig, entra: TokenVerifier, stores: StateStores,
+                                      metrics: GatewayMetrics) throws -> BearerTokenProvider {
+        guard config.auth.providers != nil else { return entra }
+        var issuers: [String: BearerTokenProvider] = [:]
+        var fallback: BearerTokenProvider?
+        var apiKeys: (prefix: String, provider: BearerTokenProvider)?
+        var opaque: [OpaqueTokenProvider] = []
+        func context(_ ttl: Int, _ upstream: String, lookupsPerMinute: Int) throws -> IntrospectionContext {
+            guard let cache = stores.introspections else { throw ServerError("opaque-token providers need a store that caches their answers") }
+            return IntrospectionContext(http: MeteredHTTPClient.wrap(CurlHTTPClient(options: options), upstream: upstream, metrics: metrics),
+                                        cache: cache, cacheTTLSeconds: ttl, allowedTenants: config.auth.allowedTenants,
+                                        acceptAnyTenant: config.auth.acceptAnyTenant, lookups: (stores.rateLimiter, lookupsPerMinute))
+        }
+        // Asking a provider about a token must fail fast: the caller is waiting, and a 503 is the answer when it cannot.
+        var options = CurlHTTPClientOptions.gateway
+        options.totalTimeoutSeconds = 10
+        options.maxRetries = 1
+        options.caBundlePath = config.auth.caBundle
+        options.allowInsecureHTTPForTesting = config.auth.allowInsecureHTTPForTesting
+        for provider in config.resolvedProviders() {
+            switch provider {
+            case .entra:
+                fallback = entra
+            case .oidc(let o):
+                let c = oidcConfiguration(o, for: config)
+                issuers[o.issuer] = try TokenVerifier(oidc: c, http: MeteredFetcher(CurlHTTPFetcher(options: c.http),
+                                                                                   upstream: "oidc_keys", metrics: metrics))
+            case .googleAccessToken(let g):
+                opaque.append(GoogleAccessTokenProvider(settings: g, context: try context(g.cacheTTLSeconds, "google_tokeninfo", lookupsPerMinute: g.lookupsPerMinute),
+                                                        emailDomains: config.tenantMapping().emailDomains))
+            case .github(let g):
+                opaque.append(GitHubProvider(settings: g, context: try context(g.cacheTTLSeconds, "github", lookupsPerMinute: g.lookupsPerMinute)))
+            case .apiKey:
+                guard let store = stores.apiKeys else { throw ServerError("the api_key provider needs a store that keeps API keys") }
+                apiKeys = (APIKeyIssuer.prefix, APIKeyProvider(issuer: try APIKeyIssuer(stateDirectory: config.stateDirectory), store: store,
+                                                               allowedTenants: config.auth.allowedTenants, acceptAnyTenant: config.auth.acceptAnyTenant))
+            }
+        }
+        return ProviderRouter(issuers: issuers, fallbackJWT: fallback,
+                              fallbackIssuerTemplates: entraConfiguration(for: config).issuerTemplates, apiKeys: apiKeys,
+                              opaque: opaque)
+    }
+
+    /// One oidc provider's verifier settings; skew, cache, CA bundle and test switches from the `auth` section.
+    static func oidcConfiguration(_ o: OIDCProviderSettings, for config: GatewayConfig) -> OIDCConfiguration {
+        let auth = config.auth
+        var c = OIDCConfiguration(name: o.name, issuer: o.issuer, audiences: o.audiences, stateDirectory: config.stateDirectory)
+        c.authorizedParty = o.authorizedParty
+        c.allowedAlgorithms = o.algorithms
+        c.claims = o.claims
+        c.jwksURI = o.jwksURI
+        c.clockSkewSeconds = Int64(auth.clockSkewSeconds)
+        c.tokenCacheCapacity = auth.tokenCacheEntries
+        c.jwksRefreshIntervalSeconds = Int64(auth.jwksRefreshHours) * 3600
+        c.http.caBundlePath = auth.caBundle
+        c.http.allowInsecureHTTPForTesting = auth.allowInsecureHTTPForTesting
+        return c
+    }
+
     /// What the verifier is configured with: authority, tenants, audiences, token kinds, key endpoints.
     public static func entraConfiguration(for config: GatewayConfig) -> EntraConfiguration {
         let auth = config.auth
@@ -79,7 +139,8 @@ public struct InstanceBuilder {
     /// metrics counters and the development signing key.
     public static func stateFiles(for config: GatewayConfig) -> [String] {
         SQLiteStore.files(atPath: config.resolvedStorePath)
-            + [GatewayMetrics.countersPath(stateDirectory: config.stateDirectory), config.stateDirectory + "/" + DevSigningKey.fileName]
+            + [GatewayMetrics.countersPath(stateDirectory: config.stateDirectory), config.stateDirectory + "/" + DevSigningKey.fileName,
+               config.stateDirectory + "/" + APIKeyIssuer.secretFileName]
     }
 
     /// Run as root, gives the instance's files to the owner of the state directory, the user the
@@ -97,7 +158,16 @@ public struct InstanceBuilder {
                                     scopesSupported: auth.scopesSupported, resourceName: auth.resourceName ?? config.server.name)
         }
         let issuerBase = auth.mode == .development ? DevTokenMinter.issuerAuthority : auth.authority
-        let servers = (auth.allowedTenants.isEmpty ? ["organizations"] : auth.allowedTenants).map { "\(issuerBase)/\($0)/v2.0" }
+        var servers: [String] = []
+        for provider in config.resolvedProviders() {
+            switch provider {
+            case .entra: servers += (auth.allowedTenants.isEmpty ? ["organizations"] : auth.allowedTenants).map { "\(issuerBase)/\($0)/v2.0" }
+            case .oidc(let o): servers.append(o.issuer)
+            case .googleAccessToken: servers.append("https://accounts.google.com")
+            case .github: servers.append("https://github.com/login/oauth")
+            case .apiKey: break
+            }
+        }
         return ResourceMetadata(publicURL: config.server.publicURL, authorizationServers: servers,
                                 scopesSupported: auth.scopesSupported, resourceName: auth.resourceName ?? config.server.name)
     }
@@ -110,6 +180,7 @@ public struct InstanceBuilder {
         let verifier = try Self.verifier(for: config, metrics: metrics)
         let metadata = Self.metadata(for: config)
         let stores = try self.stores ?? Self.openStores(for: config, durable: false)
+        let tokens = try Self.tokenProviders(for: config, entra: verifier, stores: stores, metrics: metrics)
         let startedAt = Date().timeIntervalSince1970
         let operations = OperationsStatus(config: config, store: stores.health, verifier: verifier, metrics: metrics,
                                           startedAt: startedAt, workerThreads: workerThreads)
@@ -118,7 +189,7 @@ public struct InstanceBuilder {
         let authenticator = Authenticator(verifier: verifier, requiredScopes: auth.requiredScopes, policy: config.permissions,
                                           instance: config.instanceName, tenants: config.tenants, trustedProxy: config.trustedProxy,
                                           allowedTenants: auth.allowedTenants, acceptAnyTenant: auth.acceptAnyTenant,
-                                          metrics: metrics, authority: auth.authority)
+                                          metrics: metrics, authority: auth.authority, tokens: tokens)
         let challenges = Challenges(metadata: metadata, policy: config.permissions, requiredScopes: auth.requiredScopes)
         let server = ServerIdentity(name: config.server.name, version: GatewayVersion.string,
                                     instructions: config.server.instructions, startedAt: startedAt)

@@ -8,6 +8,8 @@ public enum AuthFailure: Error, Equatable, Sendable {
     case invalidToken(TokenVerificationError)
     /// No signing keys at hand and the key endpoint cannot be reached: not the caller's fault.
     case keysUnavailable
+    /// An opaque token's provider (GitHub, Google tokeninfo) cannot be asked: 503, not 401.
+    case providerUnavailable
     /// A delegated token without one of `auth.required_scopes`.
     case insufficientScope
     /// A trusted proxy's identity headers did not hold up.
@@ -20,6 +22,7 @@ public enum AuthFailure: Error, Equatable, Sendable {
         case .wrongScheme: return "wrong_scheme"
         case .invalidToken(let e): return e.reasonCode
         case .keysUnavailable: return "keys_unavailable"
+        case .providerUnavailable: return "provider_unavailable"
         case .insufficientScope: return "insufficient_scope"
         case .proxyIdentityRefused(_, let reason): return reason
         }

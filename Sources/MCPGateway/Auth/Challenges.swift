@@ -29,6 +29,9 @@ public struct Challenges: Sendable {
         case .keysUnavailable:
             let e = TokenVerificationError.signingKeysUnavailable
             return HTTPResponse.error(503, "temporarily_unavailable", e.errorDescription, headers: [("Retry-After", "30")])
+        case .providerUnavailable:
+            let e = TokenVerificationError.providerUnavailable
+            return HTTPResponse.error(503, "temporarily_unavailable", e.errorDescription, headers: [("Retry-After", "30")])
         case .insufficientScope:
             return bearer(status: 403, error: "insufficient_scope", description: "The access token lacks a required permission",
                           scopes: requiredScopes)

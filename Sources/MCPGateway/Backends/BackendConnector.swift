@@ -110,6 +110,10 @@ final class BackendConnector: @unchecked Sendable {
         guard let principal = caller.principal, !principal.isAppOnly else {
             throw ToolError(TokenBrokerError.delegatedAccessNeedsUser.description)
         }
+        // Another provider's token is never passed on nor exchanged: On-Behalf-Of takes Entra tokens only.
+        guard principal.isEntra else {
+            throw ToolError("The backend \(name) acts On-Behalf-Of an Entra user, and you signed in with \(principal.provider): only Entra users can use it")
+        }
         guard let assertion = caller.bearerToken else {
             throw ToolError("The backend \(name) needs your own Entra token to act for you, and this request carried none (signed in through a front proxy).")
         }

@@ -50,6 +50,8 @@ public struct GatewayConfig: Sendable {
         /// Delegated tokens must carry every one of these `scp` values.
         public var requiredScopes: [String] = []
         public var resourceName: String?
+        /// `auth.providers`; nil: Entra alone, as configured above (`IdentityProviderSettings`).
+        public var providers: [IdentityProviderSettings]?
     }
 
     public var server = Server()
@@ -235,6 +237,7 @@ public struct GatewayConfig: Sendable {
             top.fail("auth", "is required: authentication cannot be switched off (use \"mode\": \"development\" with dev-token locally)")
         }
         parseAuth(a, into: &c.auth, environment: environment)
+        c.auth.providers = parseProviders(a, errors: &errors)
         // Every tenant with a record is on the allow-list.
         for id in c.tenants.keys.sorted() where !c.auth.allowedTenants.contains(where: { $0.lowercased() == id }) {
             c.auth.allowedTenants.append(id)
@@ -320,6 +323,16 @@ extension GatewayConfig {
             if c.tenants[key] != nil { t.fail(id, "is listed twice (tenant ids compare case-insensitively)"); continue }
             var record = TenantRecord(id: key, name: s.string("name") ?? "")
             if record.name.isEmpty { s.fail("name", "is required: the organisation's name, shown to its users and in the audit trail") }
+            for (i, d) in (s.strings("email_domains") ?? []).enumerated() {
+                let domain = d.lowercased()
+                if domain.isEmpty || domain.contains("@") || !domain.contains(".") {
+                    s.fail("email_domains[\(i)]", "must be a domain such as contoso.com")
+                } else if let other = c.tenants.values.first(where: { $0.emailDomains.contains(domain) }) {
+                    s.fail("email_domains[\(i)]", "\(domain) already belongs to tenant \(other.id)")
+                } else {
+                    record.emailDomains.append(domain)
+                }
+            }
             if s.has("rate_limits") { record.rateLimits = parseRateLimits(s.section("rate_limits"), errors: &errors) }
             if s.has("powerbi") { let p = s.section("powerbi"); record.powerBI = PowerBITenantSettings.parse(p); errors += p.finish() }
             if s.has("backends") {

@@ -12,6 +12,8 @@ public struct TenantRecord: Sendable {
     public var powerBI: PowerBITenantSettings?
     /// Per-backend overrides for this tenant, by backend name (`BackendConfig.parseTenantOverrides`).
     public var backends: [String: TenantBackendSettings]?
+    /// Lower-cased email domains whose users belong here, when a non-Entra provider verified the email.
+    public var emailDomains: [String] = []
 
     public init(id: String, name: String, rateLimits: GatewayConfig.RateLimits? = nil,
                 powerBI: PowerBITenantSettings? = nil, backends: [String: TenantBackendSettings]? = nil) {

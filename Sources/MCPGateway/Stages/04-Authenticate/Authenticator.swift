@@ -8,6 +8,8 @@ import MCPJSON
 /// trusted proxy asserts. Refusals come back as an `AuthFailure`; `Challenges` words them.
 public final class Authenticator: @unchecked Sendable {
     public let verifier: TokenVerifier
+    /// Every configured provider behind one router (`ProviderRouter`); Entra's verifier alone by default.
+    let tokens: BearerTokenProvider
     let requiredScopes: [String]
     public let policy: PermissionPolicy
     let instance: String
@@ -20,8 +22,10 @@ public final class Authenticator: @unchecked Sendable {
     public init(verifier: TokenVerifier, requiredScopes: [String], policy: PermissionPolicy = .standard,
                 instance: String = "default", tenants: [String: TenantRecord] = [:],
                 trustedProxy: GatewayConfig.TrustedProxy = .init(), allowedTenants: [String] = [],
-                acceptAnyTenant: Bool = false, metrics: GatewayMetrics, authority: String = "") {
+                acceptAnyTenant: Bool = false, metrics: GatewayMetrics, authority: String = "",
+                tokens: BearerTokenProvider? = nil) {
         self.verifier = verifier
+        self.tokens = tokens ?? verifier
         self.requiredScopes = requiredScopes
         self.policy = policy
         self.instance = instance
@@ -46,10 +50,14 @@ public final class Authenticator: @unchecked Sendable {
         guard header.utf8.count > 7, Authenticator.hasBearerScheme(header) else { return .failure(.wrongScheme) }
         let token = String(header.dropFirst(7).trimmingOWS())
         var cacheHit = false
-        let verdict = verifier.check(token, cacheHit: &cacheHit)
+        let verdict = tokens.check(token, cacheHit: &cacheHit)
         metrics.recordTokenCache(hit: cacheHit)
         switch verdict {
         case .failure(let e):
+            if e == .providerUnavailable {
+                Log.shared.error("identity provider unavailable: an opaque token or API key could not be checked", ["instance": .string(instance)])
+                return .failure(.providerUnavailable)
+            }
             if e.httpStatus == 503 {
                 Log.shared.error("token signing keys unavailable: the JWKS endpoint cannot be reached and no keys are cached",
                                  ["authority": .string(authority)])
@@ -57,10 +65,12 @@ public final class Authenticator: @unchecked Sendable {
             }
             return .failure(.invalidToken(e))
         case .success(let principal):
-            if !principal.isAppOnly, requiredScopes.contains(where: { !principal.scopes.contains($0) }) {
+            // required_scopes name Entra scopes (scp); other providers are bound by their own audiences.
+            if principal.isEntra, !principal.isAppOnly, requiredScopes.contains(where: { !principal.scopes.contains($0) }) {
                 return .failure(.insufficientScope)
             }
-            return .success(caller(for: principal, token: token))
+            // Only an Entra token can be an On-Behalf-Of assertion; no other provider's token travels on.
+            return .success(caller(for: principal, token: principal.isEntra ? token : nil))
         }
     }
 

@@ -41,6 +41,10 @@ public final class PowerBIClient: @unchecked Sendable {
         let mode = tenantSettings?.accessMode ?? config.accessMode
         switch mode {
         case .delegated:
+            if !p.isEntra {
+                throw ToolError("Power BI in delegated mode acts On-Behalf-Of an Entra user, and you signed in with \(p.provider): "
+                    + "only Entra users can use it here; other sign-ins need the tenant in service-principal mode with workspace mappings")
+            }
             if p.isAppOnly { throw ToolError(TokenBrokerError.delegatedAccessNeedsUser.description + " (Power BI is in delegated mode here)") }
             guard let token = caller.bearerToken else { throw ToolError("Power BI tools in delegated mode need the caller's access token") }
             return Access(mode: mode, tenantId: tenantId, allowedWorkspaces: tenantSettings?.workspaces,
