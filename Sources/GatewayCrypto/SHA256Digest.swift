@@ -4,7 +4,7 @@ import GatewaySupport
 
 /// A SHA-256 value as four words: cheap to hash and compare as a dictionary key.
 package struct SHA256Digest: Hashable, Sendable {
-    let w0, w1, w2, w3: UInt64
+    package let w0, w1, w2, w3: UInt64
 
     package init(_ bytes: UnsafeRawBufferPointer) {
         var out = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
