@@ -110,10 +110,10 @@ final class SharedBucketTableTests: XCTestCase {
 
     func testAHolderKilledMidUpdateLeavesTheTableUsableAndItsTakesWholeOrAbsent() throws {
         // Far more than the children can take before they are killed: they never run out.
-        let burst = 2_000_000.0
+        let burst = 500_000.0
         _ = try SharedBucketTable(path: path)
         // What each child counted, one word per child, in memory shared with this process.
-        let kills = 8
+        let kills = 6
         let reported = mmap(nil, kills * 8, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)!
         defer { munmap(reported, kills * 8) }
         let counts = reported.bindMemory(to: Int.self, capacity: kills)
@@ -126,7 +126,7 @@ final class SharedBucketTableTests: XCTestCase {
                 while (try? table.take(Self.bucket(burst: burst), now: 10)) == .some(nil) { counts[n] += 1 }
                 _exit(1)
             }
-            usleep(useconds_t(10_000 + 3_000 * n))
+            usleep(useconds_t(5_000 + 3_000 * n))
             XCTAssertEqual(kill(pid, SIGKILL), 0)
             var status: Int32 = 0
             XCTAssertEqual(waitpid(pid, &status, 0), pid)
