@@ -9,8 +9,12 @@ package struct SHA256Digest: Hashable, Sendable {
     package init(_ bytes: UnsafeRawBufferPointer) {
         var out = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         withUnsafeMutableBytes(of: &out) { o in
-            _ = SHA256(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count,
-                       o.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            let md = o.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            // With the algorithm fetched once: SHA256() fetches it on every call (a few thousand
+            // instructions, more than hashing a short key). The one-shot call stays as the fallback.
+            if EVP_Digest(bytes.baseAddress, bytes.count, md, nil, sha256Algorithm, nil) != 1 {
+                _ = SHA256(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, md)
+            }
         }
         (w0, w1, w2, w3) = out
     }
