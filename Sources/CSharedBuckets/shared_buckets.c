@@ -13,25 +13,26 @@
 #define SB_MAGIC 0x3154454b4355424dULL  /* "MBUCKET1" */
 #define SB_VERSION 1u
 
+/* A bucket: its key's digest, its level at `updated`, and the limits it was last taken with. */
 typedef struct {
-    uint32_t state;   /* 0 free (never used), 1 holds a bucket */
-    uint32_t unused;
     uint8_t digest[16];
     double tokens;
     double updated;
     double per_minute;
     double burst;
+} sb_state_t;
+
+typedef struct {
+    uint32_t state;   /* 0 free (never used), 1 holds a bucket */
+    uint32_t unused;
+    sb_state_t bucket;
 } sb_slot_t;
 
 /* What a take will write, logged before it is applied (a redo log of one entry per bucket). */
 typedef struct {
     uint32_t slot;
     uint32_t unused;
-    uint8_t digest[16];
-    double tokens;
-    double updated;
-    double per_minute;
-    double burst;
+    sb_state_t bucket;
 } sb_intent_t;
 
 typedef struct {
@@ -154,11 +155,7 @@ static void apply_pending(sb_table *t) {
         const sb_intent_t *w = &h->pending[i];
         if (w->slot >= t->capacity) continue;  /* a damaged log entry writes nothing */
         sb_slot_t *s = &t->slots[w->slot];
-        memcpy(s->digest, w->digest, sizeof s->digest);
-        s->tokens = w->tokens;
-        s->updated = w->updated;
-        s->per_minute = w->per_minute;
-        s->burst = w->burst;
+        s->bucket = w->bucket;
         s->state = 1;
     }
     __atomic_store_n(&h->pending_valid, 0, __ATOMIC_RELEASE);
@@ -176,9 +173,9 @@ static int lock_table(sb_table *t) {
 }
 
 /* A bucket refilled back to its burst is the same as no bucket: its slot may be reused. */
-static int full_again(const sb_slot_t *s, double now) {
-    double elapsed = now > s->updated ? now - s->updated : 0;
-    return s->tokens + elapsed * s->per_minute / 60 >= s->burst;
+static int full_again(const sb_state_t *b, double now) {
+    double elapsed = now > b->updated ? now - b->updated : 0;
+    return b->tokens + elapsed * b->per_minute / 60 >= b->burst;
 }
 
 static int chosen(const sb_intent_t *w, uint32_t n, uint32_t slot) {
@@ -198,8 +195,8 @@ static int64_t locate(sb_table *t, const uint8_t *digest, double now, const sb_i
         if (chosen(planned, n, i)) continue;
         const sb_slot_t *s = &t->slots[i];
         if (s->state == 0) return reuse >= 0 ? reuse : i;
-        if (memcmp(s->digest, digest, sizeof s->digest) == 0) { *found = 1; return i; }
-        if (reuse < 0 && full_again(s, now)) reuse = i;
+        if (memcmp(s->bucket.digest, digest, sizeof s->bucket.digest) == 0) { *found = 1; return i; }
+        if (reuse < 0 && full_again(&s->bucket, now)) reuse = i;
     }
     return reuse;
 }
@@ -226,7 +223,7 @@ int sb_take(sb_table *t, const sb_bucket *buckets, uint32_t count, double now, d
         if (slot < 0) { pthread_mutex_unlock(&h->lock); errno = ENOSPC; return -1; }
         double tokens = b->burst;
         if (found) {
-            const sb_slot_t *s = &t->slots[slot];
+            const sb_state_t *s = &t->slots[slot].bucket;
             double elapsed = now > s->updated ? now - s->updated : 0;
             double refilled = s->tokens + elapsed * b->per_minute / 60;
             tokens = refilled < b->burst ? refilled : b->burst;
@@ -238,11 +235,11 @@ int sb_take(sb_table *t, const sb_bucket *buckets, uint32_t count, double now, d
         sb_intent_t *w = &planned[i];
         w->slot = (uint32_t)slot;
         w->unused = 0;
-        memcpy(w->digest, b->digest, sizeof w->digest);
-        w->tokens = tokens - 1;
-        w->updated = now;
-        w->per_minute = b->per_minute;
-        w->burst = b->burst;
+        memcpy(w->bucket.digest, b->digest, sizeof w->bucket.digest);
+        w->bucket.tokens = tokens - 1;
+        w->bucket.updated = now;
+        w->bucket.per_minute = b->per_minute;
+        w->bucket.burst = b->burst;
     }
     if (wait > 0) {
         pthread_mutex_unlock(&h->lock);
