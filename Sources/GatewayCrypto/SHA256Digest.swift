@@ -28,7 +28,7 @@ package struct SHA256Digest: Hashable, Sendable {
     }
 
     /// Lower-case hex of `bytes`.
-    package var hex: String { Hex.encode(bytes) }
+    package var hex: String { Hex.words((w0.bigEndian, w1.bigEndian, w2.bigEndian, w3.bigEndian)) }
 }
 
 /// Fetched once: implicit fetches per call cost measurable time in OpenSSL 3.
