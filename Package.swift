@@ -7,6 +7,7 @@ import PackageDescription
 //   SQLite     CSQLite          -> GatewayStore
 //   libcurl    CCurl            -> UpstreamHTTP
 //   (ours)     CSharedCounters  -> SharedMetrics
+//   (ours)     CSharedBuckets   -> GatewayStore
 // ARCHITECTURE.md has the request path and what each target may import.
 
 let v5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
@@ -34,6 +35,8 @@ let package = Package(
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl")]),
         // Counters in a file mapped by every process, with atomic adds (metrics).
         .target(name: "CSharedCounters"),
+        // Token buckets in a file mapped by every process, under a robust process-shared mutex (rate limits).
+        .target(name: "CSharedBuckets"),
 
         // A small, strict JSON value type with limits (depth, size) and a fast writer.
         .target(name: "MCPJSON", swiftSettings: v5),
@@ -55,9 +58,11 @@ let package = Package(
         .target(name: "SharedMetrics", dependencies: ["CSharedCounters", "GatewaySupport"], swiftSettings: v5),
 
         // The state every process of a deployment shares (blocks, rate limits, audit, sessions,
-        // mappings, backend sessions), one interface per concern; SQLite is its engine.
-        // EntraAuth for the GUID rule a workspace mapping's ids must follow.
-        .target(name: "GatewayStore", dependencies: ["CSQLite", "MCPJSON", "GatewaySupport", "EntraAuth"], swiftSettings: v5),
+        // mappings, backend sessions), one interface per concern; SQLite is its engine, shared memory
+        // the rate limits' and the blocks' change signal. EntraAuth for the GUID rule a workspace
+        // mapping's ids must follow; GatewayCrypto for the bucket keys' digests.
+        .target(name: "GatewayStore", dependencies: ["CSQLite", "CSharedBuckets", "MCPJSON", "GatewaySupport", "EntraAuth",
+                                                     "GatewayCrypto"], swiftSettings: v5),
 
         // Outgoing HTTP on libcurl: one transport for the key fetcher and the upstream clients,
         // metering, the upstream contracts, the client credential and the token broker.

@@ -4,13 +4,17 @@ import GatewaySupport
 
 /// A SHA-256 value as four words: cheap to hash and compare as a dictionary key.
 package struct SHA256Digest: Hashable, Sendable {
-    let w0, w1, w2, w3: UInt64
+    package let w0, w1, w2, w3: UInt64
 
     package init(_ bytes: UnsafeRawBufferPointer) {
         var out = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         withUnsafeMutableBytes(of: &out) { o in
-            _ = SHA256(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count,
-                       o.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            let md = o.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            // With the algorithm fetched once: SHA256() fetches it on every call (a few thousand
+            // instructions, more than hashing a short key). The one-shot call stays as the fallback.
+            if EVP_Digest(bytes.baseAddress, bytes.count, md, nil, sha256Algorithm, nil) != 1 {
+                _ = SHA256(bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count, md)
+            }
         }
         (w0, w1, w2, w3) = out
     }
@@ -24,7 +28,7 @@ package struct SHA256Digest: Hashable, Sendable {
     }
 
     /// Lower-case hex of `bytes`.
-    package var hex: String { Hex.encode(bytes) }
+    package var hex: String { Hex.words((w0.bigEndian, w1.bigEndian, w2.bigEndian, w3.bigEndian)) }
 }
 
 /// Fetched once: implicit fetches per call cost measurable time in OpenSSL 3.

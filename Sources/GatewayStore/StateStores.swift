@@ -37,9 +37,14 @@ public struct StateStores: Sendable {
                   introspections: engine as? IntrospectionCache)
     }
 
-    /// Every concern in the SQLite database at `path`, created or migrated as needed.
-    /// `durable: false` is for the serving processes (see `SQLiteDatabase`).
+    /// Every concern in the SQLite database at `path`, created or migrated as needed, except the
+    /// rate limits: those live in the shared-memory table beside it, whose generation number also
+    /// tells every process that the blocks changed. `durable: false` is for the serving processes
+    /// (see `SQLiteDatabase`).
     public static func sqlite(path: String, durable: Bool = true) throws -> StateStores {
-        StateStores(try SQLiteStore(path: path, durable: durable))
+        let limits = try SharedBucketTable(path: SharedBucketTable.path(besideStore: path))
+        var stores = StateStores(try SQLiteStore(path: path, durable: durable, blockSignal: limits))
+        stores.rateLimiter = limits
+        return stores
     }
 }

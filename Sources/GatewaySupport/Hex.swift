@@ -23,6 +23,18 @@ package enum Hex {
         }
     }
 
+    /// 64 digits of four words, each most significant nibble first (a SHA-256 digest's words
+    /// in big-endian order), written straight into the string's storage: no byte array between.
+    package static func words(_ w: (UInt64, UInt64, UInt64, UInt64)) -> String {
+        String(unsafeUninitializedCapacity: 64) { buffer in
+            put(w.0, into: buffer, at: 0)
+            put(w.1, into: buffer, at: 16)
+            put(w.2, into: buffer, at: 32)
+            put(w.3, into: buffer, at: 48)
+            return 64
+        }
+    }
+
     /// Random digits from the system generator, 16 per 64-bit word.
     package static func random(words: Int) -> String {
         var generator = SystemRandomNumberGenerator()

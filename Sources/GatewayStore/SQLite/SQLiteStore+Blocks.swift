@@ -41,21 +41,33 @@ extension SQLiteStore: BlockList {
     }
 }
 
-/// Every request checks blocks, so each process keeps them in memory and reloads
-/// only when the marker file beside the database changes: a writer replaces it
-/// after committing, and a stat() per request notices within that request.
+/// How a process learns that the blocks changed: a stamp it reads on every check (cheap), and
+/// a way for the writer to change it after committing.
+public protocol BlockChangeSignal: AnyObject, Sendable {
+    /// Differs from the last value read once the blocks changed; nil when unknown.
+    var stamp: UInt64? { get }
+    func announce() throws
+}
+
+/// Every request checks blocks, so each process keeps them in memory and reloads only when
+/// the signal's stamp changes (the shared-memory generation: one load, no system call).
 final class BlockCache: @unchecked Sendable {
+    let signal: BlockChangeSignal
+    /// Replaced on every change too: processes of an older build stat() it on every check.
     let markerPath: String
     private let lock = NSLock()
     private var cached: [Block] = []
-    private var stamp: [Int]?
+    private var stamp: UInt64?
     private var loaded = false
 
-    init(markerPath: String) { self.markerPath = markerPath }
+    init(signal: BlockChangeSignal, markerPath: String) {
+        self.signal = signal
+        self.markerPath = markerPath
+    }
 
-    /// The blocks as of the marker's last change, read with `load` when it changed since the last call.
+    /// The blocks as of the signal's last change, read with `load` when it changed since the last call.
     func blocks(reloadingWith load: () throws -> [Block]) throws -> [Block] {
-        let current = markerStamp()
+        let current = signal.stamp  // before loading: a change during the load reloads next time
         lock.lock()
         defer { lock.unlock() }
         if !loaded || current != stamp {
@@ -66,7 +78,7 @@ final class BlockCache: @unchecked Sendable {
         return cached
     }
 
-    /// Replaces the marker, so every process reloads on its next check.
+    /// After the change is committed: every process reloads on its next check.
     func announceChange() throws {
         // A fresh, unguessable temp file renamed over the marker: a link planted there is replaced, never followed.
         let stamp = "\(Date().timeIntervalSince1970) \(getpid())\n"
@@ -75,11 +87,6 @@ final class BlockCache: @unchecked Sendable {
         } catch let e as FileSystemError {
             throw StoreError("cannot update the blocks marker: \(e.description)")
         }
-    }
-
-    private func markerStamp() -> [Int]? {
-        var st = stat()
-        guard stat(markerPath, &st) == 0 else { return nil }
-        return [Int(st.st_ino), Int(st.st_mtim.tv_sec), Int(st.st_mtim.tv_nsec), Int(st.st_size)]
+        try signal.announce()
     }
 }

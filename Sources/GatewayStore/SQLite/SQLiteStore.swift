@@ -82,15 +82,19 @@ public final class SQLiteStore: @unchecked Sendable {
     /// The files a store at `path` consists of: the database, SQLite's write-ahead log and its
     /// shared-memory index, and the marker whose change tells every process to reread the blocks.
     public static func files(atPath path: String) -> [String] {
-        [path, path + "-wal", path + "-shm", blocksMarkerPath(path)]
+        [path, path + "-wal", path + "-shm", blocksMarkerPath(path), SharedBucketTable.path(besideStore: path)]
     }
 
     static func blocksMarkerPath(_ path: String) -> String { path + ".blocks" }
 
-    /// `durable: false` is for the serving processes (see `SQLiteDatabase`).
-    public init(path: String, durable: Bool = true) throws {
+    /// `durable: false` is for the serving processes (see `SQLiteDatabase`). `blockSignal` tells
+    /// every process that the blocks changed: the generation in the shared-memory table beside
+    /// the database, opened here when not given. The marker file is still replaced on every change,
+    /// for processes of an older build that watch it.
+    public init(path: String, durable: Bool = true, blockSignal: BlockChangeSignal? = nil) throws {
         db = try SQLiteDatabase(path: path, durable: durable)
-        blockCache = BlockCache(markerPath: Self.blocksMarkerPath(path))
+        let signal = try blockSignal ?? SharedBucketTable(path: SharedBucketTable.path(besideStore: path))
+        blockCache = BlockCache(signal: signal, markerPath: Self.blocksMarkerPath(path))
         let known = Int64(Self.migrations.count)
         let version = try db.transaction(write: false) { db in try db.query("PRAGMA user_version").first?.first?.int ?? 0 }
         guard version <= known else {

@@ -1,0 +1,78 @@
+import CSharedBuckets
+import GatewayCrypto
+import Foundation
+
+/// The rate limits of a one-host site, in a file every process maps (see `shared_buckets.c`):
+/// a take is a few hundred instructions under a process-shared mutex, no system call and no
+/// database write, and holds exactly across every process and thread. Buckets are named by the
+/// first 128 bits of their key's SHA-256. The same file carries the blocks' generation number.
+public final class SharedBucketTable: RateLimiter, BlockChangeSignal, @unchecked Sendable {
+    private let table: OpaquePointer
+    public let path: String
+
+    /// 65,536 slots (4 MiB): a new bucket goes within 64 slots of its home, reusing one that has
+    /// refilled to its burst; with none free there, takes fail (and admission refuses, 503).
+    public static let defaultSlots: UInt32 = 65_536
+
+    /// The file beside a SQLite store.
+    public static func path(besideStore storePath: String) -> String { storePath + ".limits" }
+
+    public init(path: String, slots: UInt32 = defaultSlots) throws {
+        guard let t = sb_open(path, slots) else {
+            let reason: String
+            switch errno {
+            case EPROTO: reason = "it is not a rate-limit table of this version (foreign or damaged); remove it to start afresh"
+            case EPERM: reason = "it is not owned by this user or is readable by others"
+            case ELOOP: reason = "it is a symbolic link"
+            default: reason = String(cString: strerror(errno))
+            }
+            throw StoreError("cannot map the rate-limit table \(path): \(reason)")
+        }
+        table = t
+        self.path = path
+    }
+
+    deinit { sb_close(table) }
+
+    public var capacity: UInt32 { sb_capacity(table) }
+
+    public func take(_ buckets: [RateBucket], now: Double) throws -> Double? {
+        guard !buckets.isEmpty else { return nil }
+        guard buckets.count <= Int(SB_MAX_TAKE) else { throw StoreError("a take may touch at most \(SB_MAX_TAKE) buckets") }
+        var wait = 0.0
+        let result = withUnsafeTemporaryAllocation(of: sb_bucket.self, capacity: buckets.count) { out -> Int32 in
+            for (i, b) in buckets.enumerated() {
+                out[i] = sb_bucket(digest: Self.digest(b.key), per_minute: b.perMinute, burst: b.burst)
+            }
+            return sb_take(table, out.baseAddress, UInt32(buckets.count), now, &wait)
+        }
+        switch result {
+        case 0: return nil
+        case 1: return wait
+        default:
+            let code = errno
+            switch code {
+            case ENOSPC: throw StoreError("the rate-limit table \(path) has no free slot for a new bucket")
+            case EINVAL: throw StoreError("invalid rate-limit buckets (limits must be positive, keys distinct)")
+            default: throw StoreError("the rate-limit table \(path) is unusable: \(String(cString: strerror(code)))")
+            }
+        }
+    }
+
+    private static func digest(_ key: String) -> (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                                                  UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) {
+        var key = key
+        let d = key.withUTF8 { SHA256Digest(UnsafeRawBufferPointer($0)) }
+        var out: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
+            = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &out) { o in
+            withUnsafeBytes(of: (d.w0, d.w1)) { o.copyMemory(from: $0) }
+        }
+        return out
+    }
+
+    // MARK: BlockChangeSignal
+
+    public var stamp: UInt64? { sb_generation(table) }
+    public func announce() throws { _ = sb_bump_generation(table) }
+}
