@@ -1,0 +1,78 @@
+import Foundation
+import GatewayStore
+
+/// The connections of one process: at most `poolSize`, each lent to one caller at a time.
+/// A caller waits at most `poolWaitMilliseconds` for one to come free, so a slow or stuck
+/// server turns into a prompt error (a 503 for the request), never a pile of waiting workers.
+/// A connection that failed is dropped, with every idle one (a server restart ends them
+/// all); the next use connects again.
+final class PostgresPool: @unchecked Sendable {
+    let settings: PostgresSettings
+    private let condition = NSCondition()
+    private var idle: [PostgresConnection] = []
+    private var open = 0
+
+    init(settings: PostgresSettings) {
+        self.settings = settings
+    }
+
+    @discardableResult
+    func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        let connection = try acquire()
+        do {
+            let value = try body(connection)
+            release(connection, broken: !connection.isUsable)
+            return value
+        } catch let error as PostgresError {
+            release(connection, broken: error.connectionLost || !connection.isUsable)
+            throw error
+        } catch {
+            release(connection, broken: !connection.isUsable)
+            throw error
+        }
+    }
+
+    @discardableResult
+    func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        try withConnection { try $0.transaction(body) }
+    }
+
+    private func acquire() throws -> PostgresConnection {
+        let deadline = Date().addingTimeInterval(Double(settings.poolWaitMilliseconds) / 1000)
+        condition.lock()
+        while idle.isEmpty && open >= settings.poolSize {
+            guard condition.wait(until: deadline) else {
+                condition.unlock()
+                throw PostgresError(message: "no free connection within \(settings.poolWaitMilliseconds) ms " +
+                                    "(all \(settings.poolSize) of this process busy)", sqlState: nil, connectionLost: false)
+            }
+        }
+        if let connection = idle.popLast() {
+            condition.unlock()
+            return connection
+        }
+        open += 1
+        condition.unlock()
+        do {
+            return try PostgresConnection(parameters: settings.connectionParameters)
+        } catch {
+            condition.lock()
+            open -= 1
+            condition.signal()
+            condition.unlock()
+            throw error
+        }
+    }
+
+    private func release(_ connection: PostgresConnection, broken: Bool) {
+        condition.lock()
+        if broken {
+            open -= 1 + idle.count
+            idle.removeAll()
+        } else {
+            idle.append(connection)
+        }
+        condition.broadcast()
+        condition.unlock()
+    }
+}
