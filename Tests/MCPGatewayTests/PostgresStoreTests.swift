@@ -1,0 +1,191 @@
+import Foundation
+import GatewayStore
+import MCPGatewayTesting
+@testable import PostgresStore
+import XCTest
+
+/// A fresh database on the test run's PostgreSQL server (see `TestPostgresServer`).
+func freshPostgresSettings() throws -> PostgresSettings {
+    try PostgresSettings(url: try TestPostgresServer.shared.get().createDatabase())
+}
+
+/// The engine-neutral store tests, on PostgreSQL: two handles are two pools, as two hosts would have.
+final class PostgresStoreBehaviourTests: StoreBehaviourTests {
+    var settings: PostgresSettings!
+
+    override func setUpWithError() throws { settings = try freshPostgresSettings() }
+
+    override func openStore() throws -> any GatewayStore { try PostgresStore(settings: settings) }
+
+    // Linux's test discovery lists only a class's own methods: each inherited test is named again.
+    override func testBlocksSeenByEveryConnectionAndExpire() throws { try super.testBlocksSeenByEveryConnectionAndExpire() }
+    override func testTokenBucketIsSharedAcrossConnections() throws { try super.testTokenBucketIsSharedAcrossConnections() }
+    override func testConcurrentWritersLoseNoCounts() throws { try super.testConcurrentWritersLoseNoCounts() }
+    override func testStoreKeepsOneSealedRowPerUserAndBackend() throws { try super.testStoreKeepsOneSealedRowPerUserAndBackend() }
+    override func testUserAndGroupMappingsPerTenant() throws { try super.testUserAndGroupMappingsPerTenant() }
+    override func testLegacySessionsAreBoundToTheirPrincipalAndIdleOut() throws { try super.testLegacySessionsAreBoundToTheirPrincipalAndIdleOut() }
+    override func testAuditKeepsTheNewestInOrderCompletesBegunRecordsAndPrunes() throws { try super.testAuditKeepsTheNewestInOrderCompletesBegunRecordsAndPrunes() }
+    override func testSampledAuditKeepsOnlyWhileTheSampleHasTokens() throws { try super.testSampledAuditKeepsOnlyWhileTheSampleHasTokens() }
+    override func testHealthReadsAndProbesWrites() throws { try super.testHealthReadsAndProbesWrites() }
+}
+
+/// The OAuth front's compare-and-set semantics, on PostgreSQL.
+final class PostgresOAuthStoreTests: OAuthStoreTests {
+    var settings: PostgresSettings!
+
+    override func setUpWithError() throws { settings = try freshPostgresSettings() }
+
+    override func openStore() throws -> any GatewayStore { try PostgresStore(settings: settings) }
+
+    override func storedPendingIds(_ store: any GatewayStore) throws -> [String] {
+        try (store as? PostgresStore).map { try $0.pool.withConnection { try $0.query("SELECT id FROM oauth_pending ORDER BY id").compactMap { $0.text(0) } } } ?? []
+    }
+
+    // Linux's test discovery lists only a class's own methods: each inherited test is named again.
+    override func testClientsRoundTripAndCachedDocumentsExpire() throws { try super.testClientsRoundTripAndCachedDocumentsExpire() }
+    override func testRemovingAClientRevokesItsGrants() throws { try super.testRemovingAClientRevokesItsGrants() }
+    override func testPendingAuthorizationIsTakenOnceAlsoFromAnotherProcess() throws { try super.testPendingAuthorizationIsTakenOnceAlsoFromAnotherProcess() }
+    override func testCodeIsRedeemedOnceAndTheSecondRedemptionIsAReplay() throws { try super.testCodeIsRedeemedOnceAndTheSecondRedemptionIsAReplay() }
+    override func testGrantsRoundTripWithLowerCaseIdsNewestFirst() throws { try super.testGrantsRoundTripWithLowerCaseIdsNewestFirst() }
+    override func testRefreshTokenRotationIsCompareAndSet() throws { try super.testRefreshTokenRotationIsCompareAndSet() }
+    override func testRevokingAGrantRetiresItsRefreshTokensAndCodes() throws { try super.testRevokingAGrantRetiresItsRefreshTokensAndCodes() }
+    override func testPruningRemovesOnlyExpiredRows() throws { try super.testPruningRemovesOnlyExpiredRows() }
+}
+
+/// What only the PostgreSQL engine has: its schema under an advisory lock, the audit archive,
+/// its settings' rules, the pool's timeouts, and a server that stops and comes back.
+final class PostgresEngineTests: XCTestCase {
+    func testFirstOpensMigrateOnceAndANewerSchemaIsRefused() throws {
+        let settings = try freshPostgresSettings()
+        // Four processes starting at once: one migrates under the lock, the others find it done.
+        let errors = NSLock()
+        var failures: [String] = []
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            do { _ = try PostgresStore(settings: settings) } catch { errors.lock(); failures.append("\(error)"); errors.unlock() }
+        }
+        XCTAssertEqual(failures, [])
+        let store = try PostgresStore(settings: settings)
+        XCTAssertEqual(try store.schemaVersion, PostgresStore.knownSchemaVersion)
+        try store.pool.withConnection { try $0.query("UPDATE mcp_fcgi_schema SET version = 99") }
+        XCTAssertThrowsError(try PostgresStore(settings: settings)) { error in
+            XCTAssertTrue("\(error)".contains("schema version 99, newer than this build knows"), "\(error)")
+        }
+    }
+
+    func testArchiveIsIdempotentByRequestIdAndCompletedRecordsWin() throws {
+        let store = try PostgresStore(settings: try freshPostgresSettings())
+        let begun = StoreBehaviourTests.record("r1", time: 10, completed: false, status: 0)
+        let done = StoreBehaviourTests.record("r1", time: 10, status: 200)
+        try store.archiveAudit([begun, StoreBehaviourTests.record("r2", time: 11)])
+        XCTAssertEqual(try store.audit(since: 0, tenant: nil, limit: 10).map(\.completed), [false, true])
+        // The same batch moved again after a crash, then the completion: one row each, completed.
+        try store.archiveAudit([begun, StoreBehaviourTests.record("r2", time: 11)])
+        try store.archiveAudit([done])
+        try store.archiveAudit([begun])
+        XCTAssertEqual(try store.audit(since: 0, tenant: nil, limit: 10), [done, StoreBehaviourTests.record("r2", time: 11)])
+        // Begun and completed in one batch, and a batch larger than one statement's chunk.
+        let many = (0..<2500).map { StoreBehaviourTests.record("m\($0)", time: 100 + Double($0)) }
+        try store.archiveAudit([StoreBehaviourTests.record("r3", time: 12, completed: false)] + many + [StoreBehaviourTests.record("r3", time: 12)])
+        try store.archiveAudit(many)
+        let all = try store.audit(since: 0, tenant: nil, limit: 10_000)
+        XCTAssertEqual(all.count, 2503)
+        XCTAssertEqual(Set(all.map(\.requestId)).count, 2503)
+        XCTAssertTrue(all.allSatisfy(\.completed))
+    }
+
+    func testSettingsRefuseAPasswordInTheURLAndPlainTextToARemoteHost() throws {
+        XCTAssertThrowsError(try PostgresSettings(url: "postgresql://gw:secret@db.example/mcp")) { error in
+            XCTAssertTrue("\(error)".contains("must not hold a password"))
+            XCTAssertFalse("\(error)".contains("secret"), "the password is never echoed")
+        }
+        XCTAssertThrowsError(try PostgresSettings(url: "host=db.example dbname=mcp password=x"))
+        XCTAssertThrowsError(try PostgresSettings(url: "host=db.example dbname=mcp sslmode=require")) { error in
+            XCTAssertTrue("\(error)".contains("sslmode=require to db.example is refused"), "\(error)")
+        }
+        XCTAssertThrowsError(try PostgresSettings(url: "postgresql://db.example/mcp?sslmode=verify-ca"))
+        XCTAssertThrowsError(try PostgresSettings(url: "host=/run/postgresql,db.example sslmode=disable"))
+        XCTAssertThrowsError(try PostgresSettings(url: "host=db.example dbname=mcp port=nope x"))
+        XCTAssertNoThrow(try PostgresSettings(url: "postgresql://gw@db.example/mcp"))
+        XCTAssertNoThrow(try PostgresSettings(url: "host=/run/postgresql dbname=mcp sslmode=disable"))
+        XCTAssertNoThrow(try PostgresSettings(url: "postgresql://gw@127.0.0.1:5432/mcp?sslmode=disable"))
+        XCTAssertNoThrow(try PostgresSettings(url: "host=localhost dbname=mcp sslmode=prefer"))
+        // A remote host without an sslmode gets verify-full.
+        let remote = try PostgresSettings(url: "postgresql://gw@db.example/mcp")
+        XCTAssertTrue(remote.connectionParameters.contains { $0 == ("sslmode", "verify-full") })
+    }
+
+    func testPasswordFileMustBePrivateAndOwned() throws {
+        let dir = makeTempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/pgpass"
+        try "s3cret\n".write(toFile: path, atomically: false, encoding: .utf8)
+        chmod(path, 0o644)
+        XCTAssertThrowsError(try PostgresSettings.readPasswordFile(path)) { XCTAssertTrue("\($0)".contains("chmod 600")) }
+        chmod(path, 0o600)
+        XCTAssertEqual(try PostgresSettings.readPasswordFile(path), "s3cret")
+        XCTAssertThrowsError(try PostgresSettings.readPasswordFile(dir + "/missing"))
+        if geteuid() == 0 {
+            chown(path, 65534, 65534)
+            XCTAssertThrowsError(try PostgresSettings.readPasswordFile(path)) { XCTAssertTrue("\($0)".contains("must be owned")) }
+        }
+    }
+
+    func testABusyPoolAndASlowStatementFailWithinTheirBounds() throws {
+        var settings = try freshPostgresSettings()
+        settings.poolSize = 1
+        settings.poolWaitMilliseconds = 300
+        settings.statementTimeoutMilliseconds = 500
+        let store = try PostgresStore(settings: settings)
+        let holding = expectation(description: "the one connection is busy")
+        let released = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            _ = try? store.pool.withConnection { c in
+                holding.fulfill()
+                _ = try? c.query("SELECT pg_sleep(0.4)")
+            }
+            released.signal()
+        }
+        wait(for: [holding], timeout: 5)
+        let start = Date()
+        XCTAssertThrowsError(try store.take([RateBucket(key: "k", perMinute: 60, burst: 5)], now: 1)) { error in
+            XCTAssertTrue("\(error)".contains("no free connection within 300 ms"), "\(error)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2, "the wait for a connection is bounded")
+        released.wait()
+        XCTAssertThrowsError(try store.pool.withConnection { try $0.query("SELECT pg_sleep(5)") }) { error in
+            XCTAssertEqual((error as? PostgresError)?.isTimeout, true, "\(error)")
+        }
+        XCTAssertNil(try store.take([RateBucket(key: "k", perMinute: 60, burst: 5)], now: 1), "the connection is usable after a cancel")
+    }
+
+    func testAStoppedServerFailsFastAndARestartedOneIsUsedAgain() throws {
+        let server = try TestPostgresServer()
+        let store = try PostgresStore(settings: try PostgresSettings(url: try server.createDatabase()))
+        let block = Block(kind: .user, id: "u1", until: nil, reason: "test")
+        try store.addBlock(block)
+        try server.stop()
+        let start = Date()
+        XCTAssertThrowsError(try store.activeBlock(matching: [(.user, "u1")], now: 1))
+        XCTAssertThrowsError(try store.activeBlock(matching: [(.user, "u1")], now: 1), "no connection comes back by itself")
+        XCTAssertThrowsError(try store.take([RateBucket(key: "k", perMinute: 60, burst: 5)], now: 1))
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5, "a down server is an error at once, never a hang")
+        try server.start()
+        XCTAssertEqual(try store.activeBlock(matching: [(.user, "u1")], now: 1), block, "the same store reconnects")
+        XCTAssertNil(try store.take([RateBucket(key: "k", perMinute: 60, burst: 5)], now: 1))
+    }
+
+    func testARoleWithoutWritePrivilegesIsReported() throws {
+        let server = try TestPostgresServer.shared.get()
+        let url = try server.createDatabase()
+        let owner = try PostgresStore(settings: try PostgresSettings(url: url))
+        XCTAssertEqual(try owner.missingPrivileges(), [])
+        let database = url.split(separator: " ").first { $0.hasPrefix("dbname=") }!.dropFirst("dbname=".count)
+        let role = "reader_" + database.suffix(8)
+        try server.psql("CREATE ROLE \(role) LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO \(role);", database: String(database))
+        let reader = try PostgresStore(settings: try PostgresSettings(url: url.replacingOccurrences(of: "user=postgres", with: "user=\(role)")))
+        let missing = try reader.missingPrivileges()
+        XCTAssertTrue(missing.contains("audit: INSERT"), "\(missing)")
+        XCTAssertTrue(missing.contains("blocks: DELETE"), "\(missing)")
+        XCTAssertFalse(missing.contains { $0.hasSuffix(": SELECT") }, "\(missing)")
+    }
+}
