@@ -74,11 +74,11 @@ let package = Package(
         // dispatch, authorize tool, tool, audit), the tools, the config and the composition root.
         .target(name: "MCPGateway",
                 dependencies: ["MCPJSON", "GatewaySupport", "GatewayCrypto", "EntraAuth", "SharedMetrics", "GatewayStore",
-                               "UpstreamHTTP"],
+                               "PostgresStore", "UpstreamHTTP"],
                 swiftSettings: v5),
 
         .executableTarget(name: "mcp-fcgi",
-                          dependencies: ["MCPGateway", "FastCGIFront", "GatewaySupport", "GatewayStore", "EntraAuth", "MCPJSON",
+                          dependencies: ["MCPGateway", "FastCGIFront", "GatewaySupport", "GatewayStore", "PostgresStore", "EntraAuth", "MCPJSON",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: v5),
 

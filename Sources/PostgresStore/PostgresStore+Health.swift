@@ -19,16 +19,39 @@ extension PostgresStore: StoreHealthCheck {
     /// asks of each table (select, insert, update, delete) and run the rate-limit function.
     /// An empty list when it may.
     public func missingPrivileges() throws -> [String] {
-        try pool.withConnection { c in
-            var missing = try c.query("""
-                SELECT t || ': ' || p FROM unnest($1::text[]) AS t, unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p
-                WHERE NOT has_table_privilege(current_user, t, p) ORDER BY t, p
-                """, [.textArray(Self.tables)]).compactMap { $0.text(0) }
-            if try c.query("SELECT has_function_privilege(current_user, 'mcp_fcgi_take(text[], float8[], float8[], float8)', 'EXECUTE')")
-                .first?.bool(0) != true {
-                missing.append("mcp_fcgi_take: EXECUTE")
+        try pool.withConnection(Self.missingPrivileges)
+    }
+
+    static func missingPrivileges(_ c: PostgresConnection) throws -> [String] {
+        var missing = try c.query("""
+            SELECT t || ': ' || p FROM unnest($1::text[]) AS t, unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p
+            WHERE NOT has_table_privilege(current_user, t, p) ORDER BY t, p
+            """, [.textArray(Self.tables)]).compactMap { $0.text(0) }
+        if try c.query("SELECT has_function_privilege(current_user, 'mcp_fcgi_take(text[], float8[], float8[], float8)', 'EXECUTE')")
+            .first?.bool(0) != true {
+            missing.append("mcp_fcgi_take: EXECUTE")
+        }
+        if try c.query("SELECT has_sequence_privilege(current_user, 'audit_seq_seq', 'USAGE')").first?.bool(0) != true {
+            missing.append("audit_seq_seq: USAGE")
+        }
+        return missing
+    }
+
+    /// What `check-config` says of a server without changing it (no migration): that it answers,
+    /// its schema version, and the privileges the role lacks once the schema is in place.
+    public static func inspect(settings: PostgresSettings) throws -> String {
+        let pool = PostgresPool(settings: settings)
+        return try pool.withConnection { c in
+            let version = try schemaVersion(c)
+            if version > knownSchemaVersion {
+                throw StoreError("the PostgreSQL store has schema version \(version), newer than this build knows (\(knownSchemaVersion))")
             }
-            return missing
+            if version < knownSchemaVersion {
+                return "connected; schema version \(version), migrated to \(knownSchemaVersion) when the gateway first opens it"
+            }
+            let missing = try missingPrivileges(c)
+            guard missing.isEmpty else { throw StoreError("connected, but the role lacks \(missing.joined(separator: ", "))") }
+            return "connected; schema version \(version); the role holds every privilege the gateway needs"
         }
     }
 

@@ -1,5 +1,7 @@
 import Foundation
 import GatewayStore
+import MCPJSON
+@testable import MCPGateway
 import MCPGatewayTesting
 @testable import PostgresStore
 import XCTest
@@ -187,5 +189,95 @@ final class PostgresEngineTests: XCTestCase {
         XCTAssertTrue(missing.contains("audit: INSERT"), "\(missing)")
         XCTAssertTrue(missing.contains("blocks: DELETE"), "\(missing)")
         XCTAssertFalse(missing.contains { $0.hasSuffix(": SELECT") }, "\(missing)")
+    }
+}
+
+/// `store.engine` and its settings as the config reads them.
+final class PostgresConfigTests: XCTestCase {
+    let base: JSONObject = JSONObject(pairs: [
+        ("server", ["public_url": "https://mcp.example.test/mcp"]),
+        ("auth", ["tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "api://x"]),
+    ])
+
+    func config(_ store: JSONValue) throws -> GatewayConfig {
+        var root = base
+        root["store"] = store
+        return try ProcessConfig.parse(root).instances[0]
+    }
+
+    func problem(_ store: JSONValue) -> String {
+        do { _ = try config(store); return "" } catch { return "\(error)" }
+    }
+
+    func testSQLiteIsTheDefaultAndPostgresTakesAURLAndLimits() throws {
+        XCTAssertEqual(try config([:]).storeEngine, .sqlite)
+        let c = try config(["engine": "postgres", "url": "postgresql://gw@db.example/mcp", "password_file": "/etc/mcp-fcgi/pg.pass",
+                            "pool_size": 8, "statement_timeout_ms": 1500])
+        guard case .postgres(let pg) = c.storeEngine else { return XCTFail("not postgres: \(c.storeEngine)") }
+        XCTAssertEqual(pg.settings.poolSize, 8)
+        XCTAssertEqual(pg.settings.statementTimeoutMilliseconds, 1500)
+        XCTAssertEqual(pg.settings.connectTimeoutSeconds, 3)
+        XCTAssertEqual(pg.passwordFile, "/etc/mcp-fcgi/pg.pass")
+        XCTAssertEqual(c.storeLocation, "PostgreSQL postgresql://gw@db.example/mcp")
+        XCTAssertFalse(InstanceBuilder.stateFiles(for: c).contains { $0.hasSuffix(".db") }, "no SQLite files to hand over")
+    }
+
+    func testEveryWrongStoreSettingIsNamed() {
+        XCTAssertTrue(problem(["engine": "mysql"]).contains("store.engine"))
+        XCTAssertTrue(problem(["engine": "postgres"]).contains("store.url"))
+        XCTAssertTrue(problem(["engine": "postgres", "url": "postgresql://gw:pw@db.example/mcp"]).contains("must not hold a password"))
+        XCTAssertFalse(problem(["engine": "postgres", "url": "postgresql://gw:pw@db.example/mcp"]).contains("pw@"))
+        XCTAssertTrue(problem(["engine": "postgres", "url": "host=db.example sslmode=disable"]).contains("sslmode=disable to db.example is refused"))
+        XCTAssertTrue(problem(["engine": "postgres", "url": "host=/run/postgresql", "path": "/var/lib/x.db"]).contains("store.path"))
+        XCTAssertTrue(problem(["engine": "postgres", "url": "host=/run/postgresql", "password_file": "pg.pass"]).contains("store.password_file"))
+        XCTAssertTrue(problem(["url": "host=/run/postgresql"]).contains("store.url"))
+        XCTAssertTrue(problem(["engine": "postgres", "url": "host=/run/postgresql", "pool_size": 0]).contains("store.pool_size"))
+    }
+}
+
+/// Two gateways, each with its own state directory as two hosts would have, on one PostgreSQL:
+/// one limit, one block list, one audit trail; a server that stops answers 503, never a hang.
+final class PostgresTwoHostTests: XCTestCase {
+    func hosts(url: String, extra: [String: JSONValue] = [:]) throws -> (GatewayFixture, GatewayFixture) {
+        var e = extra
+        e["store"] = ["engine": "postgres", "url": .string(url)]
+        return (try GatewayFixture(extra: e), try GatewayFixture(extra: e))
+    }
+
+    func testLimitBlocksAndAuditAreSharedByBothHosts() throws {
+        let url = try TestPostgresServer.shared.get().createDatabase()
+        let (a, b) = try hosts(url: url, extra: ["rate_limits": ["user_per_minute": 1, "user_burst": 3]])
+        let ping = GatewayFixture.legacyBody("ping")
+        let tokenA = try a.token(), tokenB = try b.token()
+        XCTAssertEqual([a.post(ping, token: tokenA).status, b.post(ping, token: tokenB).status, a.post(ping, token: tokenA).status],
+                       [200, 200, 200])
+        XCTAssertEqual(b.post(ping, token: tokenB).status, 429, "the user's burst of 3 is spent across both hosts")
+
+        let store = try PostgresStore(settings: try PostgresSettings(url: url))
+        let bob = "22222222-2222-4222-8222-222222222222"
+        let bobToken = try b.minter.mint(tenantId: GatewayFixture.tenant, objectId: bob, audience: GatewayFixture.audience, scopes: ["mcp.tools"])
+        XCTAssertEqual(b.post(ping, token: bobToken).status, 200)
+        try store.addBlock(Block(kind: .user, id: bob, until: nil, reason: "test"))  // as `mcp-fcgi block` on host a would
+        XCTAssertEqual(b.post(ping, token: bobToken).status, 403, "blocked on the other host at once")
+
+        let trail = try store.audit(since: 0, tenant: nil, limit: 100)
+        XCTAssertEqual(trail.map(\.httpStatus), [200, 200, 200, 429, 200, 403])
+        XCTAssertEqual(Set(trail.map(\.requestId)).count, 6)
+    }
+
+    func testAStoppedServerMeans503WithRetryAfterAndARestartServesAgain() throws {
+        let server = try TestPostgresServer()
+        let (a, _) = try hosts(url: try server.createDatabase())
+        let ping = GatewayFixture.legacyBody("ping")
+        let token = try a.token()
+        XCTAssertEqual(a.post(ping, token: token).status, 200)
+        try server.stop()
+        let start = Date()
+        let down = a.post(ping, token: token)
+        XCTAssertEqual(down.status, 503)
+        XCTAssertNotNil(down.header("Retry-After"))
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
+        try server.start()
+        XCTAssertEqual(a.post(ping, token: token).status, 200, "the same process reconnects")
     }
 }

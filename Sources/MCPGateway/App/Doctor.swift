@@ -2,6 +2,7 @@ import SharedMetrics
 import EntraAuth
 import Foundation
 import GatewayStore
+import PostgresStore
 import UpstreamHTTP
 import GatewaySupport
 
@@ -109,7 +110,15 @@ public struct Doctor {
             try store.probeWrite()
             let health = try store.health()
             if let alarm = StoreCeiling(maxBytes: config.storeMaxBytes).alarm(health) { throw ServerError(alarm) }
-            return "\(config.resolvedStorePath) takes writes (\(health.bytes) of at most \(config.storeMaxBytes) bytes)"
+            var schema = ""
+            if let postgres = store as? PostgresStore {
+                let missing = try postgres.missingPrivileges()
+                guard missing.isEmpty else {
+                    throw ServerError("the PostgreSQL role lacks \(missing.joined(separator: ", ")): grant them to the gateway's role")
+                }
+                schema = ", schema version \(try postgres.schemaVersion), the role holds every privilege it needs"
+            }
+            return "\(config.storeLocation) takes writes (\(health.bytes) of at most \(config.storeMaxBytes) bytes\(schema))"
         }
         return check("shared store", r, ms)
     }
