@@ -66,6 +66,10 @@ public final class SQLiteStore: @unchecked Sendable {
         """
         ALTER TABLE audit ADD COLUMN completed INTEGER NOT NULL DEFAULT 1;
         """,
+        // Records moved over from the audit journals in batches: a batch moved twice changes nothing.
+        """
+        CREATE UNIQUE INDEX audit_request_id ON audit (request_id);
+        """,
     ]
 
     /// The files a store at `path` consists of: the database, SQLite's write-ahead log and its

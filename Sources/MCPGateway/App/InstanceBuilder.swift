@@ -68,9 +68,10 @@ public struct InstanceBuilder {
 
     /// The instance's shared state in its configured store, the state directory made first.
     /// Serving processes open it with `durable: false` (see `SQLiteDatabase`); one-off commands durable.
+    /// The audit trail goes through per-process journals beside the store (`JournaledAuditLog`).
     public static func openStores(for config: GatewayConfig, durable: Bool) throws -> StateStores {
         try StateDirectory.ensure(config.stateDirectory)
-        return try StateStores.sqlite(path: config.resolvedStorePath, durable: durable)
+        return try StateStores.sqlite(path: config.resolvedStorePath, durable: durable, auditJournal: true)
     }
 
     /// The files an instance keeps that a command run as root may create: the store's, the
