@@ -178,6 +178,21 @@ final class AuditJournalTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: journalDirectory + "/torn/" + name + ".torn")), Data(torn))
     }
 
+    func testDoctorFailsTheStoreWhileATornTailIsKeptAside() throws {
+        let f = try GatewayFixture()
+        let journal = JournaledAuditLog.directory(forStore: f.instance.config.resolvedStorePath)
+        func storeCheck() -> Doctor.Check? {
+            Doctor(config: f.instance.config, http: DoctorTests.FakeEntra(jwks: [:])).run().first { $0.name == "shared store" }
+        }
+        XCTAssertEqual(storeCheck()?.outcome, .pass)
+        try FileManager.default.createDirectory(atPath: journal + "/torn", withIntermediateDirectories: true)
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: journal + "/torn/h-1-1-1.journal.torn"))
+        let check = try XCTUnwrap(storeCheck())
+        XCTAssertEqual(check.outcome, .fail)
+        XCTAssertTrue(check.detail.contains("1 damaged audit journal tail(s) kept in \(journal)/torn (first: h-1-1-1.journal.torn)"),
+                      check.detail)
+    }
+
     func testAJournalSymlinkIsNeverFollowed() throws {
         let store = try SQLiteStore(path: storePath)
         let target = dir + "/elsewhere"

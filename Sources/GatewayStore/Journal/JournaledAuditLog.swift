@@ -32,6 +32,21 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
     /// The journal directory that belongs to the store at `storePath`.
     public static func directory(forStore storePath: String) -> String { AuditJournal.directory(forStore: storePath) }
 
+    /// What `doctor` reports of the journals of the store at `storePath`.
+    public struct Status: Sendable {
+        public let directory: String
+        /// Journals not yet moved into the store (live writers' among them).
+        public let pendingJournals: Int
+        /// Damaged tails found by drains, kept in `torn/` for inspection.
+        public let tornTails: [String]
+    }
+
+    public static func status(forStore storePath: String) -> Status {
+        let directory = directory(forStore: storePath)
+        let found = AuditJournal.status(directory: directory)
+        return Status(directory: directory, pendingJournals: found.pendingJournals.count, tornTails: found.tornTails)
+    }
+
     public func appendAudit(_ record: AuditRecord) throws { try write(record) }
 
     public func beginAudit(_ record: AuditRecord) throws -> AuditEntry {
