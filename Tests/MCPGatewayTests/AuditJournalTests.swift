@@ -81,6 +81,20 @@ final class AuditJournalTests: XCTestCase {
         XCTAssertEqual(CRC32C.checksum(Array("123456789".utf8)), 0xE306_9283)
     }
 
+    func testTheRequestIdIndexMigrationKeepsEveryRowOfARepeatedId() throws {
+        let db = try SQLiteDatabase(path: storePath)
+        let earlier = SQLiteStore.migrations.count - 1
+        for (i, sql) in SQLiteStore.migrations.prefix(earlier).enumerated() {
+            try db.execute(sql)
+            try db.execute("PRAGMA user_version = \(i + 1)")
+        }
+        for _ in 0..<2 {
+            try db.execute("INSERT INTO audit (time, request_id, decision, http_status, latency_ms) VALUES (1, 'twice', 'allowed', 200, 1)")
+        }
+        let ids = try SQLiteStore(path: storePath).audit(since: 0, tenant: nil, limit: 10).map(\.requestId)
+        XCTAssertEqual(ids, ["twice#1", "twice"])
+    }
+
     // MARK: Files and drains
 
     func testTheJournalIsOwnerOnlyAndDrainedIntoTheStore() throws {
