@@ -247,6 +247,30 @@ final class AuditJournalTests: XCTestCase {
         XCTAssertEqual(reading.records.map(\.requestId), acknowledged)
     }
 
+    /// Through the whole path: a request whose record meets a full disk is refused with 503, as
+    /// one whose store write fails; the tool is not run.
+    func testARequestWhoseRecordMeetsAFullDiskIsRefused503() throws {
+        guard geteuid() == 0 else { throw XCTSkip("mounting a small tmpfs needs root") }
+        let f = try GatewayFixture()
+        let journal = JournaledAuditLog.directory(forStore: f.instance.config.resolvedStorePath)
+        try FileManager.default.createDirectory(atPath: journal, withIntermediateDirectories: false)
+        guard mount("tmpfs", journal, "tmpfs", 0, "size=4k") == 0 else {
+            throw XCTSkip("cannot mount a tmpfs here: \(String(cString: strerror(errno)))")
+        }
+        defer { umount(journal) }
+        let filler = open(journal + "/filler", O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        XCTAssertGreaterThanOrEqual(filler, 0)
+        let page = [UInt8](repeating: 0, count: 4096)
+        while page.withUnsafeBytes({ write(filler, $0.baseAddress, $0.count) }) > 0 {}
+        XCTAssertEqual(errno, ENOSPC)
+        close(filler)
+        let call = GatewayFixture.legacyBody("tools/call", params: ["name": "whoami", "arguments": [:]])
+        let r = f.post(call, token: try f.token())
+        XCTAssertEqual(r.status, 503)
+        XCTAssertEqual(r.header("Retry-After"), "5")
+        XCTAssertEqual(f.post(GatewayFixture.legacyBody("ping"), token: try f.token()).status, 503)
+    }
+
     // MARK: Several processes
 
     static let childDirectoryVariable = "MCP_FCGI_TEST_JOURNAL_STORE"
