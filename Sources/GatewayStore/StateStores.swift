@@ -30,8 +30,15 @@ public struct StateStores: Sendable {
     }
 
     /// Every concern in the SQLite database at `path`, created or migrated as needed.
-    /// `durable: false` is for the serving processes (see `SQLiteDatabase`).
-    public static func sqlite(path: String, durable: Bool = true) throws -> StateStores {
-        StateStores(try SQLiteStore(path: path, durable: durable))
+    /// `durable: false` is for the serving processes (see `SQLiteDatabase`). With `auditJournal`
+    /// the audit trail is written to per-process journals beside the store and moved into it in
+    /// batches (`JournaledAuditLog`); reads see both.
+    public static func sqlite(path: String, durable: Bool = true, auditJournal: Bool = false) throws -> StateStores {
+        let store = try SQLiteStore(path: path, durable: durable)
+        var stores = StateStores(store)
+        if auditJournal {
+            stores.audit = JournaledAuditLog(directory: JournaledAuditLog.directory(forStore: path), store: store, sampleLimiter: store)
+        }
+        return stores
     }
 }

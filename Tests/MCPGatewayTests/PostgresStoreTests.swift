@@ -260,14 +260,18 @@ final class PostgresTwoHostTests: XCTestCase {
         try store.addBlock(Block(kind: .user, id: bob, until: nil, reason: "test"))  // as `mcp-fcgi block` on host a would
         XCTAssertEqual(b.post(ping, token: bobToken).status, 403, "blocked on the other host at once")
 
-        let trail = try store.audit(since: 0, tenant: nil, limit: 100)
+        // Each host's journal moved to the server (as a serving process does in the background and at exit).
+        a.instance.stores.audit.endServing()
+        b.instance.stores.audit.endServing()
+        let trail = try store.audit(since: 0, tenant: nil, limit: 100).sorted { $0.time < $1.time }
         XCTAssertEqual(trail.map(\.httpStatus), [200, 200, 200, 429, 200, 403])
         XCTAssertEqual(Set(trail.map(\.requestId)).count, 6)
     }
 
     func testAStoppedServerMeans503WithRetryAfterAndARestartServesAgain() throws {
         let server = try TestPostgresServer()
-        let (a, _) = try hosts(url: try server.createDatabase())
+        let url = try server.createDatabase()
+        let (a, _) = try hosts(url: url)
         let ping = GatewayFixture.legacyBody("ping")
         let token = try a.token()
         XCTAssertEqual(a.post(ping, token: token).status, 200)
@@ -279,5 +283,9 @@ final class PostgresTwoHostTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(start), 5)
         try server.start()
         XCTAssertEqual(a.post(ping, token: token).status, 200, "the same process reconnects")
+        // The refusal's record waited in the host's journal and reaches the server once it is back.
+        a.instance.stores.audit.endServing()
+        let trail = try PostgresStore(settings: try PostgresSettings(url: url)).audit(since: 0, tenant: nil, limit: 10)
+        XCTAssertEqual(trail.map(\.httpStatus).sorted(), [200, 200, 503])
     }
 }

@@ -110,6 +110,12 @@ public struct Doctor {
             try store.probeWrite()
             let health = try store.health()
             if let alarm = StoreCeiling(maxBytes: config.storeMaxBytes).alarm(health) { throw ServerError(alarm) }
+            // A crash's damaged journal tail is kept aside, not dropped: an operator must look at it.
+            let journal = JournaledAuditLog.status(forStore: config.resolvedStorePath)
+            if let torn = journal.tornTails.first {
+                throw ServerError("\(journal.tornTails.count) damaged audit journal tail(s) kept in \(journal.directory)/torn " +
+                                  "(first: \(torn)); the records before each are in the store; inspect, then remove them")
+            }
             var schema = ""
             if let postgres = store as? PostgresStore {
                 let missing = try postgres.missingPrivileges()
@@ -118,7 +124,8 @@ public struct Doctor {
                 }
                 schema = ", schema version \(try postgres.schemaVersion), the role holds every privilege it needs"
             }
-            return "\(config.storeLocation) takes writes (\(health.bytes) of at most \(config.storeMaxBytes) bytes\(schema))"
+            return "\(config.storeLocation) takes writes (\(health.bytes) of at most \(config.storeMaxBytes) bytes\(schema)); " +
+                "\(journal.pendingJournals) audit journal(s) waiting to be moved in"
         }
         return check("shared store", r, ms)
     }

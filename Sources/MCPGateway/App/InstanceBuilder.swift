@@ -69,12 +69,16 @@ public struct InstanceBuilder {
 
     /// The instance's shared state in its configured store, the state directory made first.
     /// Serving processes open it with `durable: false` (see `SQLiteDatabase`); one-off commands durable.
+    /// The audit trail goes through per-process journals beside the store's place in the state
+    /// directory (`JournaledAuditLog`), on either engine: a PostgreSQL outage holds records there.
     /// With `store.engine: "postgres"` every concern is on the server, each process with its own pool.
     public static func openStores(for config: GatewayConfig, durable: Bool) throws -> StateStores {
         try StateDirectory.ensure(config.stateDirectory)
         switch config.storeEngine {
-        case .sqlite: return try StateStores.sqlite(path: config.resolvedStorePath, durable: durable)
-        case .postgres(let pg): return StateStores(try PostgresStore(settings: try pg.resolved()))
+        case .sqlite: return try StateStores.sqlite(path: config.resolvedStorePath, durable: durable, auditJournal: true)
+        case .postgres(let pg):
+            return try StateStores.postgres(settings: try pg.resolved(),
+                                            auditJournal: JournaledAuditLog.directory(forStore: config.resolvedStorePath))
         }
     }
 
