@@ -289,3 +289,43 @@ final class PostgresTwoHostTests: XCTestCase {
         XCTAssertEqual(trail.map(\.httpStatus).sorted(), [200, 200, 503])
     }
 }
+
+/// `mcp-fcgi store migrate`: a SQLite store copied into PostgreSQL, once.
+final class PostgresMigrationTests: XCTestCase {
+    func testEveryConcernIsCopiedOnceAndANonEmptyTargetIsRefused() throws {
+        let dir = makeTempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let source = try SQLiteStore(path: dir + "/s.db")
+        try source.addBlock(Block(kind: .user, id: "u1", until: nil, reason: "copied"))
+        try source.appendAudit(StoreBehaviourTests.record("r1", time: 10))
+        _ = try source.beginAudit(StoreBehaviourTests.record("r2", time: 11))  // an unfinished record is copied as it is
+        try source.createSession(id: "s1", principal: "p1", now: Date().timeIntervalSince1970)
+        let mapping = try WorkspaceMapping(tenant: Callers.tenant, kind: .user, principal: Callers.alice,
+                                           workspace: "aaaaaaaa-0000-4000-8000-000000000001")
+        try source.addMappings([mapping])
+        let key = BackendSessionKey(instance: "default", tenant: Callers.tenant, user: Callers.alice, backend: "chat")
+        try source.saveBackendSession(key, StoredBackendSession(sealed: [1, 2, 3], expiresAt: nil, checkedAt: 5), now: 5)
+        try source.saveGrant(OAuthStoreTests.grant())
+        try source.saveAuthorizationCode(OAuthStoreTests.code(OAuthStoreTests.digest("a")))
+        _ = try source.redeemAuthorizationCode(sha256: OAuthStoreTests.digest("a"), now: 1001)
+        try source.saveRefreshToken(OAuthStoreTests.refresh(OAuthStoreTests.digest("1")))
+
+        let target = try PostgresStore(settings: try freshPostgresSettings())
+        let copied = Dictionary(uniqueKeysWithValues: try target.copy(from: source, intoNonEmpty: false).map { ($0.table, $0.rows) })
+        XCTAssertEqual(copied["audit"], 2)
+        XCTAssertEqual(copied["oauth_grants"], 1)
+        XCTAssertEqual(try target.blocks(now: 0).map(\.reason), ["copied"])
+        XCTAssertEqual(try target.audit(since: 0, tenant: nil, limit: 10), try source.audit(since: 0, tenant: nil, limit: 10))
+        XCTAssertTrue(try target.useSession(id: "s1", principal: "p1", now: Date().timeIntervalSince1970, idle: 60))
+        XCTAssertEqual(try target.mappings(tenant: nil), [mapping])
+        XCTAssertEqual(try target.backendSession(key), try source.backendSession(key))
+        XCTAssertEqual(try target.grant(id: "g1"), OAuthStoreTests.grant())
+        XCTAssertEqual(try target.redeemAuthorizationCode(sha256: OAuthStoreTests.digest("a"), now: 1002)?.alreadyUsed, true,
+                       "a used code stays used")
+        XCTAssertEqual(try target.refreshToken(sha256: OAuthStoreTests.digest("1")), OAuthStoreTests.refresh(OAuthStoreTests.digest("1")))
+
+        XCTAssertThrowsError(try target.copy(from: source, intoNonEmpty: false)) { XCTAssertTrue("\($0)".contains("already holds rows")) }
+        let again = try target.copy(from: source, intoNonEmpty: true)
+        XCTAssertEqual(again.map(\.rows).reduce(0, +), 0, "nothing is copied twice")
+    }
+}
