@@ -1,5 +1,6 @@
 import Foundation
 import GatewayStore
+import GatewaySupport
 
 /// How the gateway reaches PostgreSQL (`store.url` and friends), checked before any connection:
 /// no password inside the URL (it comes from `store.password_file` or `PGPASSWORD`), and TLS
@@ -43,22 +44,16 @@ public struct PostgresSettings: Sendable, Equatable {
     /// Reads the password file: a regular file owned by the user the gateway runs as (or root),
     /// not readable by group or others; one line, the trailing newline dropped.
     public static func readPasswordFile(_ path: String) throws -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { throw StoreError("cannot read store.password_file \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            throw StoreError("store.password_file \(path) is not a regular file")
-        }
-        guard st.st_mode & 0o077 == 0 else {
-            throw StoreError("store.password_file \(path) must not be readable by group or others (chmod 600)")
+        guard lstat(path, &st) == 0 else {
+            throw StoreError("cannot read store.password_file \(path): \(String(cString: strerror(errno)))")
         }
         guard st.st_uid == geteuid() || st.st_uid == 0 else {
             throw StoreError("store.password_file \(path) must be owned by the user the gateway runs as (uid \(geteuid())) or root")
         }
-        guard st.st_size > 0, st.st_size <= 1024 else { throw StoreError("store.password_file \(path) must hold 1 to 1024 bytes") }
-        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
-        guard read(fd, &bytes, bytes.count) == bytes.count, var text = String(bytes: bytes, encoding: .utf8) else {
+        // Regular, not a symlink, not readable by group or others, bounded.
+        guard let bytes = try PrivateFiles.readSecret(path, what: "store.password_file", maxBytes: 1024),
+              var text = String(bytes: bytes, encoding: .utf8) else {
             throw StoreError("cannot read store.password_file \(path)")
         }
         while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
