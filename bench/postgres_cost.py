@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,7 @@ def main() -> None:
                         f"{result['p50']:.3f} | {result['p99']:.3f} | {result['non2xx']} | {per_request} |")
     finally:
         pg.close()
+        shutil.rmtree(work, ignore_errors=True)
     print("| request | requests/s | p50 | p99 | non-2xx | PostgreSQL commits per request |")
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))

@@ -16,9 +16,23 @@ final class PostgresPool: @unchecked Sendable {
         self.settings = settings
     }
 
+    /// A connection that sat idle may have been ended by a server restart since; when it fails
+    /// as lost, the call is made once more on a fresh connection, so a restart between two
+    /// requests costs none of them. A statement sent on an ended connection never ran; one cut
+    /// off by a crash right after its commit may run twice, which every statement here survives
+    /// (a bucket loses one more token, a second redemption reads as a replay, batches are idempotent).
     @discardableResult
     func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
-        let connection = try acquire()
+        let (connection, reused) = try acquire()
+        do {
+            return try use(connection, body)
+        } catch let error as PostgresError where error.connectionLost && reused {
+            let (fresh, _) = try acquire()
+            return try use(fresh, body)
+        }
+    }
+
+    private func use<T>(_ connection: PostgresConnection, _ body: (PostgresConnection) throws -> T) throws -> T {
         do {
             let value = try body(connection)
             release(connection, broken: !connection.isUsable)
@@ -37,7 +51,8 @@ final class PostgresPool: @unchecked Sendable {
         try withConnection { try $0.transaction(body) }
     }
 
-    private func acquire() throws -> PostgresConnection {
+    /// A connection, and whether it was idle in the pool (rather than just opened).
+    private func acquire() throws -> (PostgresConnection, Bool) {
         let deadline = Date().addingTimeInterval(Double(settings.poolWaitMilliseconds) / 1000)
         condition.lock()
         while idle.isEmpty && open >= settings.poolSize {
@@ -49,12 +64,12 @@ final class PostgresPool: @unchecked Sendable {
         }
         if let connection = idle.popLast() {
             condition.unlock()
-            return connection
+            return (connection, true)
         }
         open += 1
         condition.unlock()
         do {
-            return try PostgresConnection(parameters: settings.connectionParameters)
+            return (try PostgresConnection(parameters: settings.connectionParameters), false)
         } catch {
             condition.lock()
             open -= 1

@@ -174,6 +174,10 @@ final class PostgresEngineTests: XCTestCase {
         try server.start()
         XCTAssertEqual(try store.activeBlock(matching: [(.user, "u1")], now: 1), block, "the same store reconnects")
         XCTAssertNil(try store.take([RateBucket(key: "k", perMinute: 60, burst: 5)], now: 1))
+        // A restart between two calls: the idle connection it ended is replaced within the next call.
+        try server.stop()
+        try server.start()
+        XCTAssertEqual(try store.activeBlock(matching: [(.user, "u1")], now: 1), block, "no call fails for a restart it did not see")
     }
 
     func testARoleWithoutWritePrivilegesIsReported() throws {
