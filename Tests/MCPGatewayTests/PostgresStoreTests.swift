@@ -193,6 +193,27 @@ final class PostgresEngineTests: XCTestCase {
         XCTAssertTrue(missing.contains("audit: INSERT"), "\(missing)")
         XCTAssertTrue(missing.contains("blocks: DELETE"), "\(missing)")
         XCTAssertFalse(missing.contains { $0.hasSuffix(": SELECT") }, "\(missing)")
+        XCTAssertThrowsError(try PostgresStore.inspect(settings: try PostgresSettings(url: url.replacingOccurrences(of: "user=postgres", with: "user=\(role)")))) {
+            XCTAssertTrue("\($0)".contains("the role lacks"), "\($0)")
+        }
+    }
+
+    func testCheckConfigInspectsWithoutMigratingAndDoctorProbes() throws {
+        let url = try TestPostgresServer.shared.get().createDatabase()
+        let settings = try PostgresSettings(url: url)
+        XCTAssertTrue(try PostgresStore.inspect(settings: settings).contains("schema version 0, migrated to"))
+        XCTAssertTrue(try PostgresStore.inspect(settings: settings).contains("schema version 0"), "inspecting changed nothing")
+        let stateDir = makeTempDirectory()
+        defer { try? FileManager.default.removeItem(atPath: stateDir) }
+        let config = try ProcessConfig.parse(JSONObject(pairs: [
+            ("server", ["public_url": "https://mcp.example.test/mcp"]), ("state_dir", .string(stateDir)),
+            ("auth", ["tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47", "client_id": "api://x"]),
+            ("store", ["engine": "postgres", "url": .string(url)]),
+        ])).instances[0]
+        let check = Doctor(config: config).store()
+        XCTAssertEqual(check.outcome, .pass, check.detail)
+        XCTAssertTrue(check.detail.contains("schema version 1, the role holds every privilege"), check.detail)
+        XCTAssertTrue(try PostgresStore.inspect(settings: settings).contains("every privilege the gateway needs"))
     }
 }
 
