@@ -70,6 +70,7 @@ enum JournalFrame {
         return reading
     }
 
+    @inline(never)
     private static func record(from v: JSONValue) throws -> AuditRecord {
         guard let time = v["t"]?.numberValue, let id = v["id"]?.stringValue, let decision = v["d"]?.stringValue,
               let status = v["hs"]?.intValue, let latency = v["l"]?.numberValue, let completed = v["c"]?.boolValue
