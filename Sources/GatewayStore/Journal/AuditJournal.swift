@@ -153,6 +153,7 @@ final class AuditJournal: @unchecked Sendable {
         return names.filter { $0.hasSuffix(Self.suffix) || (includingUnrenamed && $0.hasSuffix(Self.unrenamedSuffix)) }.sorted()
     }
 
+    @inline(never)
     private static func contents(of fd: Int32, name: String) throws -> [UInt8] {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
@@ -169,7 +170,7 @@ final class AuditJournal: @unchecked Sendable {
 
     /// Closes this process's journal to writing and moves every own journal into `archive`;
     /// returns how many records moved. A journal whose move fails stays for the next drain.
-    @discardableResult
+    @discardableResult @inline(never)
     func drainOwn(into archive: AuditArchive, batchRecords: Int) throws -> Int {
         drainLock.lock()
         defer { drainLock.unlock() }
@@ -192,7 +193,7 @@ final class AuditJournal: @unchecked Sendable {
     }
 
     /// Moves the journals of processes that are gone (their lock is free) into `archive`.
-    @discardableResult
+    @discardableResult @inline(never)
     func drainOrphans(into archive: AuditArchive, batchRecords: Int) throws -> Int {
         drainLock.lock()
         defer { drainLock.unlock() }
@@ -219,6 +220,7 @@ final class AuditJournal: @unchecked Sendable {
 
     /// One locked journal into the store, batch by batch, then deleted. A damaged tail is
     /// reported and kept aside first; the frames before it are moved.
+    @inline(never)
     private func drain(fd: Int32, name: String, into archive: AuditArchive, batchRecords: Int) throws -> Int {
         let bytes = try Self.contents(of: fd, name: name)
         let reading = JournalFrame.decode(bytes)
@@ -236,6 +238,7 @@ final class AuditJournal: @unchecked Sendable {
         return reading.records.count
     }
 
+    @inline(never)
     private func keepTornTail(_ tail: [UInt8], of name: String, damage: String, framesKept: Int) throws {
         let dir = try openDirectory(create: false)
         if mkdirat(dir, Self.tornDirectory, 0o700) != 0 && errno != EEXIST { throw fileError("cannot create", Self.tornDirectory) }

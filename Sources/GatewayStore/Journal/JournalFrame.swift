@@ -1,7 +1,7 @@
-import MCPJSON
-
 /// One audit record as the journal stores it: magic "MCJ1", payload length and CRC-32C of the
-/// payload (both little-endian UInt32), then the payload, the record as compact JSON.
+/// payload (both little-endian UInt32), then the payload: time, latency (IEEE 754 bits), HTTP and
+/// upstream status (UInt64), completed (one byte), then the text fields, each a UInt32 length
+/// (UInt32.max for none) and UTF-8 bytes. All integers little-endian.
 enum JournalFrame {
     static let magic: [UInt8] = Array("MCJ1".utf8)
     static let headerBytes = 12
@@ -9,28 +9,24 @@ enum JournalFrame {
     static let maxPayloadBytes = 8 << 20
 
     static func encode(_ r: AuditRecord) -> [UInt8] {
-        var o = JSONObject()
-        o["t"] = .double(r.time)
-        o["id"] = .string(r.requestId)
-        o["in"] = JSONValue(r.instance)
-        o["te"] = JSONValue(r.tenant)
-        o["u"] = JSONValue(r.user)
-        o["ca"] = JSONValue(r.clientApp)
-        o["m"] = JSONValue(r.method)
-        o["to"] = JSONValue(r.tool)
-        o["ad"] = JSONValue(r.argumentsDigest)
-        o["a"] = JSONValue(r.arguments)
-        o["d"] = .string(r.decision)
-        o["r"] = JSONValue(r.reason)
-        o["hs"] = .integer(r.httpStatus)
-        o["us"] = r.upstreamStatus.map { .integer($0) } ?? .null
-        o["l"] = .double(r.latencyMilliseconds)
-        o["c"] = .bool(r.completed)
-        let payload = JSONWriter.serialize(.object(o))
+        var payload: [UInt8] = []
+        payload.reserveCapacity(160 + (r.arguments?.utf8.count ?? 0))
+        append(r.time.bitPattern, to: &payload)
+        append(r.latencyMilliseconds.bitPattern, to: &payload)
+        append(UInt64(bitPattern: Int64(r.httpStatus)), to: &payload)
+        append(r.upstreamStatus.map { UInt64(bitPattern: Int64($0)) } ?? noUpstreamStatus, to: &payload)
+        payload.append(r.completed ? 1 : 0)
+        let texts: [String?] = [r.requestId, r.decision, r.instance, r.tenant, r.user, r.clientApp, r.method, r.tool,
+                                r.argumentsDigest, r.arguments, r.reason]
+        for text in texts {
+            guard let text else { append(UInt32.max, to: &payload); continue }
+            append(UInt32(text.utf8.count), to: &payload)
+            payload.append(contentsOf: text.utf8)
+        }
         var frame = magic
         frame.reserveCapacity(headerBytes + payload.count)
-        appendLittleEndian(UInt32(payload.count), to: &frame)
-        appendLittleEndian(CRC32C.checksum(payload), to: &frame)
+        append(UInt32(payload.count), to: &frame)
+        append(CRC32C.checksum(payload), to: &frame)
         frame.append(contentsOf: payload)
         return frame
     }
@@ -59,7 +55,7 @@ enum JournalFrame {
             }
             let payload = bytes[at + headerBytes..<at + headerBytes + length]
             guard CRC32C.checksum(payload) == readLittleEndian(bytes, at + 8) else { reading.damage = "a frame checksum mismatch"; break }
-            guard let record = try? record(from: JSONParser.parse(Array(payload))) else {
+            guard let record = record(from: payload) else {
                 reading.damage = "a frame whose payload is not an audit record"
                 break
             }
@@ -70,19 +66,45 @@ enum JournalFrame {
         return reading
     }
 
-    private static func record(from v: JSONValue) throws -> AuditRecord {
-        guard let time = v["t"]?.numberValue, let id = v["id"]?.stringValue, let decision = v["d"]?.stringValue,
-              let status = v["hs"]?.intValue, let latency = v["l"]?.numberValue, let completed = v["c"]?.boolValue
-        else { throw StoreError("a journal frame lacks a required field") }
-        return AuditRecord(time: time, requestId: id, instance: v["in"]?.stringValue, tenant: v["te"]?.stringValue,
-                           user: v["u"]?.stringValue, clientApp: v["ca"]?.stringValue, method: v["m"]?.stringValue,
-                           tool: v["to"]?.stringValue, argumentsDigest: v["ad"]?.stringValue, arguments: v["a"]?.stringValue,
-                           decision: decision, reason: v["r"]?.stringValue, httpStatus: status,
-                           upstreamStatus: v["us"]?.intValue, latencyMilliseconds: latency, completed: completed)
+    private static let noUpstreamStatus = UInt64.max
+
+    /// nil when the payload does not hold exactly one record's fields.
+    @inline(never)
+    private static func record(from payload: ArraySlice<UInt8>) -> AuditRecord? {
+        var at = payload.startIndex
+        func integer<T: FixedWidthInteger>(_: T.Type) -> T? {
+            let size = MemoryLayout<T>.size
+            guard payload.endIndex - at >= size else { return nil }
+            var n: T = 0
+            for i in 0..<size { n |= T(payload[at + i]) << (i * 8) }
+            at += size
+            return n
+        }
+        func text() -> String?? {
+            guard let length = integer(UInt32.self) else { return nil }
+            if length == UInt32.max { return .some(nil) }
+            guard payload.endIndex - at >= Int(length) else { return nil }
+            defer { at += Int(length) }
+            return .some(String(decoding: payload[at..<at + Int(length)], as: UTF8.self))
+        }
+        guard let time = integer(UInt64.self), let latency = integer(UInt64.self), let status = integer(UInt64.self),
+              let upstream = integer(UInt64.self), let completed = integer(UInt8.self), completed <= 1 else { return nil }
+        var texts: [String?] = []
+        for _ in 0..<11 {
+            guard let t = text() else { return nil }
+            texts.append(t)
+        }
+        guard at == payload.endIndex, let requestId = texts[0], let decision = texts[1] else { return nil }
+        return AuditRecord(time: Double(bitPattern: time), requestId: requestId, instance: texts[2], tenant: texts[3],
+                           user: texts[4], clientApp: texts[5], method: texts[6], tool: texts[7], argumentsDigest: texts[8],
+                           arguments: texts[9], decision: decision, reason: texts[10],
+                           httpStatus: Int(Int64(bitPattern: status)),
+                           upstreamStatus: upstream == noUpstreamStatus ? nil : Int(Int64(bitPattern: upstream)),
+                           latencyMilliseconds: Double(bitPattern: latency), completed: completed == 1)
     }
 
-    private static func appendLittleEndian(_ n: UInt32, to bytes: inout [UInt8]) {
-        for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: n >> UInt32(shift))) }
+    private static func append<T: FixedWidthInteger>(_ n: T, to bytes: inout [UInt8]) {
+        for i in 0..<MemoryLayout<T>.size { bytes.append(UInt8(truncatingIfNeeded: n >> (i * 8))) }
     }
 
     private static func readLittleEndian(_ bytes: [UInt8], _ at: Int) -> UInt32 {

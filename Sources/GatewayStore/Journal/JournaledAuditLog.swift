@@ -132,17 +132,23 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
     private func drainLoop() {
         var round = 0
         while true {
-            if round % Self.orphanScanEvery == 0 {
-                do { try journal.drainOrphans(into: store, batchRecords: batchRecords) } catch { report(error) }
-            }
+            drainRound(scanningOrphans: round % Self.orphanScanEvery == 0)
             round += 1
-            wake.lock()
-            let deadline = Date(timeIntervalSinceNow: drainInterval)
-            while waiting < batchRecords && wake.wait(until: deadline) {}
-            waiting = 0
-            wake.unlock()
-            do { try journal.drainOwn(into: store, batchRecords: batchRecords) } catch { report(error) }
         }
+    }
+
+    /// Kept out of line: the optimizer's loop passes take minutes over the loop with all this inlined.
+    @inline(never)
+    private func drainRound(scanningOrphans: Bool) {
+        if scanningOrphans {
+            do { try journal.drainOrphans(into: store, batchRecords: batchRecords) } catch { report(error) }
+        }
+        wake.lock()
+        let deadline = Date(timeIntervalSinceNow: drainInterval)
+        while waiting < batchRecords && wake.wait(until: deadline) {}
+        waiting = 0
+        wake.unlock()
+        do { try journal.drainOwn(into: store, batchRecords: batchRecords) } catch { report(error) }
     }
 
     private func report(_ error: Error) {
