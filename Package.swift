@@ -5,6 +5,7 @@ import PackageDescription
 //   libfcgi    CFastCGI         -> FastCGIFront
 //   libcrypto  COpenSSL         -> GatewayCrypto
 //   SQLite     CSQLite          -> GatewayStore
+//   libpq      CLibPQ           -> PostgresStore
 //   libcurl    CCurl            -> UpstreamHTTP
 //   (ours)     CSharedCounters  -> SharedMetrics
 //   (ours)     CSharedBuckets   -> GatewayStore
@@ -31,6 +32,8 @@ let package = Package(
                        providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq",
+                       providers: [.apt(["libpq-dev"])]),
         // libcurl (headers from libcurl4-openssl-dev), loaded with dlopen on first use.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl")]),
         // Counters in a file mapped by every process, with atomic adds (metrics).
@@ -64,6 +67,9 @@ let package = Package(
         .target(name: "GatewayStore", dependencies: ["CSQLite", "CSharedBuckets", "MCPJSON", "GatewaySupport", "EntraAuth",
                                                      "GatewayCrypto"], swiftSettings: v5),
 
+        // The same concerns on PostgreSQL, for several hosts sharing one store (store.engine "postgres").
+        .target(name: "PostgresStore", dependencies: ["CLibPQ", "GatewayStore", "MCPJSON", "GatewaySupport"], swiftSettings: v5),
+
         // Outgoing HTTP on libcurl: one transport for the key fetcher and the upstream clients,
         // metering, the upstream contracts, the client credential and the token broker.
         .target(name: "UpstreamHTTP", dependencies: ["CCurl", "GatewayCrypto", "GatewaySupport", "EntraAuth", "MCPJSON"],
@@ -73,11 +79,11 @@ let package = Package(
         // dispatch, authorize tool, tool, audit), the tools, the config and the composition root.
         .target(name: "MCPGateway",
                 dependencies: ["MCPJSON", "GatewaySupport", "GatewayCrypto", "EntraAuth", "SharedMetrics", "GatewayStore",
-                               "UpstreamHTTP"],
+                               "PostgresStore", "UpstreamHTTP"],
                 swiftSettings: v5),
 
         .executableTarget(name: "mcp-fcgi",
-                          dependencies: ["MCPGateway", "FastCGIFront", "GatewaySupport", "GatewayStore", "EntraAuth", "MCPJSON",
+                          dependencies: ["MCPGateway", "FastCGIFront", "GatewaySupport", "GatewayStore", "PostgresStore", "EntraAuth", "MCPJSON",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: v5),
 
@@ -92,7 +98,7 @@ let package = Package(
         .testTarget(name: "FastCGIFrontTests", dependencies: ["FastCGIFront", "GatewaySupport"], swiftSettings: v5),
         .testTarget(name: "MCPGatewayTests",
                     dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewayCrypto", "GatewaySupport", "GatewayStore",
-                                   "SharedMetrics", "UpstreamHTTP", "MCPGatewayTesting"],
+                                   "PostgresStore", "SharedMetrics", "UpstreamHTTP", "MCPGatewayTesting"],
                     swiftSettings: v5),
     ]
 )

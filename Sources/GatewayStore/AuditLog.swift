@@ -15,6 +15,16 @@ public protocol AuditLog: AnyObject, Sendable {
     func audit(since: Double, tenant: String?, limit: Int) throws -> [AuditRecord]
     /// Deletes records older than `before`; returns how many.
     func pruneAudit(before: Double) throws -> Int
+    /// At a serving process's start (`background` for a long-lived one) and exit: a log that
+    /// writes somewhere faster first (a journal) moves what waits there into the store.
+    func beginServing(background: Bool)
+    func endServing()
+}
+
+extension AuditLog {
+    /// A log that writes straight to its store has nothing to move.
+    public func beginServing(background: Bool) {}
+    public func endServing() {}
 }
 
 /// A begun record, as the store that wrote it knows it.

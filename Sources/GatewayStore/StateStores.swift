@@ -40,11 +40,16 @@ public struct StateStores: Sendable {
     /// Every concern in the SQLite database at `path`, created or migrated as needed, except the
     /// rate limits: those live in the shared-memory table beside it, whose generation number also
     /// tells every process that the blocks changed. `durable: false` is for the serving processes
-    /// (see `SQLiteDatabase`).
-    public static func sqlite(path: String, durable: Bool = true) throws -> StateStores {
+    /// (see `SQLiteDatabase`). With `auditJournal` the audit trail is written to per-process
+    /// journals beside the store and moved into it in batches (`JournaledAuditLog`); reads see both.
+    public static func sqlite(path: String, durable: Bool = true, auditJournal: Bool = false) throws -> StateStores {
         let limits = try SharedBucketTable(path: SharedBucketTable.path(besideStore: path))
-        var stores = StateStores(try SQLiteStore(path: path, durable: durable, blockSignal: limits))
+        let store = try SQLiteStore(path: path, durable: durable, blockSignal: limits)
+        var stores = StateStores(store)
         stores.rateLimiter = limits
+        if auditJournal {
+            stores.audit = JournaledAuditLog(directory: JournaledAuditLog.directory(forStore: path), store: store, sampleLimiter: store)
+        }
         return stores
     }
 }

@@ -1,6 +1,7 @@
 import GatewayStore
 import ArgumentParser
 import MCPGateway
+import PostgresStore
 
 struct CheckConfig: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,9 +20,18 @@ struct CheckConfig: ParsableCommand {
             throw ExitCode(78)  // EX_CONFIG
         }
         print("\(path): OK")
+        var unreachable = false
         for i in cfg.instances {
-            print("instance \(i.instanceName): \(i.server.mcpPath), auth \(i.auth.mode.rawValue), \(i.auth.allowedTenants.count) tenant(s), store \(i.resolvedStorePath)")
+            print("instance \(i.instanceName): \(i.server.mcpPath), auth \(i.auth.mode.rawValue), \(i.auth.allowedTenants.count) tenant(s), store \(i.storeLocation)")
+            // A server is part of the config: it must answer, at a schema this build knows, to a role that may write.
+            if case .postgres(let pg) = i.storeEngine {
+                do { print("instance \(i.instanceName): store \(try PostgresStore.inspect(settings: try pg.resolved()))") } catch {
+                    print("instance \(i.instanceName): store: \(error)")
+                    unreachable = true
+                }
+            }
         }
+        if unreachable { throw ExitCode(1) }
     }
 }
 

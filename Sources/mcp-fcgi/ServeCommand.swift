@@ -60,6 +60,10 @@ func serve(config configOption: String?, listen: String?, workers: Int?, socketM
         Log.shared.warning("DEVELOPMENT MODE: only tokens minted by `mcp-fcgi dev-token` are accepted; never expose this instance",
                            ["instance": .string(instance.instanceName)])
     }
+    // Audit journals: those of processes that are gone are picked up now, this one's is moved
+    // into the store in the background (a CGI process's at exit) and whatever is left at exit.
+    for instance in gateway.instances { instance.stores.audit.beginServing(background: !answersOneCGIRequest) }
+    defer { for instance in gateway.instances { instance.stores.audit.endServing() } }
     let address: ListenAddress?
     do { address = try addressLookup.get() } catch {
         Log.shared.error("\(error)")

@@ -9,7 +9,7 @@ struct MCPFastCGI: ParsableCommand {
         commandName: "mcp-fcgi",
         abstract: "MCP tools behind nginx or Apache, as a FastCGI (or CGI) application.",
         version: GatewayVersion.string,
-        subcommands: [Serve.self, DevToken.self, CheckConfig.self, Doctor.self, BlockCommand.self, UnblockCommand.self, BlocksCommand.self, AuditCommand.self, MappingCommand.self, OAuthCommand.self, EntraCommand.self, APIKeyCommand.self],
+        subcommands: [Serve.self, DevToken.self, CheckConfig.self, Doctor.self, BlockCommand.self, UnblockCommand.self, BlocksCommand.self, AuditCommand.self, MappingCommand.self, OAuthCommand.self, EntraCommand.self, APIKeyCommand.self, StoreCommand.self],
         defaultSubcommand: Serve.self)
 }
 

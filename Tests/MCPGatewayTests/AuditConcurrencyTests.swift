@@ -39,7 +39,10 @@ final class AuditConcurrencyTests: XCTestCase {
         let token = try f.token()
         let call = GatewayFixture.legacyBody("tools/call", params: ["name": "whoami", "arguments": [:]])
         XCTAssertEqual(f.post(call, token: token).status, 200)
-        try SQLiteDatabase(path: f.instance.config.resolvedStorePath).execute("DROP TABLE audit")
+        // The trail is the journal now: its directory goes away once the first journal is drained,
+        // so the next record has nowhere to be written.
+        f.instance.stores.audit.endServing()
+        try FileManager.default.removeItem(atPath: JournaledAuditLog.directory(forStore: f.instance.config.resolvedStorePath))
         let r = f.post(call, token: token)
         XCTAssertEqual(r.status, 503)
         XCTAssertEqual(r.header("Retry-After"), "5")

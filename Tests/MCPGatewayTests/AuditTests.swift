@@ -9,7 +9,8 @@ import XCTest
 /// Every MCP request leaves one record, written before the answer; none holds a token.
 final class AuditTests: XCTestCase {
     func records(_ f: GatewayFixture, tenant: String? = nil) throws -> [AuditRecord] {
-        try SQLiteStore(path: f.instance.config.resolvedStorePath).audit(since: 0, tenant: tenant, limit: 1000)
+        // As `mcp-fcgi audit tail` reads it, in another process: journal and store as one.
+        try InstanceBuilder.openStores(for: f.instance.config, durable: true).audit.audit(since: 0, tenant: tenant, limit: 1000)
     }
 
     func testOneRecordPerRequestWithDecisionAndReason() throws {

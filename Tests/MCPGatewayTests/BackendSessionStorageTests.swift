@@ -75,26 +75,4 @@ final class BackendSessionStorageTests: XCTestCase {
         let copy = try? CookieJar(serialized: jar.serialized)
         XCTAssertEqual(copy, jar)
     }
-
-    func testStoreKeepsOneSealedRowPerUserAndBackend() throws {
-        let a = try SQLiteStore(path: dir + "/s.db"), b = try SQLiteStore(path: dir + "/s.db")
-        let key = BackendSessionKey(instance: "default", tenant: Callers.tenant.uppercased(), user: Callers.alice, backend: "chat")
-        XCTAssertNil(try a.backendSession(key))
-        try a.saveBackendSession(key, StoredBackendSession(sealed: [1, 2, 3], expiresAt: 2000, checkedAt: 100), now: 100)
-        XCTAssertEqual(try b.backendSession(key), StoredBackendSession(sealed: [1, 2, 3], expiresAt: 2000, checkedAt: 100))
-        let bobKey = BackendSessionKey(instance: "default", tenant: Callers.tenant, user: Callers.bob, backend: "chat")
-        XCTAssertNil(try b.backendSession(bobKey))
-        XCTAssertNil(try b.backendSession(BackendSessionKey(instance: "other", tenant: Callers.tenant, user: Callers.alice, backend: "chat")))
-        try b.markBackendSessionChecked(key, sealed: [9], at: 150)      // replaced meanwhile: no change
-        XCTAssertEqual(try a.backendSession(key)?.checkedAt, 100)
-        try b.markBackendSessionChecked(key, sealed: [1, 2, 3], at: 150)
-        XCTAssertEqual(try a.backendSession(key)?.checkedAt, 150)
-        XCTAssertTrue(try a.deleteBackendSession(key))
-        XCTAssertFalse(try b.deleteBackendSession(key))
-        // Long-expired rows are swept when another is saved.
-        try a.saveBackendSession(key, StoredBackendSession(sealed: [1], expiresAt: 10, checkedAt: 0), now: 10)
-        try a.saveBackendSession(bobKey, StoredBackendSession(sealed: [2], expiresAt: nil, checkedAt: 0), now: 200_000)
-        XCTAssertNil(try a.backendSession(key))
-        XCTAssertNotNil(try a.backendSession(bobKey))
-    }
 }

@@ -10,25 +10,6 @@ final class MappingTests: XCTestCase {
     let group = "22222222-2222-4222-8222-222222222222"
     let w1 = "aaaaaaaa-0000-4000-8000-000000000001", w2 = "aaaaaaaa-0000-4000-8000-000000000002"
 
-    func testUserAndGroupMappingsPerTenant() throws {
-        let dir = NSTemporaryDirectory() + "mcp-fcgi-map-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let store = try SQLiteStore(path: dir + "/s.db")
-        try store.addMappings([
-            try WorkspaceMapping(tenant: t, kind: .user, principal: user.uppercased(), workspace: w1),
-            try WorkspaceMapping(tenant: t, kind: .group, principal: group, workspace: w2),
-            try WorkspaceMapping(tenant: other, kind: .user, principal: user, workspace: w2),
-        ])
-        XCTAssertEqual(try store.workspaces(tenant: t, user: user, groups: []), [w1])
-        XCTAssertEqual(try store.workspaces(tenant: t, user: user, groups: [group.uppercased()]), [w1, w2])
-        XCTAssertEqual(try store.workspaces(tenant: other, user: user, groups: [group]), [w2])
-        XCTAssertEqual(try store.mappings(tenant: t).count, 2)
-        XCTAssertTrue(try store.removeMapping(try WorkspaceMapping(tenant: t, kind: .group, principal: group, workspace: w2)))
-        XCTAssertEqual(try store.workspaces(tenant: t, user: user, groups: [group]), [w1])
-        XCTAssertThrowsError(try WorkspaceMapping(tenant: t, kind: .user, principal: "bob", workspace: w1))
-    }
-
     func testCSVReportsEveryBadLineAndImportsNothing() {
         let good = "tenant,kind,principal,workspace\n\(t),user,\(user),\(w1)\r\n# comment\n\n\(t),group,\(group),\(w2)\n"
         guard case .success(let m) = MappingCSV.parse(good) else { return XCTFail() }

@@ -2,9 +2,10 @@ import Foundation
 @testable import GatewayStore
 import XCTest
 
-/// The authorization front's state in SQLite, with two connections on one file standing in
-/// for two worker processes: what must happen once happens once between them.
-final class OAuthStoreTests: XCTestCase {
+/// The authorization front's state, with two handles on one store standing in for two worker
+/// processes (or two hosts): what must happen once happens once between them. Run on SQLite
+/// here and on PostgreSQL by `PostgresOAuthStoreTests`, which overrides `openStore`.
+class OAuthStoreTests: XCTestCase {
     var dir: String!
     var path: String { dir + "/s.db" }
 
@@ -14,6 +15,13 @@ final class OAuthStoreTests: XCTestCase {
     }
 
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    func openStore() throws -> any GatewayStore { try SQLiteStore(path: path) }
+
+    /// The ids of every stored pending authorization, expired or not.
+    func storedPendingIds(_ store: any GatewayStore) throws -> [String] {
+        try (store as! SQLiteStore).db.transaction(write: false) { try $0.query("SELECT id FROM oauth_pending").compactMap { $0.first?.text } }
+    }
 
     static func digest(_ c: Character) -> String { String(repeating: c, count: 64) }
 
@@ -41,7 +49,7 @@ final class OAuthStoreTests: XCTestCase {
     }
 
     /// Runs `body` `times` times at once, alternating between the stores; how many returned true.
-    static func race(_ stores: [SQLiteStore], times: Int = 16, _ body: @escaping @Sendable (SQLiteStore) throws -> Bool) -> Int {
+    static func race(_ stores: [any GatewayStore], times: Int = 16, _ body: @escaping @Sendable (any GatewayStore) throws -> Bool) -> Int {
         let lock = NSLock()
         var wins = 0
         DispatchQueue.concurrentPerform(iterations: times) { i in
@@ -53,7 +61,7 @@ final class OAuthStoreTests: XCTestCase {
     // MARK: clients
 
     func testClientsRoundTripAndCachedDocumentsExpire() throws {
-        let a = try SQLiteStore(path: path), b = try SQLiteStore(path: path)
+        let a = try openStore(), b = try openStore()
         let registered = OAuthClientRecord(clientId: "mcpc_0123456789abcdef0123456789abcdef", secretSHA256: Self.digest("c"),
                                            metadataJSON: #"{"client_name":"Claude","redirect_uris":["https://claude.ai/cb"]}"#,
                                            source: .registered, createdAt: 1000, expiresAt: nil)
@@ -76,7 +84,7 @@ final class OAuthStoreTests: XCTestCase {
     }
 
     func testRemovingAClientRevokesItsGrants() throws {
-        let a = try SQLiteStore(path: path), b = try SQLiteStore(path: path)
+        let a = try openStore(), b = try openStore()
         try a.saveOAuthClient(OAuthClientRecord(clientId: "mcpc_1", secretSHA256: nil, metadataJSON: "{}", source: .registered,
                                                 createdAt: 1000, expiresAt: nil))
         try a.saveGrant(Self.grant(id: "g1"))
@@ -106,7 +114,7 @@ final class OAuthStoreTests: XCTestCase {
     // MARK: pending authorizations
 
     func testPendingAuthorizationIsTakenOnceAlsoFromAnotherProcess() throws {
-        let a = try SQLiteStore(path: path), b = try SQLiteStore(path: path)
+        let a = try openStore(), b = try openStore()
         var pending = Self.pending()
         try a.savePendingAuthorization(pending)
         XCTAssertEqual(try b.pendingAuthorization(id: "p1", now: 1000), pending)
@@ -138,7 +146,7 @@ final class OAuthStoreTests: XCTestCase {
     // MARK: codes
 
     func testCodeIsRedeemedOnceAndTheSecondRedemptionIsAReplay() throws {
-        let a = try SQLiteStore(path: path), b = try SQLiteStore(path: path)
+        let a = try openStore(), b = try openStore()
         let code = Self.code(Self.digest("a"))
         try a.saveAuthorizationCode(code)
         XCTAssertEqual(try b.redeemAuthorizationCode(sha256: code.sha256, now: 1001), CodeRedemption(code: code, alreadyUsed: false))
@@ -161,7 +169,7 @@ final class OAuthStoreTests: XCTestCase {
     // MARK: grants and refresh tokens
 
     func testGrantsRoundTripWithLowerCaseIdsNewestFirst() throws {
-        let a = try SQLiteStore(path: path), b = try SQLiteStore(path: path)
+        let a = try openStore(), b = try openStore()
         let first = Self.grant(id: "g1", createdAt: 1000)
         XCTAssertEqual(first.tenant, "72f988bf-86f1-41af-91ab-2d7cd011db47")
         try a.saveGrant(first)
@@ -188,7 +196,7 @@ final class OAuthStoreTests: XCTestCase {
     }
 
     func testRefreshTokenRotationIsCompareAndSet() throws {
-        let a = try SQLiteStore(path: path), b = try SQLiteStore(path: path)
+        let a = try openStore(), b = try openStore()
         try a.saveGrant(Self.grant())
         let token = Self.refresh(Self.digest("r"))
         try a.saveRefreshToken(token)
@@ -209,7 +217,7 @@ final class OAuthStoreTests: XCTestCase {
     }
 
     func testRevokingAGrantRetiresItsRefreshTokensAndCodes() throws {
-        let a = try SQLiteStore(path: path), b = try SQLiteStore(path: path)
+        let a = try openStore(), b = try openStore()
         try a.saveGrant(Self.grant(id: "g1"))
         try a.saveGrant(Self.grant(id: "g2"))
         try a.saveRefreshToken(Self.refresh(Self.digest("1"), grantId: "g1"))
@@ -247,7 +255,7 @@ final class OAuthStoreTests: XCTestCase {
     // MARK: pruning
 
     func testPruningRemovesOnlyExpiredRows() throws {
-        let s = try SQLiteStore(path: path)
+        let s = try openStore()
         let now = 100_000.0
         try s.saveOAuthClient(OAuthClientRecord(clientId: "mcpc_1", secretSHA256: nil, metadataJSON: "{}", source: .registered,
                                                 createdAt: 1, expiresAt: nil))
@@ -272,7 +280,7 @@ final class OAuthStoreTests: XCTestCase {
         try s.pruneOAuth(now: now)
 
         XCTAssertEqual(try s.oauthClients().map(\.clientId).sorted(), ["https://new.example/c", "mcpc_1"])
-        let pending = try s.db.transaction(write: false) { try $0.query("SELECT id FROM oauth_pending").compactMap { $0.first?.text } }
+        let pending = try storedPendingIds(s)
         XCTAssertEqual(pending, ["new"])
         XCTAssertNil(try s.redeemAuthorizationCode(sha256: Self.digest("a"), now: now))
         XCTAssertEqual(try s.redeemAuthorizationCode(sha256: Self.digest("b"), now: now)?.alreadyUsed, false)
@@ -282,7 +290,19 @@ final class OAuthStoreTests: XCTestCase {
         XCTAssertEqual(try s.grants(tenant: nil, user: nil).map(\.id), ["g3", "g1"], "a grant nothing can use any more goes")
     }
 
-    // MARK: schema
+}
+
+/// SQLite's own schema history.
+final class SQLiteOAuthStoreSchemaTests: XCTestCase {
+    var dir: String!
+    var path: String { dir + "/s.db" }
+
+    override func setUp() {
+        dir = NSTemporaryDirectory() + "mcp-fcgi-oauth-schema-" + UUID().uuidString
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
     func testAStoreOfThePreviousSchemaIsMigrated() throws {
         // A database as the build before the OAuth front left it, with a row in it.
@@ -301,7 +321,7 @@ final class OAuthStoreTests: XCTestCase {
         let version = try s.db.transaction(write: false) { try $0.query("PRAGMA user_version").first?.first?.int }
         XCTAssertEqual(version, Int64(SQLiteStore.migrations.count))
         XCTAssertTrue(try s.useSession(id: "s1", principal: "p1", now: 1001, idle: 60), "what was there stays")
-        try s.saveGrant(Self.grant())
-        XCTAssertEqual(try SQLiteStore(path: path).grant(id: "g1"), Self.grant())
+        try s.saveGrant(OAuthStoreTests.grant())
+        XCTAssertEqual(try SQLiteStore(path: path).grant(id: "g1"), OAuthStoreTests.grant())
     }
 }

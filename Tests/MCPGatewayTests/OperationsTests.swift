@@ -210,6 +210,7 @@ final class OperationsTests: XCTestCase {
         let r = get(f, "/ready")
         XCTAssertEqual(r.status, 200)
         XCTAssertEqual(r.json?["status"], "ready")
+        XCTAssertEqual(r.json?["audit_journals_waiting"], .integer(0), "nothing written yet, nothing waiting")
         XCTAssertEqual(f.gateway.respond(to: HTTPRequest(method: "POST", path: "/ready")).status, 405)
     }
 

@@ -9,7 +9,8 @@ import XCTest
 /// requests before authentication are sampled, the store has a size ceiling, `/ready` reads only.
 final class StoreGrowthTests: XCTestCase {
     func records(_ f: GatewayFixture) throws -> [AuditRecord] {
-        try SQLiteStore(path: f.instance.config.resolvedStorePath).audit(since: 0, tenant: nil, limit: 100_000)
+        // As `mcp-fcgi audit tail` reads it, in another process: journal and store as one.
+        try InstanceBuilder.openStores(for: f.instance.config, durable: true).audit.audit(since: 0, tenant: nil, limit: 100_000)
     }
 
     func ready(_ gateway: Gateway) -> HTTPResponse {

@@ -37,49 +37,6 @@ final class StoreTests: XCTestCase {
         XCTAssertThrowsError(try SQLiteStore(path: path))
     }
 
-    func testBlocksSeenByEveryConnectionAndExpire() throws {
-        let a = try SQLiteStore(path: dir + "/s.db"), b = try SQLiteStore(path: dir + "/s.db")
-        XCTAssertNil(try b.activeBlock(matching: [(.user, "u1")], now: 500))  // b has now cached "no blocks"
-        try a.addBlock(Block(kind: .user, id: "u1", until: nil, reason: "test"))
-        try a.addBlock(Block(kind: .tenant, id: "t1", until: 1000, reason: nil))
-        XCTAssertEqual(try b.activeBlock(matching: [(.user, "u1")], now: 500)?.reason, "test")
-        XCTAssertNotNil(try b.activeBlock(matching: [(.user, "x"), (.tenant, "t1")], now: 999))
-        XCTAssertNil(try b.activeBlock(matching: [(.tenant, "t1")], now: 1000))
-        XCTAssertEqual(try b.blocks(now: 2000).map(\.id), ["u1"])
-        XCTAssertTrue(try b.removeBlock(kind: .user, id: "u1"))
-        XCTAssertFalse(try b.removeBlock(kind: .user, id: "u1"))
-        XCTAssertNil(try a.activeBlock(matching: [(.user, "u1")], now: 500))
-    }
-
-    func testTokenBucketIsSharedAcrossConnections() throws {
-        let a = try SQLiteStore(path: dir + "/s.db"), b = try SQLiteStore(path: dir + "/s.db")
-        // Burst 3, 60/min (one a second): three pass between the two, the fourth waits about a second.
-        let k = [RateBucket(key: "k", perMinute: 60, burst: 3)]
-        XCTAssertNil(try a.take(k, now: 100))
-        XCTAssertNil(try b.take(k, now: 100))
-        XCTAssertNil(try a.take(k, now: 100))
-        let wait = try XCTUnwrap(try b.take(k, now: 100))
-        XCTAssertEqual(wait, 1, accuracy: 0.01)
-        XCTAssertNil(try b.take(k, now: 101))
-        XCTAssertNil(try a.take([RateBucket(key: "other", perMinute: 60, burst: 3)], now: 101))
-        // All or none: a full bucket next to an empty one consumes nothing.
-        let both = [RateBucket(key: "fresh", perMinute: 60, burst: 3), RateBucket(key: "k", perMinute: 60, burst: 3)]
-        XCTAssertNotNil(try a.take(both, now: 101))
-        XCTAssertNil(try a.take([RateBucket(key: "fresh", perMinute: 60, burst: 1)], now: 101))
-    }
-
-    func testConcurrentWritersLoseNoCounts() throws {
-        let path = dir + "/s.db"
-        let stores = try (0..<4).map { _ in try SQLiteStore(path: path) }
-        let allowed = NSLock()
-        var count = 0
-        DispatchQueue.concurrentPerform(iterations: 200) { i in
-            if (try? stores[i % 4].take([RateBucket(key: "k", perMinute: 0.0001, burst: 50)], now: 10)) == .some(nil) {
-                allowed.lock(); count += 1; allowed.unlock()
-            }
-        }
-        XCTAssertEqual(count, 50)
-    }
 }
 
 /// Blocks and limits through the whole request path.

@@ -31,17 +31,25 @@ extension SQLiteStore: AuditLog {
 
     /// One row, inside the caller's write transaction; returns its sequence number.
     private static func insert(_ r: AuditRecord, in db: SQLiteDatabase) throws -> Int64 {
-        let rows = try db.query("""
-            INSERT INTO audit (time, request_id, tenant, user, client_app, method, tool, arguments_digest, arguments,
-                               decision, reason, http_status, upstream_status, latency_ms, instance, completed)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq
-            """, [.double(r.time), .text(r.requestId), .optional(r.tenant), .optional(r.user), .optional(r.clientApp),
-                  .optional(r.method), .optional(r.tool), .optional(r.argumentsDigest), .optional(r.arguments),
-                  .text(r.decision), .optional(r.reason), .int(Int64(r.httpStatus)),
-                  r.upstreamStatus.map { .int(Int64($0)) } ?? .null, .double(r.latencyMilliseconds), .optional(r.instance),
-                  .int(r.completed ? 1 : 0)])
+        let rows = try db.query(insertSQL + " RETURNING seq", columnValues(r))
         guard let sequence = rows.first?.first?.int else { throw StoreError("the audit insert returned no sequence number") }
         return sequence
+    }
+
+    /// One row's insert; `columnValues` gives its parameters.
+    static let insertSQL = """
+        INSERT INTO audit (time, request_id, tenant, user, client_app, method, tool, arguments_digest, arguments,
+                           decision, reason, http_status, upstream_status, latency_ms, instance, completed)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
+
+    /// A record's values in the column order of the inserts (here and `archiveAudit`).
+    static func columnValues(_ r: AuditRecord) -> [SQLiteDatabase.Value] {
+        [.double(r.time), .text(r.requestId), .optional(r.tenant), .optional(r.user), .optional(r.clientApp),
+         .optional(r.method), .optional(r.tool), .optional(r.argumentsDigest), .optional(r.arguments),
+         .text(r.decision), .optional(r.reason), .int(Int64(r.httpStatus)),
+         r.upstreamStatus.map { .int(Int64($0)) } ?? .null, .double(r.latencyMilliseconds), .optional(r.instance),
+         .int(r.completed ? 1 : 0)]
     }
 
     public func audit(since: Double, tenant: String?, limit: Int) throws -> [AuditRecord] {

@@ -77,6 +77,13 @@ public final class SQLiteStore: @unchecked Sendable {
                                            expires INTEGER NOT NULL, PRIMARY KEY (provider, token_sha256));
         CREATE INDEX token_introspections_expires ON token_introspections (expires);
         """,
+        // Records moved over from the audit journals in batches: a batch moved twice changes nothing.
+        // Request ids are random, so none should repeat; one that does keeps every row, renamed.
+        """
+        UPDATE audit SET request_id = request_id || '#' || seq
+        WHERE seq NOT IN (SELECT max(seq) FROM audit GROUP BY request_id);
+        CREATE UNIQUE INDEX audit_request_id ON audit (request_id);
+        """,
     ]
 
     /// The files a store at `path` consists of: the database, SQLite's write-ahead log and its

@@ -2,6 +2,7 @@ import SharedMetrics
 import EntraAuth
 import Foundation
 import GatewayStore
+import PostgresStore
 import UpstreamHTTP
 import GatewaySupport
 
@@ -110,7 +111,22 @@ public struct Doctor {
             try store.probeWrite()
             let health = try store.health()
             if let alarm = StoreCeiling(maxBytes: config.storeMaxBytes).alarm(health) { throw ServerError(alarm) }
-            return "\(config.resolvedStorePath) takes writes (\(health.bytes) of at most \(config.storeMaxBytes) bytes)"
+            // A crash's damaged journal tail is kept aside, not dropped: an operator must look at it.
+            let journal = JournaledAuditLog.status(forStore: config.resolvedStorePath)
+            if let torn = journal.tornTails.first {
+                throw ServerError("\(journal.tornTails.count) damaged audit journal tail(s) kept in \(journal.directory)/torn " +
+                                  "(first: \(torn)); the records before each are in the store; inspect, then remove them")
+            }
+            var schema = ""
+            if let postgres = store as? PostgresStore {
+                let missing = try postgres.missingPrivileges()
+                guard missing.isEmpty else {
+                    throw ServerError("the PostgreSQL role lacks \(missing.joined(separator: ", ")): grant them to the gateway's role")
+                }
+                schema = ", schema version \(try postgres.schemaVersion), the role holds every privilege it needs"
+            }
+            return "\(config.storeLocation) takes writes (\(health.bytes) of at most \(config.storeMaxBytes) bytes\(schema)); " +
+                "\(journal.pendingJournals) audit journal(s) waiting to be moved in"
         }
         return check("shared store", r, ms)
     }

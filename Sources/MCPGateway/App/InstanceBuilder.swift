@@ -1,5 +1,6 @@
 import SharedMetrics
 import GatewayStore
+import PostgresStore
 import EntraAuth
 import Foundation
 import GatewaySupport
@@ -130,15 +131,23 @@ public struct InstanceBuilder {
 
     /// The instance's shared state in its configured store, the state directory made first.
     /// Serving processes open it with `durable: false` (see `SQLiteDatabase`); one-off commands durable.
+    /// The audit trail goes through per-process journals beside the store's place in the state
+    /// directory (`JournaledAuditLog`), on either engine: a PostgreSQL outage holds records there.
+    /// With `store.engine: "postgres"` every concern is on the server, each process with its own pool.
     public static func openStores(for config: GatewayConfig, durable: Bool) throws -> StateStores {
         try StateDirectory.ensure(config.stateDirectory)
-        return try StateStores.sqlite(path: config.resolvedStorePath, durable: durable)
+        switch config.storeEngine {
+        case .sqlite: return try StateStores.sqlite(path: config.resolvedStorePath, durable: durable, auditJournal: true)
+        case .postgres(let pg):
+            return try StateStores.postgres(settings: try pg.resolved(),
+                                            auditJournal: JournaledAuditLog.directory(forStore: config.resolvedStorePath))
+        }
     }
 
     /// The files an instance keeps that a command run as root may create: the store's, the
     /// metrics counters and the development signing key.
     public static func stateFiles(for config: GatewayConfig) -> [String] {
-        SQLiteStore.files(atPath: config.resolvedStorePath)
+        (config.storeEngine == .sqlite ? SQLiteStore.files(atPath: config.resolvedStorePath) : [])
             + [GatewayMetrics.countersPath(stateDirectory: config.stateDirectory), config.stateDirectory + "/" + DevSigningKey.fileName,
                config.stateDirectory + "/" + APIKeyIssuer.secretFileName]
     }

@@ -63,6 +63,8 @@ public struct GatewayConfig: Sendable {
     /// The shared SQLite file; default `<state_dir>/mcp-fcgi.db`, or `<state_dir>/instance-<name>.db`
     /// for each of several instances (the loader fills that in).
     public var storePath: String?
+    /// SQLite (the default) or a PostgreSQL server shared by several hosts (`StoreEngineConfig`).
+    public var storeEngine: StoreEngineConfig = .sqlite
     /// Above this size the store raises its alarm (`StoreCeiling`).
     public var storeMaxBytes: Int64 = 1 << 30
     public var rateLimits = RateLimits()
@@ -142,6 +144,14 @@ public struct GatewayConfig: Sendable {
 
     public var resolvedStorePath: String { storePath ?? stateDirectory + "/mcp-fcgi.db" }
 
+    /// Where the shared state is, for messages and to tell two instances' stores apart.
+    public var storeLocation: String {
+        switch storeEngine {
+        case .sqlite: return resolvedStorePath
+        case .postgres(let pg): return "PostgreSQL " + pg.settings.displayURL
+        }
+    }
+
     public init() {}
 
     /// One instance from its (merged) object. The process-wide settings are read here too, into
@@ -196,6 +206,7 @@ public struct GatewayConfig: Sendable {
         c.storePath = st.string("path")
         if let p = c.storePath, !p.hasPrefix("/") { st.fail("path", "must be an absolute path") }
         c.storeMaxBytes = Int64(st.int("max_bytes", default: 1 << 30, range: 4096...Int.max))
+        c.storeEngine = StoreEngineConfig.parse(st, storePath: c.storePath)
         errors += st.finish()
 
         c.rateLimits = parseRateLimits(top.section("rate_limits"), errors: &errors)

@@ -98,8 +98,8 @@ public struct ProcessConfig: Sendable {
                 if a.server.mcpPath == b.server.mcpPath {
                     errors.append(ConfigError("instances.\(b.instanceName).server.mcp_path", "\(b.server.mcpPath) is already the path of instance \(a.instanceName)"))
                 }
-                if a.resolvedStorePath == b.resolvedStorePath {
-                    errors.append(ConfigError("instances.\(b.instanceName).store.path", "is also the store of instance \(a.instanceName): each instance needs its own"))
+                if a.storeLocation == b.storeLocation {
+                    errors.append(ConfigError("instances.\(b.instanceName).store.\(b.storeEngine == .sqlite ? "path" : "url")", "is also the store of instance \(a.instanceName): each instance needs its own"))
                 }
                 let shared = Set(a.auth.audiences).intersection(b.auth.audiences)
                 if !shared.isEmpty {

@@ -1,3 +1,4 @@
+import GatewayStore
 import Foundation
 import GatewaySupport
 import MCPJSON
@@ -53,7 +54,9 @@ struct ProcessEndpoints: Sendable {
             }
             return HTTPResponse.json(503, body, headers: [("Retry-After", "5")])
         }
-        return HTTPResponse.json(200, ["status": "ready"])
+        // How far behind the audit shipping is: journals not yet moved into the store (a live writer's among them).
+        let waiting = instances.reduce(0) { $0 + JournaledAuditLog.status(forStore: $1.config.resolvedStorePath).pendingJournals }
+        return HTTPResponse.json(200, ["status": "ready", "audit_journals_waiting": .integer(waiting)])
     }
 
     /// Prometheus text, only for the configured networks (REMOTE_ADDR from the web server).

@@ -1,0 +1,157 @@
+import Foundation
+import GatewaySupport
+
+/// The audit trail with one `write(2)` per record instead of a store transaction: records go to
+/// this process's journal (`AuditJournal`) and a background step moves them into the store in
+/// batches (`AuditArchive`). Reads see journal and store as one. The sample bucket of
+/// unauthenticated refusals stays in the shared rate limiter, so it holds across processes;
+/// it is off the path of authenticated requests.
+public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
+    let journal: AuditJournal
+    private let store: AuditLog & AuditArchive
+    private let sampleLimiter: RateLimiter
+    /// A drain runs when this many records wait, or every `drainInterval` seconds.
+    let batchRecords: Int
+    let drainInterval: Double
+    /// Orphans (journals of processes that are gone) are looked for every this many drains.
+    static let orphanScanEvery = 25
+
+    private let wake = NSCondition()
+    private var waiting = 0
+    private var draining = false
+
+    public init(directory: String, store: AuditLog & AuditArchive, sampleLimiter: RateLimiter,
+                batchRecords: Int = 256, drainInterval: Double = 0.2) {
+        journal = AuditJournal(directory: directory)
+        self.store = store
+        self.sampleLimiter = sampleLimiter
+        self.batchRecords = batchRecords
+        self.drainInterval = drainInterval
+    }
+
+    /// The journal directory that belongs to the store at `storePath`.
+    public static func directory(forStore storePath: String) -> String { AuditJournal.directory(forStore: storePath) }
+
+    /// What `doctor` reports of the journals of the store at `storePath`.
+    public struct Status: Sendable {
+        public let directory: String
+        /// Journals not yet moved into the store (live writers' among them).
+        public let pendingJournals: Int
+        /// Damaged tails found by drains, kept in `torn/` for inspection.
+        public let tornTails: [String]
+    }
+
+    public static func status(forStore storePath: String) -> Status {
+        let directory = directory(forStore: storePath)
+        let found = AuditJournal.status(directory: directory)
+        return Status(directory: directory, pendingJournals: found.pendingJournals.count, tornTails: found.tornTails)
+    }
+
+    public func appendAudit(_ record: AuditRecord) throws { try write(record) }
+
+    public func beginAudit(_ record: AuditRecord) throws -> AuditEntry {
+        var started = record
+        started.completed = false
+        return AuditEntry(sequence: try write(started))
+    }
+
+    /// The completed record follows the begun one in the journal; the archive replaces the
+    /// unfinished row of the same request id with it.
+    public func completeAudit(_ entry: AuditEntry, with record: AuditRecord) throws {
+        var completed = record
+        completed.completed = true
+        try write(completed)
+    }
+
+    public func appendSampledAudit(_ record: AuditRecord, sample: RateBucket) throws -> Bool {
+        guard try sampleLimiter.take([sample], now: record.time) == nil else { return false }
+        try write(record)
+        return true
+    }
+
+    /// Journal first, then store: a record drained between the two reads is seen at least
+    /// once, and the merge keeps one per request id (the completed one, where both are there).
+    public func audit(since: Double, tenant: String?, limit: Int) throws -> [AuditRecord] {
+        let pending = try journal.undrainedRecords().filter { $0.time >= since && (tenant == nil || $0.tenant == tenant) }
+        let stored = try store.audit(since: since, tenant: tenant, limit: limit)
+        guard !pending.isEmpty else { return stored }
+        var merged: [AuditRecord] = []
+        var index: [String: Int] = [:]
+        for r in stored + pending {
+            if let i = index[r.requestId] {
+                if !merged[i].completed && r.completed { merged[i] = r }
+            } else {
+                index[r.requestId] = merged.count
+                merged.append(r)
+            }
+        }
+        let ordered = merged.enumerated().sorted { ($0.element.time, $0.offset) < ($1.element.time, $1.offset) }.map(\.element)
+        return Array(ordered.suffix(max(0, limit)))
+    }
+
+    public func pruneAudit(before: Double) throws -> Int { try store.pruneAudit(before: before) }
+
+    /// Moves this process's journal and those of processes that are gone into the store now.
+    @discardableResult
+    public func drainAll() throws -> Int {
+        try journal.drainOrphans(into: store, batchRecords: batchRecords) + journal.drainOwn(into: store, batchRecords: batchRecords)
+    }
+
+    /// At process start: orphans are picked up, and with `background` a thread drains from here
+    /// on (a CGI process has one request; its journal is drained at exit).
+    public func beginServing(background: Bool) {
+        if !background {
+            do { try journal.drainOrphans(into: store, batchRecords: batchRecords) } catch { report(error) }
+            return
+        }
+        wake.lock()
+        defer { wake.unlock() }
+        guard !draining else { return }
+        draining = true
+        let thread = Thread { [self] in drainLoop() }
+        thread.name = "audit-journal-drain"
+        thread.start()
+    }
+
+    /// At process exit: this process's journal into the store. One that cannot be moved now
+    /// stays in the directory, where reads still see it and the next process picks it up.
+    public func endServing() {
+        do { try journal.drainOwn(into: store, batchRecords: batchRecords) } catch { report(error) }
+    }
+
+    @discardableResult
+    private func write(_ record: AuditRecord) throws -> Int64 {
+        let frames = try journal.append(record)
+        wake.lock()
+        waiting += 1
+        if waiting >= batchRecords { wake.signal() }
+        wake.unlock()
+        return frames
+    }
+
+    private func drainLoop() {
+        var round = 0
+        while true {
+            drainRound(scanningOrphans: round % Self.orphanScanEvery == 0)
+            round += 1
+        }
+    }
+
+    /// Kept out of line: the optimizer's loop passes take minutes over the loop with all this inlined.
+    @inline(never)
+    private func drainRound(scanningOrphans: Bool) {
+        if scanningOrphans {
+            do { try journal.drainOrphans(into: store, batchRecords: batchRecords) } catch { report(error) }
+        }
+        wake.lock()
+        let deadline = Date(timeIntervalSinceNow: drainInterval)
+        while waiting < batchRecords && wake.wait(until: deadline) {}
+        waiting = 0
+        wake.unlock()
+        do { try journal.drainOwn(into: store, batchRecords: batchRecords) } catch { report(error) }
+    }
+
+    private func report(_ error: Error) {
+        Log.shared.error("cannot move the audit journal into the store; it stays for the next try", ["error": .string("\(error)")])
+    }
+}

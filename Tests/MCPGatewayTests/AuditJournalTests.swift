@@ -1,0 +1,334 @@
+import Foundation
+@testable import GatewayStore
+import XCTest
+@testable import MCPGateway
+
+/// The per-process audit journal: frames read back exactly, damage is found and kept aside,
+/// drains move every record once (from several processes, after a crash), reads merge.
+final class AuditJournalTests: XCTestCase {
+    var dir = ""
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "audit-journal-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    var storePath: String { dir + "/store.db" }
+    var journalDirectory: String { JournaledAuditLog.directory(forStore: storePath) }
+
+    func log(_ store: SQLiteStore, batch: Int = 256) -> JournaledAuditLog {
+        JournaledAuditLog(directory: journalDirectory, store: store, sampleLimiter: store, batchRecords: batch, drainInterval: 0.02)
+    }
+
+    static func record(_ id: String, time: Double = 1, completed: Bool = true) -> AuditRecord {
+        AuditRecord(time: time, requestId: id, decision: "allowed", httpStatus: completed ? 200 : 0, latencyMilliseconds: 1.5,
+                    completed: completed)
+    }
+
+    func journalFiles() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: journalDirectory).filter { $0.hasSuffix(".journal") }
+    }
+
+    func storedIds() throws -> [String] {
+        try SQLiteStore(path: storePath).audit(since: 0, tenant: nil, limit: 1_000_000).map(\.requestId)
+    }
+
+    // MARK: Framing
+
+    func testFrameRoundTripKeepsEveryField() {
+        let full = AuditRecord(time: 1_764_000_000.123456, requestId: "req-1", instance: "contoso", tenant: "t", user: "u",
+                               clientApp: "app", method: "tools/call", tool: "whoami", argumentsDigest: "ab12",
+                               arguments: "{\"q\":\"ünïcode \\\" \\n\"}", decision: "denied", reason: "forbidden",
+                               httpStatus: 403, upstreamStatus: 502, latencyMilliseconds: 0.1 + 0.2, completed: false)
+        let bare = Self.record("req-2")
+        let reading = JournalFrame.decode(JournalFrame.encode(full) + JournalFrame.encode(bare))
+        XCTAssertEqual(reading.records, [full, bare])
+        XCTAssertNil(reading.damage)
+    }
+
+    func testATornLastFrameIsFoundAtEveryByteOffsetAndTheFramesBeforeItKept() {
+        let first = JournalFrame.encode(Self.record("kept")), last = JournalFrame.encode(Self.record("torn"))
+        for cut in 1..<last.count {
+            let reading = JournalFrame.decode(first + last[0..<cut])
+            XCTAssertEqual(reading.records.map(\.requestId), ["kept"], "cut at \(cut)")
+            XCTAssertEqual(reading.validBytes, first.count, "cut at \(cut)")
+            XCTAssertNotNil(reading.damage, "cut at \(cut)")
+        }
+    }
+
+    func testABadChecksumOrLengthIsDamageNeverARecord() {
+        let first = JournalFrame.encode(Self.record("kept")), last = JournalFrame.encode(Self.record("bad"))
+        for offset in JournalFrame.headerBytes..<last.count {
+            var flipped = last
+            flipped[offset] ^= 0x20
+            let reading = JournalFrame.decode(first + flipped)
+            XCTAssertEqual(reading.records.map(\.requestId), ["kept"], "byte \(offset) flipped")
+            XCTAssertEqual(reading.damage, "a frame checksum mismatch")
+        }
+        var huge = last
+        huge[7] = 0x7f
+        XCTAssertEqual(JournalFrame.decode(first + huge).damage, "a frame length of \(0x7f00_0000 + Int(last[4]) + Int(last[5]) << 8) bytes")
+        var noMagic = last
+        noMagic[0] = 0
+        XCTAssertEqual(JournalFrame.decode(first + noMagic).damage, "no frame magic")
+    }
+
+    func testCRC32CMatchesTheStandardCheckValue() {
+        XCTAssertEqual(CRC32C.checksum(Array("123456789".utf8)), 0xE306_9283)
+    }
+
+    func testTheRequestIdIndexMigrationKeepsEveryRowOfARepeatedId() throws {
+        let db = try SQLiteDatabase(path: storePath)
+        let earlier = SQLiteStore.migrations.count - 1
+        for (i, sql) in SQLiteStore.migrations.prefix(earlier).enumerated() {
+            try db.execute(sql)
+            try db.execute("PRAGMA user_version = \(i + 1)")
+        }
+        for _ in 0..<2 {
+            try db.execute("INSERT INTO audit (time, request_id, decision, http_status, latency_ms) VALUES (1, 'twice', 'allowed', 200, 1)")
+        }
+        let ids = try SQLiteStore(path: storePath).audit(since: 0, tenant: nil, limit: 10).map(\.requestId)
+        XCTAssertEqual(ids, ["twice#1", "twice"])
+    }
+
+    // MARK: Files and drains
+
+    func testTheJournalIsOwnerOnlyAndDrainedIntoTheStore() throws {
+        let store = try SQLiteStore(path: storePath)
+        let log = log(store)
+        for i in 0..<10 { try log.appendAudit(Self.record("r\(i)", time: Double(i))) }
+        let files = try journalFiles()
+        XCTAssertEqual(files.count, 1)
+        var st = stat()
+        XCTAssertEqual(lstat(journalDirectory + "/" + files[0], &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o600)
+        XCTAssertEqual(try storedIds(), [])
+        XCTAssertEqual(try log.drainAll(), 10)
+        XCTAssertEqual(try storedIds(), (0..<10).map { "r\($0)" })
+        XCTAssertEqual(try journalFiles(), [])
+    }
+
+    func testReadsMergeJournalAndStoreInOrderWithoutDuplicates() throws {
+        let store = try SQLiteStore(path: storePath)
+        let log = log(store)
+        try log.appendAudit(Self.record("a", time: 1))
+        _ = try log.beginAudit(Self.record("b", time: 2, completed: false))
+        try log.drainAll()
+        // Now in the journal only: b's completion, c; in both (drained, not yet deleted): none.
+        try log.completeAudit(AuditEntry(sequence: 0), with: Self.record("b", time: 2))
+        try log.appendAudit(Self.record("c", time: 3))
+        let merged = try log.audit(since: 0, tenant: nil, limit: 10)
+        XCTAssertEqual(merged.map(\.requestId), ["a", "b", "c"])
+        XCTAssertEqual(merged.map(\.completed), [true, true, true])
+        XCTAssertEqual(try log.audit(since: 0, tenant: nil, limit: 2).map(\.requestId), ["b", "c"])
+        XCTAssertEqual(try log.audit(since: 2.5, tenant: nil, limit: 10).map(\.requestId), ["c"])
+        // Another process reading (a fresh log on the same store) sees the same.
+        let reader = self.log(try SQLiteStore(path: storePath))
+        XCTAssertEqual(try reader.audit(since: 0, tenant: nil, limit: 10), merged)
+    }
+
+    func testARedrainAfterACrashBeforeTheDeleteChangesNothing() throws {
+        let store = try SQLiteStore(path: storePath)
+        do {
+            let log = log(store)
+            _ = try log.beginAudit(Self.record("begun", time: 1, completed: false))
+            try log.completeAudit(AuditEntry(sequence: 0), with: Self.record("begun", time: 1))
+            try log.appendAudit(Self.record("plain", time: 2))
+            _ = try log.beginAudit(Self.record("unfinished", time: 3, completed: false))
+        }
+        let name = try XCTUnwrap(try journalFiles().first)
+        let saved = try Data(contentsOf: URL(fileURLWithPath: journalDirectory + "/" + name))
+        let drainer = log(store)
+        XCTAssertEqual(try drainer.drainAll(), 4)
+        // The crash: the batch was archived, the journal not yet deleted.
+        try saved.write(to: URL(fileURLWithPath: journalDirectory + "/" + name))
+        XCTAssertEqual(try drainer.drainAll(), 4)
+        let stored = try SQLiteStore(path: storePath).audit(since: 0, tenant: nil, limit: 100)
+        XCTAssertEqual(stored.map(\.requestId), ["begun", "plain", "unfinished"])
+        XCTAssertEqual(stored.map(\.completed), [true, true, false])
+        // An unfinished record arriving after the completed one does not undo it.
+        try store.archiveAudit([Self.record("begun", time: 1, completed: false)])
+        XCTAssertEqual(try SQLiteStore(path: storePath).audit(since: 0, tenant: nil, limit: 100).map(\.completed), [true, true, false])
+    }
+
+    func testOrphansArePickedUpOnlyOnceTheirWriterIsGone() throws {
+        let store = try SQLiteStore(path: storePath)
+        var writer: JournaledAuditLog? = log(store)
+        try writer?.appendAudit(Self.record("w1"))
+        let drainer = log(store)
+        // The writer is alive (holds its lock): its journal is not touched.
+        XCTAssertEqual(try drainer.drainAll(), 0)
+        XCTAssertEqual(try journalFiles().count, 1)
+        XCTAssertEqual(try drainer.audit(since: 0, tenant: nil, limit: 10).map(\.requestId), ["w1"])
+        writer = nil
+        XCTAssertEqual(try drainer.drainAll(), 1)
+        XCTAssertEqual(try storedIds(), ["w1"])
+        XCTAssertEqual(try journalFiles(), [])
+    }
+
+    func testATornTailIsReportedAndKeptAsideAndTheFramesBeforeItMoved() throws {
+        let store = try SQLiteStore(path: storePath)
+        do {
+            let log = log(store)
+            try log.appendAudit(Self.record("before-1"))
+            try log.appendAudit(Self.record("before-2"))
+        }
+        let name = try XCTUnwrap(try journalFiles().first)
+        let torn = Array(JournalFrame.encode(Self.record("torn")).prefix(20))
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: journalDirectory + "/" + name))
+        handle.seekToEndOfFile()
+        handle.write(Data(torn))
+        handle.closeFile()
+        XCTAssertEqual(AuditJournal.status(directory: journalDirectory).pendingJournals, [name])
+        XCTAssertEqual(try log(store).drainAll(), 2)
+        XCTAssertEqual(try storedIds(), ["before-1", "before-2"])
+        let status = AuditJournal.status(directory: journalDirectory)
+        XCTAssertEqual(status.pendingJournals, [])
+        XCTAssertEqual(status.tornTails, [name + ".torn"])
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: journalDirectory + "/torn/" + name + ".torn")), Data(torn))
+    }
+
+    func testDoctorFailsTheStoreWhileATornTailIsKeptAside() throws {
+        let f = try GatewayFixture()
+        let journal = JournaledAuditLog.directory(forStore: f.instance.config.resolvedStorePath)
+        func storeCheck() -> Doctor.Check? {
+            Doctor(config: f.instance.config, http: DoctorTests.FakeEntra(jwks: [:])).run().first { $0.name == "shared store" }
+        }
+        XCTAssertEqual(storeCheck()?.outcome, .pass)
+        try FileManager.default.createDirectory(atPath: journal + "/torn", withIntermediateDirectories: true)
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: journal + "/torn/h-1-1-1.journal.torn"))
+        let check = try XCTUnwrap(storeCheck())
+        XCTAssertEqual(check.outcome, .fail)
+        XCTAssertTrue(check.detail.contains("1 damaged audit journal tail(s) kept in \(journal)/torn (first: h-1-1-1.journal.torn)"),
+                      check.detail)
+    }
+
+    func testAJournalSymlinkIsNeverFollowed() throws {
+        let store = try SQLiteStore(path: storePath)
+        let target = dir + "/elsewhere"
+        try Data(JournalFrame.encode(Self.record("planted"))).write(to: URL(fileURLWithPath: target))
+        try FileManager.default.createDirectory(atPath: journalDirectory, withIntermediateDirectories: false)
+        try FileManager.default.createSymbolicLink(atPath: journalDirectory + "/x-1-1-1.journal", withDestinationPath: target)
+        let log = log(store)
+        XCTAssertEqual(try log.audit(since: 0, tenant: nil, limit: 10), [])
+        XCTAssertEqual(try log.drainAll(), 0)
+        XCTAssertEqual(try storedIds(), [])
+    }
+
+    /// ENOSPC on a real (tiny) file system: the write fails, the caller is told, and the journal
+    /// holds exactly the records that were acknowledged, with no torn frame after them.
+    func testAFullDiskRefusesTheRecordAndLeavesNoTornFrame() throws {
+        guard geteuid() == 0 else { throw XCTSkip("mounting a small tmpfs needs root") }
+        try FileManager.default.createDirectory(atPath: journalDirectory, withIntermediateDirectories: false)
+        guard mount("tmpfs", journalDirectory, "tmpfs", 0, "size=16k") == 0 else {
+            throw XCTSkip("cannot mount a tmpfs here: \(String(cString: strerror(errno)))")
+        }
+        defer { umount(journalDirectory) }
+        let store = try SQLiteStore(path: storePath)
+        let log = log(store)
+        var acknowledged: [String] = []
+        var failure: Error?
+        let bulky = String(repeating: "x", count: 700)
+        for i in 0..<1000 {
+            var r = Self.record("r\(i)")
+            r.arguments = bulky
+            do { try log.appendAudit(r); acknowledged.append(r.requestId) } catch { failure = error; break }
+        }
+        let error = try XCTUnwrap(failure)
+        XCTAssertTrue("\(error)".contains("No space left on device"), "\(error)")
+        XCTAssertGreaterThan(acknowledged.count, 5)
+        let name = try XCTUnwrap(try journalFiles().first)
+        let reading = JournalFrame.decode(Array(try Data(contentsOf: URL(fileURLWithPath: journalDirectory + "/" + name))))
+        XCTAssertNil(reading.damage)
+        XCTAssertEqual(reading.records.map(\.requestId), acknowledged)
+    }
+
+    /// Through the whole path: a request whose record meets a full disk is refused with 503, as
+    /// one whose store write fails; the tool is not run.
+    func testARequestWhoseRecordMeetsAFullDiskIsRefused503() throws {
+        guard geteuid() == 0 else { throw XCTSkip("mounting a small tmpfs needs root") }
+        let f = try GatewayFixture()
+        let journal = JournaledAuditLog.directory(forStore: f.instance.config.resolvedStorePath)
+        try FileManager.default.createDirectory(atPath: journal, withIntermediateDirectories: false)
+        guard mount("tmpfs", journal, "tmpfs", 0, "size=4k") == 0 else {
+            throw XCTSkip("cannot mount a tmpfs here: \(String(cString: strerror(errno)))")
+        }
+        defer { umount(journal) }
+        let filler = open(journal + "/filler", O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        XCTAssertGreaterThanOrEqual(filler, 0)
+        let page = [UInt8](repeating: 0, count: 4096)
+        while page.withUnsafeBytes({ write(filler, $0.baseAddress, $0.count) }) > 0 {}
+        XCTAssertEqual(errno, ENOSPC)
+        close(filler)
+        let call = GatewayFixture.legacyBody("tools/call", params: ["name": "whoami", "arguments": [:]])
+        let r = f.post(call, token: try f.token())
+        XCTAssertEqual(r.status, 503)
+        XCTAssertEqual(r.header("Retry-After"), "5")
+        XCTAssertEqual(f.post(GatewayFixture.legacyBody("ping"), token: try f.token()).status, 503)
+    }
+
+    // MARK: Several processes
+
+    static let childDirectoryVariable = "MCP_FCGI_TEST_JOURNAL_STORE"
+    static let childRecords = 300
+
+    /// Four processes write at once, each with its background drain running, while this one
+    /// drains orphans; the last child dies by SIGKILL after its writes, before its drain at exit,
+    /// so its journal is an orphan this process picks up. Every record ends in the store exactly once.
+    func testConcurrentWriterProcessesAreAllDrainedExactlyOnce() throws {
+        _ = try SQLiteStore(path: storePath)
+        let binary = CommandLine.arguments[0]
+        var children: [Process] = []
+        for child in 0..<4 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = ["MCPGatewayTests.AuditJournalTests/testChildProcessWritesRecords"]
+            var env = ProcessInfo.processInfo.environment
+            env[Self.childDirectoryVariable] = storePath
+            env["MCP_FCGI_TEST_JOURNAL_CHILD"] = "\(child)"
+            p.environment = env
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            children.append(p)
+        }
+        let drainer = log(try SQLiteStore(path: storePath))
+        let deadline = Date(timeIntervalSinceNow: 120)
+        while children.contains(where: \.isRunning) && Date() < deadline {
+            try drainer.drainAll()
+            usleep(5_000)
+        }
+        for p in children { p.waitUntilExit() }
+        XCTAssertEqual(children.map(\.terminationStatus), [0, 0, 0, SIGKILL])
+        try drainer.drainAll()
+        let ids = try storedIds()
+        XCTAssertEqual(ids.count, 4 * Self.childRecords)
+        XCTAssertEqual(Set(ids), Set((0..<4).flatMap { c in (0..<Self.childRecords).map { "c\(c)-\($0)" } }))
+        XCTAssertEqual(try journalFiles(), [])
+        // Ordered per process: each child's records in the order it wrote them.
+        for c in 0..<4 {
+            XCTAssertEqual(ids.filter { $0.hasPrefix("c\(c)-") }, (0..<Self.childRecords).map { "c\(c)-\($0)" })
+        }
+    }
+
+    /// Run only as a child of the test above (its environment names the store).
+    func testChildProcessWritesRecords() throws {
+        guard let path = ProcessInfo.processInfo.environment[Self.childDirectoryVariable],
+              let child = ProcessInfo.processInfo.environment["MCP_FCGI_TEST_JOURNAL_CHILD"] else {
+            throw XCTSkip("a child of testConcurrentWriterProcessesAreAllDrainedExactlyOnce")
+        }
+        let store = try SQLiteStore(path: path, durable: false)
+        let log = JournaledAuditLog(directory: JournaledAuditLog.directory(forStore: path), store: store, sampleLimiter: store,
+                                    batchRecords: 16, drainInterval: 0.005)
+        log.beginServing(background: true)
+        for i in 0..<Self.childRecords {
+            try log.appendAudit(Self.record("c\(child)-\(i)", time: Double(i)))
+        }
+        if child == "3" { kill(getpid(), SIGKILL) }
+        log.endServing()
+    }
+}
