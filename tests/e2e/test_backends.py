@@ -360,7 +360,9 @@ def test_no_cookie_token_or_key_in_the_logs_audit_or_store(stack, fakes):
                            str(stack.run_dir / "config.json")], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     audit = done.stdout
-    store = b"".join(p.read_bytes() for p in (stack.run_dir / "state").glob("*.db*"))
+    # The store's files and its audit journals (a directory beside it) alike.
+    store = b"".join(p.read_bytes() for p in (stack.run_dir / "state").rglob("*") if ".db" in p.name and p.is_file()
+                     or p.parent.name.endswith(".audit-journal") and p.is_file())
     assert "backend session established" in logs
     records = [json.loads(line) for line in audit.splitlines() if line.strip()]
     assert any(r["tool"] == "get_conversations" and r["upstream_status"] == 200 for r in records), "the backend's status is audited"

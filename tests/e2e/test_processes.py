@@ -147,3 +147,41 @@ def test_a_killed_responder_loses_no_record_of_what_it_answered(stack):
     recorded = {r["request_id"] for r in audit(stack)}
     missing = [r.headers["x-request-id"] for r in answered if r.headers["x-request-id"] not in recorded]
     assert not missing, missing
+
+
+def test_a_killed_responders_journal_is_moved_into_the_store_by_the_living(stack):
+    """The trail reads journals and store as one; this checks the store itself: a responder
+    killed with records still in its journal leaves an orphan that a living responder's drain
+    thread (or the next one to start) moves in and deletes."""
+    import sqlite3
+    token = mint_token(stack)
+    victim = pids(stack)[1]
+    journal_dir = stack.run_dir / "state" / "mcp-fcgi.db.audit-journal"
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(post, stack, token) for _ in range(100)]
+        served = write_calls(victim)
+        deadline = time.monotonic() + 10
+        while write_calls(victim) == served and time.monotonic() < deadline:
+            time.sleep(0.005)
+        os.kill(victim, signal.SIGKILL)
+        # Its first write of a request is the journal frame: killed just after, its journal is there.
+        left_behind = [p.name for p in journal_dir.iterdir() if f"-{victim}-" in p.name]
+        replies = [f.result() for f in futures]
+    assert left_behind
+    answered = {r.headers["x-request-id"] for r in replies if r is not None and "x-request-id" in r.headers}
+    assert len(answered) >= 50
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(f"-{victim}-" in p.name for p in journal_dir.iterdir()):
+        time.sleep(0.2)
+    assert not [p.name for p in journal_dir.iterdir() if f"-{victim}-" in p.name]
+    # The living responders drain their own journals every 200 ms.
+    deadline = time.monotonic() + 10
+    missing = answered
+    while missing and time.monotonic() < deadline:
+        db = sqlite3.connect(f"file:{stack.run_dir / 'state' / 'mcp-fcgi.db'}?mode=ro", uri=True)
+        stored = {row[0] for row in db.execute("SELECT request_id FROM audit")}
+        db.close()
+        missing = answered - stored
+        time.sleep(0.2)
+    assert not missing, sorted(missing)[:10]
+    assert not (journal_dir / "torn").exists()

@@ -6,7 +6,7 @@ import GatewaySupport
 import MCPJSON
 
 /// Wraps every stage after routing: whatever they answer, the request's record is written
-/// to the shared store before the answer leaves. If it cannot be written the caller gets
+/// to the audit trail (the process's journal in front of the shared store) before the answer leaves. If it cannot be written the caller gets
 /// 503, never an unrecorded answer. It also counts the request for `/metrics`.
 /// An allowed tool call is recorded twice over: begun by `toolStart` before the tool runs
 /// (so no side effect happens unrecorded), completed here after.
