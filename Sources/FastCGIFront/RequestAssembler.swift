@@ -29,9 +29,10 @@ package struct CGIParams {
     package mutating func add(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
         func text() -> String { String(decoding: value, as: UTF8.self) }
         if CGIParams.equals(name, "HTTP_", prefix: true) {
-            // A client must never smuggle CONTENT_* through HTTP_ names.
-            if CGIParams.equals(name, "HTTP_CONTENT_LENGTH") || CGIParams.equals(name, "HTTP_CONTENT_TYPE") { return }
             let header = HTTPHeaders.name(fromCGIParam: UnsafeBufferPointer(rebasing: name[5...]))
+            // A client must never smuggle CONTENT_* through HTTP_ names: checked on the header name
+            // the param becomes, so no spelling of the param (HTTP_CoNTENT_LENGTH) gets past it.
+            if header == "content-length" || header == "content-type" { return }
             // A header sent twice arrives as two params from nginx: joined as RFC 9110 §5.3 says
             // (and as Apache does), so no copy silently replaces the other.
             if let earlier = headers[header] {

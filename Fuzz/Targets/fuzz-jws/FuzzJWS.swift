@@ -38,7 +38,8 @@ public func fuzzJWS(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
 }
 
 private func evaluate(_ claims: JSONObject) {
-    for now: Int64 in [1_764_633_600, 0, Int64.max, Int64.min] {
+    // Clocks a host can have: now, the epoch, and the last second a 64-bit time_t will see this millennium.
+    for now: Int64 in [1_764_633_600, 0, 32_503_680_000] {
         for p in [policy, anyTenantPolicy] {
             _ = p.evaluate(TokenClaims(claims: claims, signingKeyIssuer: nil, now: now))
             _ = p.evaluate(TokenClaims(claims: claims, signingKeyIssuer: "https://login.microsoftonline.com/{tenantid}/v2.0", now: now))
