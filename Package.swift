@@ -102,3 +102,24 @@ let package = Package(
                     swiftSettings: v5),
     ]
 )
+
+// libFuzzer targets (Fuzz/, run by scripts/fuzz). They exist only when MCP_FCGI_FUZZ is set, so the
+// normal build and tests never compile them: each links libFuzzer's main, which needs --sanitize=fuzzer.
+// In this package rather than beside it so they can reach the parsers' `package` entry points.
+if Context.environment["MCP_FCGI_FUZZ"] != nil {
+    let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
+        ("fuzz-json", ["MCPJSON"]),
+        ("fuzz-jws", ["EntraAuth", "MCPJSON"]),
+        ("fuzz-fastcgi", ["FastCGIFront", "GatewaySupport"]),
+        ("fuzz-path-template", ["MCPGateway", "MCPJSON"]),
+        ("fuzz-config", ["MCPGateway"]),
+        ("fuzz-dax", ["MCPGateway", "MCPJSON"]),
+        ("fuzz-cookie-jar", ["MCPGateway"]),
+        ("fuzz-oauth-form", ["MCPGateway"]),
+        ("fuzz-client-metadata", ["MCPGateway", "MCPJSON"]),
+    ]
+    for t in fuzzTargets {
+        package.targets.append(.executableTarget(name: t.name, dependencies: t.dependencies, path: "Fuzz/Targets/\(t.name)",
+                                                 swiftSettings: v5))
+    }
+}

@@ -22,6 +22,7 @@ struct BodyDeadline {
 }
 
 /// The body did not arrive before its deadline; `received` bytes of it had.
-struct BodyDeadlinePassed: Error {
-    let received: Int
+package struct BodyDeadlinePassed: Error {
+    package let received: Int
+    package init(received: Int) { self.received = received }
 }

@@ -3,7 +3,9 @@ import Foundation
 /// The CGI/FastCGI params a request arrives with, read straight from the
 /// NAME=VALUE bytes: only the params we use become Strings, since a web server
 /// sends two dozen per request and this runs for every one of them.
-struct CGIParams {
+package struct CGIParams {
+    package init() {}
+
     var method = "GET"
     var requestURI: String?
     var scriptName = ""
@@ -24,12 +26,13 @@ struct CGIParams {
         }
     }
 
-    mutating func add(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
+    package mutating func add(name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
         func text() -> String { String(decoding: value, as: UTF8.self) }
         if CGIParams.equals(name, "HTTP_", prefix: true) {
-            // A client must never smuggle CONTENT_* through HTTP_ names.
-            if CGIParams.equals(name, "HTTP_CONTENT_LENGTH") || CGIParams.equals(name, "HTTP_CONTENT_TYPE") { return }
             let header = HTTPHeaders.name(fromCGIParam: UnsafeBufferPointer(rebasing: name[5...]))
+            // A client must never smuggle CONTENT_* through HTTP_ names: checked on the header name
+            // the param becomes, so no spelling of the param (HTTP_CoNTENT_LENGTH) gets past it.
+            if header == "content-length" || header == "content-type" { return }
             // A header sent twice arrives as two params from nginx: joined as RFC 9110 §5.3 says
             // (and as Apache does), so no copy silently replaces the other.
             if let earlier = headers[header] {
@@ -62,7 +65,7 @@ struct CGIParams {
 
 /// Builds an `HTTPRequest` from CGI params and a body reader. Shared by the FastCGI
 /// and CGI paths so both apply the same limits.
-struct RequestAssembler {
+package struct RequestAssembler {
     let maxBodyBytes: Int
     /// The answer to a body over the limit, for the path it was sent to (the handler words it per endpoint).
     let bodyTooLarge: @Sendable (_ path: String, _ detail: String) -> HTTPResponse
@@ -70,7 +73,7 @@ struct RequestAssembler {
     let bodyTimedOut: @Sendable (_ path: String, _ detail: String) -> HTTPResponse
 
     /// `bodyTooLarge` comes last so that a trailing closure still means it.
-    init(maxBodyBytes: Int,
+    package init(maxBodyBytes: Int,
          bodyTimedOut: @escaping @Sendable (_ path: String, _ detail: String) -> HTTPResponse = { _, detail in .bodyTimedOut(detail) },
          bodyTooLarge: @escaping @Sendable (_ path: String, _ detail: String) -> HTTPResponse = { _, detail in .bodyTooLarge(detail) }) {
         self.maxBodyBytes = maxBodyBytes
@@ -78,12 +81,12 @@ struct RequestAssembler {
         self.bodyTooLarge = bodyTooLarge
     }
 
-    enum Failure: Error {
+    package enum Failure: Error {
         case reject(HTTPResponse)
     }
 
     /// `readBody(n)` returns up to n bytes, fewer only at end of input, or throws `BodyDeadlinePassed`.
-    func assemble(_ p: CGIParams, readBody: (Int) throws(BodyDeadlinePassed) -> [UInt8]) -> Result<HTTPRequest, Failure> {
+    package func assemble(_ p: CGIParams, readBody: (Int) throws(BodyDeadlinePassed) -> [UInt8]) -> Result<HTTPRequest, Failure> {
         var headers = p.headers
         if let t = p.contentType, !t.isEmpty { headers.setNormalized("content-type", t) }
         // Route on what the client asked for; SCRIPT_NAME+PATH_INFO when no REQUEST_URI was passed.

@@ -27,6 +27,19 @@ final class RequestAssemblyTests: XCTestCase {
         XCTAssertNil(req.headers["content-length"])
     }
 
+    /// Found by the fastcgi fuzz target (Fuzz/corpus/fastcgi/crash-3e1477b3…): header names are
+    /// lower-cased from the param name, so the CONTENT_* guard must hold whatever the param's case.
+    func testContentHeadersCannotBeSmuggledInAnyCase() {
+        let a = RequestAssembler(maxBodyBytes: 100)
+        let r = a.assemble(params([("REQUEST_METHOD", "POST"), ("REQUEST_URI", "/mcp"), ("CONTENT_LENGTH", "2"),
+                                   ("HTTP_CoNTENT_LENGTH", "9"), ("HTTP_content_type", "text/html")]),
+                           readBody: { n in Array(Array("{}".utf8).prefix(n)) })
+        guard case .success(let req) = r else { return XCTFail("\(r)") }
+        XCTAssertNil(req.headers["content-length"])
+        XCTAssertNil(req.headers["content-type"])
+        XCTAssertEqual(req.body, Array("{}".utf8))
+    }
+
     func testAHeaderSentTwiceIsJoinedNotReplaced() {
         let p = params([("HTTP_X_AUTHENTICATED_ROLES", "MCP.Admin"), ("HTTP_X_AUTHENTICATED_ROLES", "MCP.User"),
                         ("HTTP_COOKIE", "a=1"), ("HTTP_COOKIE", "b=2"), ("HTTP_ACCEPT", "application/json")])

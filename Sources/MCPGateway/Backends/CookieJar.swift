@@ -5,15 +5,15 @@ import UpstreamHTTP
 
 /// The cookies one backend set for one user. The gateway talks to a single origin per
 /// backend, so Domain and Path are not needed; Max-Age and Expires tell when the session ends.
-struct CookieJar: Equatable, Sendable {
-    struct Cookie: Equatable, Sendable {
-        var name: String
-        var value: String
+package struct CookieJar: Equatable, Sendable {
+    package struct Cookie: Equatable, Sendable {
+        package var name: String
+        package var value: String
         /// Unix seconds; nil for a cookie that lasts as long as the backend accepts it.
-        var expiresAt: Double?
+        package var expiresAt: Double?
     }
 
-    private(set) var cookies: [Cookie] = []
+    package private(set) var cookies: [Cookie] = []
 
     var isEmpty: Bool { cookies.isEmpty }
 
@@ -23,14 +23,14 @@ struct CookieJar: Equatable, Sendable {
     func isExpired(now: Double) -> Bool { cookies.isEmpty || expiresAt.map { $0 <= now } ?? false }
 
     /// The `Cookie` request header, or nil when nothing is left.
-    func header(now: Double) -> String? {
+    package func header(now: Double) -> String? {
         let live = cookies.filter { $0.expiresAt.map { $0 > now } ?? true }
         return live.isEmpty ? nil : live.map { "\($0.name)=\($0.value)" }.joined(separator: "; ")
     }
 
     /// Takes in the `Set-Cookie` headers of a response; returns whether anything changed.
     @discardableResult
-    mutating func absorb(_ setCookies: [String], now: Double) -> Bool {
+    package mutating func absorb(_ setCookies: [String], now: Double) -> Bool {
         let before = cookies
         for line in setCookies {
             guard let parsed = Self.parse(line, now: now) else { continue }
@@ -45,7 +45,7 @@ struct CookieJar: Equatable, Sendable {
     }
 
     /// One `Set-Cookie` value; nil for anything malformed (it is ignored, as browsers do).
-    static func parse(_ line: String, now: Double) -> Cookie? {
+    package static func parse(_ line: String, now: Double) -> Cookie? {
         let parts = line.split(separator: ";", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         guard let first = parts.first, let eq = first.firstIndex(of: "=") else { return nil }
         let name = String(first[..<eq]).trimmingCharacters(in: .whitespaces)
@@ -77,7 +77,7 @@ struct CookieJar: Equatable, Sendable {
     }
 
     // What is sealed into the store.
-    var serialized: [UInt8] {
+    package var serialized: [UInt8] {
         JSONWriter.serialize(.array(cookies.map { c in
             var o = JSONObject(pairs: [("n", .string(c.name)), ("v", .string(c.value))])
             if let e = c.expiresAt { o["e"] = .double(e) }
@@ -85,9 +85,9 @@ struct CookieJar: Equatable, Sendable {
         }))
     }
 
-    init() {}
+    package init() {}
 
-    init(serialized bytes: [UInt8]) throws {
+    package init(serialized bytes: [UInt8]) throws {
         guard let items = try JSONParser.parse(bytes).arrayValue else { throw StoreError("sealed session is not a cookie list") }
         for item in items {
             guard let n = item["n"]?.stringValue, let v = item["v"]?.stringValue else { throw StoreError("sealed session is malformed") }

@@ -92,8 +92,8 @@ public struct PathTemplate: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// `application/x-www-form-urlencoded`-style query strings from scalar (or list) arguments.
-enum QueryString {
-    static func render(_ names: [String], from arguments: JSONObject) -> String {
+package enum QueryString {
+    package static func render(_ names: [String], from arguments: JSONObject) -> String {
         var pairs: [(String, String)] = []
         for name in names {
             guard let value = arguments[name] else { continue }

@@ -22,16 +22,21 @@ public struct ProcessConfig: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigErrors([ConfigError("", "cannot read the config file \(path)")])
         }
+        var config = try parse(contents: Array(data), path: path, environment: environment)
+        config.path = path
+        return config
+    }
+
+    /// A config file's bytes, read as `load` reads them; `path` only names the file in errors.
+    package static func parse(contents: [UInt8], path: String, environment: [String: String]) throws -> ProcessConfig {
         let value: JSONValue
         do {
-            value = try JSONParser.parse(Array(data), limits: JSONLimits(maxDepth: 16, maxBytes: 1 << 20))
+            value = try JSONParser.parse(contents, limits: JSONLimits(maxDepth: 16, maxBytes: 1 << 20))
         } catch {
             throw ConfigErrors([ConfigError("", "\(path) is not valid JSON: \(error)")])
         }
         guard let object = value.objectValue else { throw ConfigErrors([ConfigError("", "\(path) must hold a JSON object")]) }
-        var config = try parse(object, environment: environment)
-        config.path = path
-        return config
+        return try parse(object, environment: environment)
     }
 
     /// Settings that belong to the process, not to an instance: they may appear only at the top level.

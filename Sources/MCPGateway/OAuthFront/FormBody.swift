@@ -1,15 +1,15 @@
 /// `application/x-www-form-urlencoded` bodies and URL query strings, read strictly: every
 /// name and value percent-decoded as UTF-8, `+` as a space, and a parameter given twice is an
 /// error (RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once").
-struct FormBody: Sendable {
-    private(set) var fields: [String: String] = [:]
+package struct FormBody: Sendable {
+    package private(set) var fields: [String: String] = [:]
 
-    enum Problem: Error, Equatable, CustomStringConvertible {
+    package enum Problem: Error, Equatable, CustomStringConvertible {
         case malformedEncoding(String)
         case repeated(String)
         case tooLarge
 
-        var description: String {
+        package var description: String {
             switch self {
             case .malformedEncoding(let where_): return "the parameters are not validly percent-encoded UTF-8 (\(where_))"
             case .repeated(let name): return "the parameter \(name) is given more than once"
@@ -19,9 +19,9 @@ struct FormBody: Sendable {
     }
 
     /// At most this many parameters; OAuth requests carry about a dozen.
-    static let maxFields = 64
+    package static let maxFields = 64
 
-    init(_ text: Substring) throws {
+    package init(_ text: Substring) throws {
         guard !text.isEmpty else { return }
         let pairs = text.split(separator: "&", omittingEmptySubsequences: true)
         guard pairs.count <= Self.maxFields else { throw Problem.tooLarge }
@@ -35,7 +35,7 @@ struct FormBody: Sendable {
         }
     }
 
-    init(body: [UInt8]) throws {
+    package init(body: [UInt8]) throws {
         guard let text = String(validating: body, as: UTF8.self) else { throw Problem.malformedEncoding("body") }
         try self.init(Substring(text))
     }

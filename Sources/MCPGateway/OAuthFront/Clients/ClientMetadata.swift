@@ -3,17 +3,17 @@ import MCPJSON
 /// The client metadata we keep (RFC 7591 §2), from a registration request or a Client ID
 /// Metadata Document, each field type-checked and bounded. Fields we do not use are ignored, as
 /// RFC 7591 §2 asks; a JSON null counts as absent.
-struct ClientMetadata: Equatable, Sendable {
+package struct ClientMetadata: Equatable, Sendable {
     /// Optional in a registration (the consent page then shows the client id); required in a document.
     var clientName: String?
-    var redirectURIs: [String]
+    package var redirectURIs: [String]
     var grantTypes: [String]
     var responseTypes: [String]
     var authMethod: OAuthClient.AuthMethod
 
     static let supportedGrantTypes = ["authorization_code", "refresh_token"]
     static let maxNameLength = 200
-    static let maxRedirectURIs = 20
+    package static let maxRedirectURIs = 20
 
     enum Origin {
         /// RFC 7591: the auth method defaults to client_secret_basic.
@@ -33,7 +33,7 @@ struct ClientMetadata: Equatable, Sendable {
     }
 
     /// The fields as stored and as the registration answers them.
-    var json: JSONObject {
+    package var json: JSONObject {
         var o = JSONObject()
         if let clientName { o["client_name"] = .string(clientName) }
         o["redirect_uris"] = JSONValue(redirectURIs)
@@ -56,7 +56,7 @@ extension ClientMetadata {
     }
 
     /// Reads back what `json` wrote (validated when it was stored); nil when it is not that shape.
-    init?(stored o: JSONObject) {
+    package init?(stored o: JSONObject) {
         func strings(_ key: String) -> [String]? {
             guard let a = o[key]?.arrayValue else { return nil }
             let s = a.compactMap(\.stringValue)

@@ -10,7 +10,7 @@ import UpstreamHTTP
 /// (the name is resolved and checked first, and the connection pinned to what was checked, so a
 /// second DNS answer cannot lead elsewhere). A valid document is cached in the store for its
 /// Cache-Control max-age within [60 s, 24 h]; failures are never cached.
-struct ClientMetadataDocumentFetcher: Sendable {
+package struct ClientMetadataDocumentFetcher: Sendable {
     let http: HTTPClient
     let store: OAuthStore
     let resolver: HostResolver
@@ -21,7 +21,7 @@ struct ClientMetadataDocumentFetcher: Sendable {
     let now: @Sendable () -> Double
 
     static let timeoutSeconds = 5.0
-    static let cacheSeconds = (minimum: 60.0, standard: 3600.0, maximum: 86_400.0)
+    package static let cacheSeconds = (minimum: 60.0, standard: 3600.0, maximum: 86_400.0)
 
     init(config: OAuthConfig, http: HTTPClient, store: OAuthStore, resolver: HostResolver, now: @escaping @Sendable () -> Double) {
         self.http = http
@@ -84,18 +84,7 @@ struct ClientMetadataDocumentFetcher: Sendable {
         case 300...399: throw refuse("it answered \(response.status), a redirect: metadata documents are fetched without following redirects")
         default: throw refuse("it answered HTTP \(response.status), not 200")
         }
-        guard response.body.count <= maxBytes else { throw refuse("the document is larger than \(maxBytes) bytes") }
-        guard let json = try? JSONParser.parse(response.body, limits: JSONLimits(maxDepth: 8, maxBytes: maxBytes)),
-              let object = json.objectValue else { throw refuse("the document is not a JSON object") }
-        guard object["client_id"]?.stringValue == clientId else {
-            throw refuse("its client_id is not the URL it was fetched from")
-        }
-        let metadata: ClientMetadata
-        do throws(ClientMetadata.Problem) {
-            metadata = try ClientMetadata(validating: object, origin: .metadataDocument, redirectHosts: redirectHosts)
-        } catch {
-            throw refuse(error.description)
-        }
+        let metadata = try Self.read(document: response.body, clientId: clientId, maxBytes: maxBytes, redirectHosts: redirectHosts)
         let fetchedAt = now()
         let record = OAuthClientRecord(clientId: clientId, secretSHA256: nil, metadataJSON: JSONWriter.string(.object(metadata.json)),
                                        source: .metadataDocument, createdAt: fetchedAt,
@@ -107,8 +96,25 @@ struct ClientMetadataDocumentFetcher: Sendable {
         return OAuthClient(clientId: clientId, metadata: metadata, source: .metadataDocument, secretSHA256: nil)
     }
 
+    /// The metadata a fetched document body holds for `clientId`, validated, or why it is refused.
+    package static func read(document body: [UInt8], clientId: String, maxBytes: Int,
+                             redirectHosts: [String]?) throws(ClientLookupError) -> ClientMetadata {
+        func refuse(_ reason: String) -> ClientLookupError { .metadataDocumentRefused(clientId: clientId, reason: reason) }
+        guard body.count <= maxBytes else { throw refuse("the document is larger than \(maxBytes) bytes") }
+        guard let json = try? JSONParser.parse(body, limits: JSONLimits(maxDepth: 8, maxBytes: maxBytes)),
+              let object = json.objectValue else { throw refuse("the document is not a JSON object") }
+        guard object["client_id"]?.stringValue == clientId else {
+            throw refuse("its client_id is not the URL it was fetched from")
+        }
+        do throws(ClientMetadata.Problem) {
+            return try ClientMetadata(validating: object, origin: .metadataDocument, redirectHosts: redirectHosts)
+        } catch {
+            throw refuse(error.description)
+        }
+    }
+
     /// Seconds to keep a document: its `max-age` (no-store and no-cache as 0) within the bounds.
-    static func cacheLifetime(_ cacheControl: String?) -> Double {
+    package static func cacheLifetime(_ cacheControl: String?) -> Double {
         var seconds = cacheSeconds.standard
         for directive in (cacheControl ?? "").split(separator: ",") {
             let parts = directive.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }

@@ -2,7 +2,7 @@ import MCPJSON
 
 /// An executeQueries answer read carefully: Power BI reports problems in `error` objects at
 /// the top, per result and per table, and truncates big results with HTTP 200.
-struct DAXResult {
+package struct DAXResult {
     struct Problem {
         let level: String
         let code: String?
@@ -15,10 +15,10 @@ struct DAXResult {
         }
     }
 
-    var columns: [String] = []
-    var rows: [JSONValue] = []
+    package var columns: [String] = []
+    package var rows: [JSONValue] = []
     /// Rows Power BI returned before our cap.
-    var returnedRows = 0
+    package var returnedRows = 0
     var problems: [Problem] = []
     var truncationReasons: [String] = []
     var informationProtectionLabel: JSONValue?
@@ -28,7 +28,7 @@ struct DAXResult {
     /// Reads the body of a 200 answer, keeping at most `maxRows` rows. Nil when it lacks the
     /// documented shape: each level holds the next one (results, tables, rows) or says why not
     /// with an `error`, so a body missing both is never read as an empty result.
-    static func read(_ json: JSONValue?, maxRows: Int) -> DAXResult? {
+    package static func read(_ json: JSONValue?, maxRows: Int) -> DAXResult? {
         guard let root = json?.objectValue else { return nil }
         var r = DAXResult()
         r.informationProtectionLabel = root["informationProtectionLabel"]
@@ -72,7 +72,7 @@ struct DAXResult {
         problems.append(Problem(level: level, code: code, message: message.count > 1000 ? String(message.prefix(1000)) + "…" : message))
     }
 
-    var json: JSONValue {
+    package var json: JSONValue {
         var o = JSONObject()
         o["columns"] = JSONValue(columns)
         o["rows"] = .array(rows)
