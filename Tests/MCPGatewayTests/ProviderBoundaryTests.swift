@@ -1,5 +1,6 @@
 import EntraAuth
 import Foundation
+import GatewayStore
 import GatewaySupport
 import MCPGatewayTesting
 import MCPJSON
@@ -102,4 +103,22 @@ final class LoggedLines: @unchecked Sendable {
     private var lines = ""
     func append(_ line: String) { lock.withLock { lines += line } }
     var text: String { lock.withLock { lines } }
+}
+
+extension ProviderTests {
+    /// OpenID subjects are case-sensitive: `oidc:google:Ada` and `oidc:google:ada` are two users,
+    /// in blocks, workspace mappings and backend sessions, while Entra GUIDs still fold case.
+    func testQualifiedIdsDifferingOnlyByCaseNeverMeet() throws {
+        let f = try fixture()
+        try f.instance.stores.blocks.addBlock(Block(kind: .user, id: Principal.canonicalUserID("oidc:google:Ada"), until: nil, reason: "test"))
+        let ping = GatewayFixture.legacyBody("ping")
+        XCTAssertEqual(f.post(ping, token: try googleToken(sub: "Ada")).status, 403)
+        XCTAssertEqual(f.post(ping, token: try googleToken(sub: "ada")).status, 200)
+        let mapping = try WorkspaceMapping(tenant: GatewayFixture.tenant, kind: .user, principal: "oidc:google:Ada",
+                                           workspace: "22222222-2222-4222-8222-222222222222")
+        XCTAssertEqual(mapping.principal, "oidc:google:Ada")
+        XCTAssertNotEqual(BackendSessionKey(instance: "i", tenant: GatewayFixture.tenant, user: "oidc:google:Ada", backend: "b"),
+                          BackendSessionKey(instance: "i", tenant: GatewayFixture.tenant, user: "oidc:google:ada", backend: "b"))
+        XCTAssertEqual(Principal.canonicalUserID("AAAAAAAA-1111-4111-8111-111111111111"), "aaaaaaaa-1111-4111-8111-111111111111")
+    }
 }
