@@ -122,3 +122,13 @@ extension ProviderTests {
         XCTAssertEqual(Principal.canonicalUserID("AAAAAAAA-1111-4111-8111-111111111111"), "aaaaaaaa-1111-4111-8111-111111111111")
     }
 }
+
+extension APIKeyTests {
+    func testARoleNameWithASpaceIsRefusedRatherThanSplitIntoTwoRoles() throws {
+        let f = try fixture()
+        XCTAssertThrowsError(try makeKey(f, roles: ["Super Admin"])) { error in
+            XCTAssertTrue("\(error)".contains("role 'Super Admin' must be one word"), "\(error)")
+        }
+        XCTAssertEqual(try XCTUnwrap(f.instance.stores.apiKeys).apiKeys().count, 0)
+    }
+}
