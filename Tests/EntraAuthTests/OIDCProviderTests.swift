@@ -210,3 +210,15 @@ extension OIDCProviderTests {
         XCTAssertRefused(twinVerifier, signed(forged, by: auth0Key), .signingKeysUnavailable)
     }
 }
+
+extension OIDCProviderTests {
+    func testAConfiguredTenantClaimThatIsMissingIsNotReplacedByTheEmailDomain() throws {
+        var c = configuration(name: "keycloak", issuer: keycloak, audiences: ["mcp"])
+        c.claims.tenantClaim = "https://example.com/tenant"
+        let verifier = try TokenVerifier(oidc: c, http: CurlHTTPFetcher(options: c.http), clock: clock.closure)
+        // A verified address in a mapped domain, but none of the tenant claim the operator named.
+        let claims = JSONObject(["iss": .string(keycloak), "aud": "mcp", "sub": "f:5678", "email": "eve@contoso.com",
+                                 "email_verified": true, "exp": .integer(Int(clock.now + 300))])
+        XCTAssertRefused(verifier, signed(claims, by: googleKey), .noTenantForUser)
+    }
+}
