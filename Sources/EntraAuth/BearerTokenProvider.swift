@@ -38,6 +38,13 @@ public final class ProviderRouter: BearerTokenProvider, @unchecked Sendable {
         self.maxTokenBytes = maxTokenBytes
     }
 
+    /// The configured issuer a JWS goes to by its exact `iss`, or nil (Entra, opaque tokens, API
+    /// keys): only a configured value, so it may name the failing key source in a log line.
+    public func routedIssuer(of token: String) -> String? {
+        guard token.utf8.count <= maxTokenBytes, let issuer = CompactJWS.unverifiedIssuer(token), issuers[issuer] != nil else { return nil }
+        return issuer
+    }
+
     public func check(_ token: String, cacheHit: inout Bool) -> Result<Principal, TokenVerificationError> {
         guard token.utf8.count <= maxTokenBytes else { return .failure(.tokenTooLarge) }
         if let apiKeys, token.hasPrefix(apiKeys.prefix) { return apiKeys.provider.check(token, cacheHit: &cacheHit) }

@@ -84,7 +84,9 @@ public final class JWKSKeyStore: SigningKeyProvider, @unchecked Sendable {
         self.fetcher = JWKSFetcher(http: http, options: settings.http)
         self.clock = clock
         // One file set per key source, so differently configured apps can share a directory.
-        let identity = OpenIDConfiguration.trimmedAuthority(settings.authority) + "|" + settings.metadataTenant + "|" + (settings.jwksURI ?? "")
+        var identity = OpenIDConfiguration.trimmedAuthority(settings.authority) + "|" + settings.metadataTenant + "|" + (settings.jwksURI ?? "")
+        // Issuers that differ only by a trailing slash are different issuers: never one key file.
+        if let exact = settings.exactIssuer { identity += "|" + exact }
         let base = settings.stateDirectory + "/jwks-" + String(SHA256Digest(Array(identity.utf8)).hex.prefix(16))
         cachePath = base + ".json"
         fetchRecordPath = base + ".fetch.json"

@@ -96,7 +96,9 @@ public struct OIDCClaimsMapping: Sendable {
         let tenant: String
         if let fixedTenant {
             tenant = fixedTenant
-        } else if let tenantClaim, let value = Self.value(tenantClaim, in: claims) {
+        } else if let tenantClaim {
+            // The configured claim alone places the user: without it, an email domain must not stand in.
+            guard let value = Self.value(tenantClaim, in: claims) else { throw .noTenantForUser }
             guard let s = value.stringValue, IssuerTenantCheck.isGUID(s) else { throw .malformedToken(.invalidClaim) }
             tenant = s.lowercased()
         } else {

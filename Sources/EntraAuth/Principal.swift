@@ -42,6 +42,11 @@ public struct Principal: Equatable, Sendable {
         }
     }
 
+    /// A user id as stored and compared: Entra's GUIDs case-insensitively (lower-cased), another
+    /// provider's qualified id (it has a ":", a GUID never does) exactly, since OpenID subjects are
+    /// case-sensitive and `oidc:x:Ada` and `oidc:x:ada` may be two people.
+    public static func canonicalUserID(_ id: String) -> String { id.contains(":") ? id : id.lowercased() }
+
     /// App-only: `idtyp=app`, or no `scp` at all (client-credentials tokens carry only `roles`).
     static func isAppOnly(_ claims: JSONObject) -> Bool {
         claims["idtyp"]?.stringValue == "app" || claims["scp"] == nil

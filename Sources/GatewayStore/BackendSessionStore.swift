@@ -1,3 +1,5 @@
+import EntraAuth
+
 /// Whose session with which backend: one row per (instance, tenant, user, backend).
 public struct BackendSessionKey: Hashable, Sendable {
     public let instance: String
@@ -8,7 +10,7 @@ public struct BackendSessionKey: Hashable, Sendable {
     public init(instance: String, tenant: String, user: String, backend: String) {
         self.instance = instance
         self.tenant = tenant.lowercased()
-        self.user = user.lowercased()
+        self.user = Principal.canonicalUserID(user)
         self.backend = backend
     }
 

@@ -16,7 +16,7 @@ public struct WorkspaceMapping: Equatable, Sendable {
         }
         self.tenant = tenant.lowercased()
         self.kind = kind
-        self.principal = principal.lowercased()
+        self.principal = Principal.canonicalUserID(principal)
         self.workspace = workspace.lowercased()
     }
 }

@@ -20,7 +20,7 @@ struct PrincipalOption: ParsableArguments {
         guard IssuerTenantCheck.isGUID(id) || (kind == .user && Principal.isQualifiedUserID(id)) else {
             throw ValidationError("\(id) is not an Entra id (GUID)" + (kind == .user ? " nor a qualified user id such as google:1234" : ""))
         }
-        return (kind, id.lowercased())
+        return (kind, kind == .user ? Principal.canonicalUserID(id) : id.lowercased())
     }
 }
 

@@ -193,3 +193,32 @@ final class OIDCProviderTests: XCTestCase {
 extension Result {
     var failure: Failure? { if case .failure(let e) = self { return e } else { return nil } }
 }
+
+extension OIDCProviderTests {
+    func testIssuersDifferingByATrailingSlashNeverShareAKeyFile() throws {
+        let claims = JSONObject(["iss": .string(auth0), "aud": "https://mcp.example.com/api", "sub": "auth0|1",
+                                 "exp": .integer(Int(clock.now + 600))])
+        // Auth0's issuer (with its "/") fetches and caches its keys first.
+        XCTAssertNoThrow(try auth0Verifier().verify(signed(claims, by: auth0Key)))
+        // Its twin without the "/" discovers at the same address, whose document names the other
+        // issuer: it gets no keys, and must not borrow the file the first one wrote.
+        var twin = configuration(name: "twin", issuer: String(auth0.dropLast()), audiences: ["https://mcp.example.com/api"])
+        twin.claims.fixedTenant = Fixture.tenantA
+        let twinVerifier = try TokenVerifier(oidc: twin, http: CurlHTTPFetcher(options: twin.http), clock: clock.closure)
+        var forged = claims
+        forged["iss"] = .string(twin.issuer)
+        XCTAssertRefused(twinVerifier, signed(forged, by: auth0Key), .signingKeysUnavailable)
+    }
+}
+
+extension OIDCProviderTests {
+    func testAConfiguredTenantClaimThatIsMissingIsNotReplacedByTheEmailDomain() throws {
+        var c = configuration(name: "keycloak", issuer: keycloak, audiences: ["mcp"])
+        c.claims.tenantClaim = "https://example.com/tenant"
+        let verifier = try TokenVerifier(oidc: c, http: CurlHTTPFetcher(options: c.http), clock: clock.closure)
+        // A verified address in a mapped domain, but none of the tenant claim the operator named.
+        let claims = JSONObject(["iss": .string(keycloak), "aud": "mcp", "sub": "f:5678", "email": "eve@contoso.com",
+                                 "email_verified": true, "exp": .integer(Int(clock.now + 300))])
+        XCTAssertRefused(verifier, signed(claims, by: googleKey), .noTenantForUser)
+    }
+}

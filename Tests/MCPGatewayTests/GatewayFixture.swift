@@ -15,12 +15,14 @@ final class GatewayFixture {
     let gateway: Gateway
     let minter: DevTokenMinter
 
-    init(extra: [String: JSONValue] = [:], auth authExtra: [String: JSONValue] = [:], tools: [Tool] = []) throws {
+    /// `authWithout`: keys of the default `auth` section to leave out (an instance without Entra settings).
+    init(extra: [String: JSONValue] = [:], auth authExtra: [String: JSONValue] = [:], authWithout: [String] = [], tools: [Tool] = []) throws {
         stateDir = NSTemporaryDirectory() + "mcp-fcgi-test-" + UUID().uuidString
         var auth = JSONObject(pairs: [("mode", "development"), ("tenant_id", .string(Self.tenant)),
                                       ("client_id", .string(Self.audience)),
                                       ("scopes_supported", ["https://mcp.example.test/mcp/mcp.tools"])])
         for (k, v) in authExtra { auth[k] = v }
+        for k in authWithout { auth[k] = nil }
         var root = JSONObject(pairs: [
             ("server", ["public_url": "https://mcp.example.test/mcp", "instructions": "test instance"]),
             ("limits", ["max_body_bytes": 4096, "max_json_depth": 8, "tools_page_size": 1]),

@@ -71,7 +71,7 @@ final class OAuthFlowTests: XCTestCase {
         let front = FrontContext(config: config, oauth: oauth, store: store, limiter: instance.stores.rateLimiter,
                                  directory: ClientDirectory(config: oauth, store: store, http: entra),
                                  registration: ClientRegistration(config: oauth, store: store),
-                                 signIn: signIn, verifier: instance.authenticator.verifier,
+                                 signIn: signIn, verifier: try XCTUnwrap(instance.authenticator.verifier),
                                  secrets: try FrontSecrets(stateDirectory: stateDir), clock: { [unowned self] in self.now })
         server = AuthorizationServer(front: front)
     }

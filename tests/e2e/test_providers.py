@@ -181,3 +181,33 @@ def test_metadata_lists_every_authorization_server(stack, idp):
     servers = doc["authorization_servers"]
     assert idp.google_issuer in servers and idp.auth0_issuer in servers
     assert "https://accounts.google.com" in servers and "https://github.com/login/oauth" in servers
+
+
+ENTRALESS_PORT = BASE_PORT + 33
+
+
+@pytest.fixture(scope="module", params=selected(["nginx"]))
+def entraless_stack(request, idp, binary, tmp_path_factory):
+    """An instance that trusts no Entra at all: no client_id, no audiences, only the other providers."""
+    cfg = providers_config(ENTRALESS_PORT, idp)
+    cfg["auth"]["providers"] = [p for p in cfg["auth"]["providers"] if p["type"] != "entra"]
+    for key in ("client_id", "audiences"):
+        del cfg["auth"][key]
+    s = stack_up(request.param, ENTRALESS_PORT, binary, tmp_path_factory.mktemp("entraless"), cfg, mint=False)
+    try:
+        yield s
+    finally:
+        stack_down(s)
+
+
+def test_an_instance_without_entra_serves_the_other_providers_only(entraless_stack, stack, idp):
+    ready = endpoint(entraless_stack, None).request("GET", "/ready")
+    assert ready.status == 200 and ready.json == {"status": "ready"}, ready
+    me = whoami(entraless_stack, idp.google_id_token("110169484474386276334", "ada@contoso.com"))
+    assert me["objectId"] == "oidc:google:110169484474386276334"
+    assert whoami(entraless_stack, OCTOCAT)["objectId"] == "github:583231"
+    # A development Entra token (the other stack's) names an issuer this instance does not trust.
+    status, challenge = refusal(entraless_stack, bearer_token_for(stack))
+    assert status == 401 and "issuer this API does not trust" in challenge, challenge
+    doc = endpoint(entraless_stack, None).request("GET", "/.well-known/oauth-protected-resource/mcp").json
+    assert not any("login.microsoftonline.com" in s for s in doc["authorization_servers"]), doc

@@ -1,3 +1,5 @@
+import EntraAuth
+
 extension SQLiteStore: WorkspaceMappingStore {
     public func addMappings(_ mappings: [WorkspaceMapping]) throws {
         try db.transaction(write: true) { db in
@@ -31,7 +33,7 @@ extension SQLiteStore: WorkspaceMappingStore {
     public func workspaces(tenant: String, user: String, groups: [String]) throws -> Set<String> {
         // One query for the user and all their groups.
         let groupClause = groups.isEmpty ? "" : " OR (kind = 'group' AND principal IN (\(Array(repeating: "?", count: groups.count).joined(separator: ", "))))"
-        var params: [SQLiteDatabase.Value] = [.text(tenant.lowercased()), .text(user.lowercased())]
+        var params: [SQLiteDatabase.Value] = [.text(tenant.lowercased()), .text(Principal.canonicalUserID(user))]
         params += groups.map { .text($0.lowercased()) }
         return try db.transaction(write: false) { db in
             Set(try db.query("SELECT workspace FROM workspace_map WHERE tenant = ? AND ((kind = 'user' AND principal = ?)\(groupClause))",

@@ -49,7 +49,9 @@ public struct Doctor {
                 checks.append(Check(name: name, outcome: .skip, detail: "needs the state directory", milliseconds: nil))
             }
         }
-        if config.auth.mode == .development && checks[0].outcome != .pass {
+        if !config.auth.trustsEntra {
+            checks.append(Check(name: "signing keys", outcome: .skip, detail: "entra is not among auth.providers", milliseconds: nil))
+        } else if config.auth.mode == .development && checks[0].outcome != .pass {
             checks.append(Check(name: "signing keys", outcome: .skip, detail: "the dev key lives in the state directory", milliseconds: nil))
         } else {
             checks += signingKeys()

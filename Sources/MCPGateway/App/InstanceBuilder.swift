@@ -50,9 +50,9 @@ public struct InstanceBuilder {
     }
 
     /// Every provider `auth.providers` configures, behind one router. Without the key: Entra alone.
-    public static func tokenProviders(for config: GatewayConfig, entra: TokenVerifier, stores: StateStores,
+    public static func tokenProviders(for config: GatewayConfig, entra: TokenVerifier?, stores: StateStores,
                                       metrics: GatewayMetrics) throws -> BearerTokenProvider {
-        guard config.auth.providers != nil else { return entra }
+        if config.auth.providers == nil, let entra { return entra }
         var issuers: [String: BearerTokenProvider] = [:]
         var fallback: BearerTokenProvider?
         var apiKeys: (prefix: String, provider: BearerTokenProvider)?
@@ -186,7 +186,8 @@ public struct InstanceBuilder {
         try StateDirectory.ensure(config.stateDirectory)
         let metrics = GatewayMetrics(counters: counters ?? GatewayMetrics.openCounters(stateDirectory: config.stateDirectory),
                                      instance: sharesHost ? config.instanceName : nil)
-        let verifier = try Self.verifier(for: config, metrics: metrics)
+        // Entra's verifier only when Entra vouches for callers: its settings are not required otherwise.
+        let verifier = config.auth.trustsEntra ? try Self.verifier(for: config, metrics: metrics) : nil
         let metadata = Self.metadata(for: config)
         let stores = try self.stores ?? Self.openStores(for: config, durable: false)
         let tokens = try Self.tokenProviders(for: config, entra: verifier, stores: stores, metrics: metrics)
@@ -208,7 +209,9 @@ public struct InstanceBuilder {
                                     me: sharesHost ? nil : MeEndpoint(authenticator: authenticator, challenges: challenges,
                                                                                    blocks: stores.blocks, metrics: metrics),
                                     authorizationServer: try config.oauth.map {
-                                        try AuthorizationServer.make(config: config, oauth: $0, stores: stores, verifier: verifier, metrics: metrics)
+                                        // The config refuses an oauth section without Entra (`entraOnlyFeatures`).
+                                        guard let verifier else { throw ServerError("oauth signs users in with Entra: list entra in auth.providers") }
+                                        return try AuthorizationServer.make(config: config, oauth: $0, stores: stores, verifier: verifier, metrics: metrics)
                                     })
         let audit = Audit(log: stores.audit, instance: config.instanceName, policy: config.audit, metrics: metrics, registry: registry,
                           ceiling: StoreCeilingWatch(store: stores.health, ceiling: StoreCeiling(maxBytes: config.storeMaxBytes)))

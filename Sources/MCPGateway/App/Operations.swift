@@ -10,13 +10,14 @@ public final class OperationsStatus: Sendable {
     let config: GatewayConfig
     let store: StoreHealthCheck
     var ceiling: StoreCeiling { StoreCeiling(maxBytes: config.storeMaxBytes) }
-    let verifier: TokenVerifier
+    /// Entra's verifier; nil when Entra is not among the instance's providers.
+    let verifier: TokenVerifier?
     public let metrics: GatewayMetrics
     let startedAt: Double
     /// Worker threads of this process (1 for CGI).
     let workerThreads: Int
 
-    init(config: GatewayConfig, store: StoreHealthCheck, verifier: TokenVerifier, metrics: GatewayMetrics, startedAt: Double,
+    init(config: GatewayConfig, store: StoreHealthCheck, verifier: TokenVerifier?, metrics: GatewayMetrics, startedAt: Double,
          workerThreads: Int) {
         self.config = config
         self.store = store
@@ -33,7 +34,7 @@ public final class OperationsStatus: Sendable {
         do {
             if let alarm = ceiling.alarm(try store.health()) { return alarm }
         } catch { return "the shared store cannot be read: \(error)" }
-        if !verifier.keyProvider.ensureKeys() {
+        if let verifier, !verifier.keyProvider.ensureKeys() {
             return "no token signing keys are cached and the key endpoint cannot be reached"
         }
         return nil
@@ -64,12 +65,12 @@ public final class OperationsStatus: Sendable {
         o["store"] = .object(st)
 
         var keys = JSONObject()
-        if let fetched = verifier.keyProvider.keysFetchedAt {
+        if let fetched = verifier?.keyProvider.keysFetchedAt {
             keys["age_seconds"] = .integer(Int(now) - Int(fetched))
             keys["refresh_hours"] = .integer(config.auth.jwksRefreshHours)
         } else {
             keys["age_seconds"] = .null
-            keys["source"] = .string(config.auth.mode == .development ? "development key" : "none cached")
+            keys["source"] = .string(verifier == nil ? "entra not configured" : config.auth.mode == .development ? "development key" : "none cached")
         }
         o["signing_keys"] = .object(keys)
 
@@ -78,7 +79,7 @@ public final class OperationsStatus: Sendable {
         o["token_cache"] = [
             "hits": .integer(Int(f.tokenCacheHits)), "misses": .integer(Int(f.tokenCacheMisses)),
             "hit_ratio": lookups == 0 ? .null : .double(Double(f.tokenCacheHits) / Double(lookups)),
-            "cached_in_this_process": .integer(verifier.cachedTokens),
+            "cached_in_this_process": .integer(verifier?.cachedTokens ?? 0),
         ]
         let limits = config.rateLimits
         o["rate_limits"] = [
@@ -104,7 +105,7 @@ public final class OperationsStatus: Sendable {
             g.append(("mcp_token_cache_hit_ratio", "Share of token verifications answered from the cache.",
                       Double(f.tokenCacheHits) / Double(lookups)))
         }
-        if let fetched = verifier.keyProvider.keysFetchedAt {
+        if let fetched = verifier?.keyProvider.keysFetchedAt {
             g.append(("mcp_signing_keys_age_seconds", "Age of the cached token signing keys.",
                       Date().timeIntervalSince1970 - Double(fetched)))
         }

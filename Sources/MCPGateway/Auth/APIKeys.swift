@@ -31,6 +31,10 @@ public struct APIKeyIssuer: Sendable {
 
     /// A new key and the record to store; the key itself is shown once and kept nowhere.
     public func create(name: String, tenant: String, roles: [String], expires: Int64?, now: Int64) throws -> (key: String, record: APIKeyRecord) {
+        // The store keeps roles space-separated: "MCP Admin" would come back as "MCP" and "Admin".
+        if let bad = roles.first(where: { $0.isEmpty || $0.contains(where: \.isWhitespace) }) {
+            throw ServerError("role '\(bad)' must be one word: role names hold no spaces")
+        }
         guard let idBytes = SecureRandom.bytes(8), let secretBytes = SecureRandom.bytes(32) else {
             throw ServerError("no randomness for a new API key")
         }

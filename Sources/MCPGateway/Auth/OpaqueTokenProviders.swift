@@ -160,13 +160,15 @@ final class GoogleAccessTokenProvider: IntrospectingProvider, @unchecked Sendabl
         guard response.status == 200 else {
             return .failure(response.status >= 500 || response.status == 429 ? .providerUnavailable : .rejectedByProvider)
         }
-        guard let info = Self.parseObject(response.body), let sub = Self.text(info["sub"]), !sub.isEmpty,
-              let aud = Self.text(info["aud"]), let expiresIn = Self.number(info["expires_in"]) else {
+        guard let info = Self.parseObject(response.body), let aud = Self.text(info["aud"]), let expiresIn = Self.number(info["expires_in"]) else {
             return .failure(.providerUnavailable)  // a 200 that is not the documented answer
         }
         guard aud == clientID else { return .failure(.invalidAudience) }
         if let azp = Self.text(info["azp"]), azp != clientID { return .failure(.invalidAuthorizedParty) }
         guard expiresIn > 0 else { return .failure(.expired) }
+        // tokeninfo names the user only for tokens granted openid, email or profile: a documented
+        // answer, the caller's token at fault (401), not Google's trouble.
+        guard let sub = Self.text(info["sub"]), !sub.isEmpty else { return .failure(.missingClaim(.sub)) }
         // tokeninfo writes booleans and numbers as strings; the mapping wants the JSON forms.
         var claims = JSONObject()
         if let email = Self.text(info["email"]) { claims["email"] = .string(email) }

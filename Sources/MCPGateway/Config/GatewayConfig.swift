@@ -52,6 +52,11 @@ public struct GatewayConfig: Sendable {
         public var resourceName: String?
         /// `auth.providers`; nil: Entra alone, as configured above (`IdentityProviderSettings`).
         public var providers: [IdentityProviderSettings]?
+
+        /// Entra vouches for callers: `auth.providers` is absent or lists it.
+        public var trustsEntra: Bool {
+            providers?.contains { if case .entra = $0 { return true } else { return false } } ?? true
+        }
     }
 
     public var server = Server()
@@ -248,7 +253,11 @@ public struct GatewayConfig: Sendable {
             top.fail("auth", "is required: authentication cannot be switched off (use \"mode\": \"development\" with dev-token locally)")
         }
         parseAuth(a, into: &c.auth, environment: environment)
-        c.auth.providers = parseProviders(a, errors: &errors)
+        c.auth.providers = parseProviders(a, insecureHTTP: c.auth.allowInsecureHTTPForTesting, errors: &errors)
+        // Entra's own settings matter only when Entra vouches for callers.
+        if c.auth.trustsEntra && c.auth.audiences.isEmpty {
+            a.fail("audiences", "at least one audience is required (client_id, api://… App ID URI, or the public URL)")
+        }
         // Every tenant with a record is on the allow-list.
         for id in c.tenants.keys.sorted() where !c.auth.allowedTenants.contains(where: { $0.lowercased() == id }) {
             c.auth.allowedTenants.append(id)
@@ -264,6 +273,7 @@ public struct GatewayConfig: Sendable {
         let oa = top.section("oauth")
         c.oauth = OAuthConfig.parse(oa, instance: c, errors: &errors)
         errors += oa.finish()
+        if !c.auth.trustsEntra { errors += c.entraOnlyFeatures() }
         errors = top.finish() + errors
         guard errors.isEmpty else { throw ConfigErrors(errors) }
         return c
@@ -305,7 +315,6 @@ public struct GatewayConfig: Sendable {
                 a.fail("TOKEN_ISSUER", "environment value is not an issuer URL")
             }
         }
-        if auth.audiences.isEmpty { a.fail("audiences", "at least one audience is required (client_id, api://… App ID URI, or the public URL)") }
         for (i, t) in auth.allowedTenants.enumerated() where !IssuerTenantCheck.isGUID(t) {
             a.fail("allowed_tenants[\(i)]", "\(t) is not a tenant id (a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47)")
         }

@@ -72,7 +72,7 @@ public struct GitHubProviderSettings: Sendable {
 
 extension GatewayConfig {
     /// `auth.providers`: a list of provider objects, each named by `type`; nil when absent.
-    static func parseProviders(_ a: ConfigSection, errors: inout [ConfigError]) -> [IdentityProviderSettings]? {
+    static func parseProviders(_ a: ConfigSection, insecureHTTP: Bool, errors: inout [ConfigError]) -> [IdentityProviderSettings]? {
         guard let value = a.json("providers") else { return nil }
         guard let list = value.arrayValue, !list.isEmpty else {
             a.fail("providers", "must be a non-empty list of provider objects, e.g. [{\"type\": \"entra\"}]"); return nil
@@ -88,9 +88,9 @@ extension GatewayConfig {
             switch type {
             case "entra": provider = .entra
             case "api_key": provider = .apiKey(APIKeyProviderSettings())
-            case "oidc": provider = parseOIDC(s).map { .oidc($0) }
-            case "google_access_token": provider = .googleAccessToken(parseGoogleAccessToken(s))
-            case "github": provider = .github(parseGitHub(s, errors: &errors))
+            case "oidc": provider = parseOIDC(s, insecureHTTP: insecureHTTP).map { .oidc($0) }
+            case "google_access_token": provider = .googleAccessToken(parseGoogleAccessToken(s, insecureHTTP: insecureHTTP))
+            case "github": provider = .github(parseGitHub(s, insecureHTTP: insecureHTTP, errors: &errors))
             default:
                 s.fail("type", "must be entra, oidc, google_access_token, github or api_key"); provider = nil
             }
@@ -107,14 +107,16 @@ extension GatewayConfig {
         return providers
     }
 
-    private static func parseOIDC(_ s: ConfigSection) -> OIDCProviderSettings? {
+    private static func parseOIDC(_ s: ConfigSection, insecureHTTP: Bool) -> OIDCProviderSettings? {
         let name = s.string("name") ?? ""
         if name.isEmpty || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) {
             s.fail("name", "is required: a short name of letters, digits, '-' or '_' (part of every user id: oidc:<name>:<sub>)")
         }
         let issuer = s.string("issuer") ?? ""
-        if !issuer.hasPrefix("https://") && !issuer.hasPrefix("http://") {
+        if issuer.isEmpty {
             s.fail("issuer", "is required: the issuer URL exactly as tokens carry it in iss (Auth0's ends with \"/\")")
+        } else {
+            requireHTTPS(s, "issuer", issuer, insecureHTTP: insecureHTTP)
         }
         let audiences = s.strings("audiences") ?? []
         if audiences.isEmpty { s.fail("audiences", "list the audiences (aud) this API accepts from the provider, e.g. its client id") }
@@ -129,6 +131,7 @@ extension GatewayConfig {
             settings.algorithms = algorithms
         }
         settings.jwksURI = s.string("jwks_uri")
+        if let uri = settings.jwksURI { requireHTTPS(s, "jwks_uri", uri, insecureHTTP: insecureHTTP) }
         settings.claims.subjectClaim = s.string("subject_claim", default: "sub")
         settings.claims.rolesClaim = s.string("roles_claim")
         settings.claims.roles = s.strings("roles") ?? []
@@ -147,16 +150,25 @@ extension GatewayConfig {
         return t
     }
 
-    private static func upstreamURL(_ s: ConfigSection, _ key: String, default d: String) -> String {
+    private static func upstreamURL(_ s: ConfigSection, _ key: String, default d: String, insecureHTTP: Bool) -> String {
         let url = s.string(key, default: d)
-        if !url.hasPrefix("https://") && !url.hasPrefix("http://") { s.fail(key, "must be an https URL") }
+        requireHTTPS(s, key, url, insecureHTTP: insecureHTTP)
         return url
     }
 
-    private static func parseGoogleAccessToken(_ s: ConfigSection) -> GoogleAccessTokenSettings {
+    /// A provider is asked over TLS: plain http would hand tokens to anyone on the path, and
+    /// the HTTP client would refuse it on every request (a 503 for a configuration mistake).
+    private static func requireHTTPS(_ s: ConfigSection, _ key: String, _ url: String, insecureHTTP: Bool) {
+        let lower = url.lowercased()
+        if !lower.hasPrefix("https://") && !(insecureHTTP && lower.hasPrefix("http://")) {
+            s.fail(key, "must be an https URL (plain http only with allow_insecure_http_for_testing)")
+        }
+    }
+
+    private static func parseGoogleAccessToken(_ s: ConfigSection, insecureHTTP: Bool) -> GoogleAccessTokenSettings {
         var g = GoogleAccessTokenSettings(clientID: s.string("client_id") ?? "")
         if g.clientID.isEmpty { s.fail("client_id", "is required: our OAuth client id, which the tokens' aud and azp must name") }
-        g.tokenInfoURL = upstreamURL(s, "tokeninfo_url", default: g.tokenInfoURL)
+        g.tokenInfoURL = upstreamURL(s, "tokeninfo_url", default: g.tokenInfoURL, insecureHTTP: insecureHTTP)
         g.tenant = tenantOption(s)
         g.roles = s.strings("roles") ?? []
         g.cacheTTLSeconds = s.int("cache_ttl_seconds", default: g.cacheTTLSeconds, range: 1...3600)
@@ -164,9 +176,9 @@ extension GatewayConfig {
         return g
     }
 
-    private static func parseGitHub(_ s: ConfigSection, errors: inout [ConfigError]) -> GitHubProviderSettings {
+    private static func parseGitHub(_ s: ConfigSection, insecureHTTP: Bool, errors: inout [ConfigError]) -> GitHubProviderSettings {
         var g = GitHubProviderSettings()
-        g.apiURL = upstreamURL(s, "api_url", default: g.apiURL)
+        g.apiURL = upstreamURL(s, "api_url", default: g.apiURL, insecureHTTP: insecureHTTP)
         g.tenant = tenantOption(s)
         g.roles = s.strings("roles") ?? []
         g.cacheTTLSeconds = s.int("cache_ttl_seconds", default: g.cacheTTLSeconds, range: 1...3600)
@@ -206,5 +218,28 @@ extension GatewayConfig {
             o.claims = tenantMapping(o.claims, emailDomains: domains)
             return .oidc(o)
         }
+    }
+}
+
+extension GatewayConfig {
+    /// Without Entra among the providers, what only an Entra user can use is a configuration
+    /// error rather than a refusal at every call: the OAuth front signs users in with Entra, and
+    /// Power BI's delegated mode and token-using backends act On-Behalf-Of an Entra user.
+    func entraOnlyFeatures() -> [ConfigError] {
+        let why = "needs Entra users (On-Behalf-Of), and auth.providers does not list {\"type\": \"entra\"}"
+        var errors: [ConfigError] = []
+        if oauth != nil {
+            errors.append(ConfigError("oauth", "signs users in with Entra, and auth.providers does not list {\"type\": \"entra\"}"))
+        }
+        if let powerBI {
+            if powerBI.accessMode == .delegated { errors.append(ConfigError("powerbi.access_mode", "delegated \(why); use service_principal")) }
+            for id in tenants.keys.sorted() where tenants[id]?.powerBI?.accessMode == .delegated {
+                errors.append(ConfigError("tenants.\(id).powerbi.access_mode", "delegated \(why); use service_principal"))
+            }
+        }
+        for name in backends.keys.sorted() where backends[name]?.usesTokens == true {
+            errors.append(ConfigError("backends.\(name).auth_mode", "\(backends[name]!.authMode.rawValue) \(why)"))
+        }
+        return errors
     }
 }

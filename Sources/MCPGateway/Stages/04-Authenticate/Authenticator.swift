@@ -7,7 +7,8 @@ import MCPJSON
 /// (signature, issuer, tenant, audience, lifetime), the required scopes, or the identity a
 /// trusted proxy asserts. Refusals come back as an `AuthFailure`; `Challenges` words them.
 public final class Authenticator: @unchecked Sendable {
-    public let verifier: TokenVerifier
+    /// Entra's verifier; nil when Entra is not among the instance's providers.
+    public let verifier: TokenVerifier?
     /// Every configured provider behind one router (`ProviderRouter`); Entra's verifier alone by default.
     let tokens: BearerTokenProvider
     let requiredScopes: [String]
@@ -19,13 +20,14 @@ public final class Authenticator: @unchecked Sendable {
     /// Named in the log line when the signing keys cannot be had.
     let authority: String
 
-    public init(verifier: TokenVerifier, requiredScopes: [String], policy: PermissionPolicy = .standard,
+    public init(verifier: TokenVerifier?, requiredScopes: [String], policy: PermissionPolicy = .standard,
                 instance: String = "default", tenants: [String: TenantRecord] = [:],
                 trustedProxy: GatewayConfig.TrustedProxy = .init(), allowedTenants: [String] = [],
                 acceptAnyTenant: Bool = false, metrics: GatewayMetrics, authority: String = "",
                 tokens: BearerTokenProvider? = nil) {
         self.verifier = verifier
-        self.tokens = tokens ?? verifier
+        // Without Entra the builder always passes the router; a verifier-less authenticator trusts nobody.
+        self.tokens = tokens ?? verifier ?? ProviderRouter(issuers: [:], fallbackJWT: nil)
         self.requiredScopes = requiredScopes
         self.policy = policy
         self.instance = instance
@@ -59,8 +61,13 @@ public final class Authenticator: @unchecked Sendable {
                 return .failure(.providerUnavailable)
             }
             if e.httpStatus == 503 {
-                Log.shared.error("token signing keys unavailable: the JWKS endpoint cannot be reached and no keys are cached",
-                                 ["authority": .string(authority)])
+                let unavailable = "token signing keys unavailable: the JWKS endpoint cannot be reached and no keys are cached"
+                // Name the key source that failed: an oidc provider's issuer, else Entra's authority.
+                if let issuer = (tokens as? ProviderRouter)?.routedIssuer(of: token) {
+                    Log.shared.error(unavailable, ["issuer": .string(issuer), "instance": .string(instance)])
+                } else {
+                    Log.shared.error(unavailable, ["authority": .string(authority)])
+                }
                 return .failure(.keysUnavailable)
             }
             return .failure(.invalidToken(e))

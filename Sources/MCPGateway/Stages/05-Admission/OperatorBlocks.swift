@@ -11,8 +11,8 @@ struct OperatorBlocks: Sendable {
     /// The block in force for `principal` (its user, tenant or client app), counted and logged;
     /// nil when there is none. Throws when the store cannot say: callers refuse then.
     func activeBlock(for p: Principal, now: Double, requestId: String, method: String) throws -> Block? {
-        // Ids are stored lower-cased by `mcp-fcgi block`; GUIDs compare case-insensitively.
-        var keys: [(Block.Kind, String)] = [(.user, p.objectId.lowercased()), (.tenant, p.tenantId.lowercased())]
+        // Ids are stored as `mcp-fcgi block` canonicalises them; GUIDs compare case-insensitively.
+        var keys: [(Block.Kind, String)] = [(.user, Principal.canonicalUserID(p.objectId)), (.tenant, p.tenantId.lowercased())]
         if let app = p.clientAppId { keys.append((.clientApp, app.lowercased())) }
         guard let block = try blocks.activeBlock(matching: keys, now: Int64(now)) else { return nil }
         metrics.recordBlocked()

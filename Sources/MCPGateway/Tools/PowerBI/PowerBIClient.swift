@@ -53,7 +53,7 @@ public final class PowerBIClient: @unchecked Sendable {
         case .servicePrincipal:
             let mapped: Set<String>
             do {
-                mapped = try store.workspaces(tenant: tenantId.lowercased(), user: p.objectId.lowercased(),
+                mapped = try store.workspaces(tenant: tenantId.lowercased(), user: Principal.canonicalUserID(p.objectId),
                                               groups: (p.groups ?? []).map { $0.lowercased() })
             } catch {
                 throw ToolError("The workspace mapping cannot be read right now; try again shortly.")
