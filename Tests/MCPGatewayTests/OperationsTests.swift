@@ -211,6 +211,8 @@ final class OperationsTests: XCTestCase {
         XCTAssertEqual(r.status, 200)
         XCTAssertEqual(r.json?["status"], "ready")
         XCTAssertEqual(r.json?["audit_journals_waiting"], .integer(0), "nothing written yet, nothing waiting")
+        XCTAssertEqual(r.json?["audit_records_waiting"], .integer(0))
+        XCTAssertEqual(r.json?["audit_oldest_waiting_seconds"], .null)
         XCTAssertEqual(f.gateway.respond(to: HTTPRequest(method: "POST", path: "/ready")).status, 405)
     }
 

@@ -54,9 +54,15 @@ struct ProcessEndpoints: Sendable {
             }
             return HTTPResponse.json(503, body, headers: [("Retry-After", "5")])
         }
-        // How far behind the audit shipping is: journals not yet moved into the store (a live writer's among them).
-        let waiting = instances.reduce(0) { $0 + JournaledAuditLog.status(forStore: $1.config.resolvedStorePath).pendingJournals }
-        return HTTPResponse.json(200, ["status": "ready", "audit_journals_waiting": .integer(waiting)])
+        // How far behind the audit shipping is: journals not yet moved into the store (a live writer's
+        // among them), the records in them, and how long the oldest has waited.
+        let journals = instances.map { JournaledAuditLog.status(forStore: $0.config.resolvedStorePath) }
+        let now = Date().timeIntervalSince1970
+        return HTTPResponse.json(200, [
+            "status": "ready", "audit_journals_waiting": .integer(journals.reduce(0) { $0 + $1.pendingJournals }),
+            "audit_records_waiting": .integer(journals.reduce(0) { $0 + $1.pendingRecords }),
+            "audit_oldest_waiting_seconds": journals.compactMap { $0.oldestPendingAge(now: now) }.max().map { .integer($0) } ?? .null,
+        ])
     }
 
     /// Prometheus text, only for the configured networks (REMOTE_ADDR from the web server).
