@@ -233,6 +233,7 @@ final class OperationsTests: XCTestCase {
         let r = broken.respond(to: HTTPRequest(method: "GET", path: "/ready"))
         XCTAssertEqual(r.status, 503)
         XCTAssertTrue(r.json?["reason"]?.stringValue?.contains("store") == true)
+        XCTAssertEqual(r.json?["audit_records_waiting"], .integer(0), "the backlog is reported when not ready too")
     }
 
     func testReadyChecksEveryInstance() throws {
