@@ -25,7 +25,6 @@ from conftest import BASE_PORT, DEV_TENANT, e2e_config, mint_token, selected, st
 from mcp_http import Endpoint
 
 PORTS = {"nginx": BASE_PORT + 60, "apache-proxy": BASE_PORT + 61}
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
 
 class Postgres:
