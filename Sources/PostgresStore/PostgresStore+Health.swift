@@ -56,5 +56,5 @@ extension PostgresStore: StoreHealthCheck {
     }
 
     static let tables = ["blocks", "rate_buckets", "audit", "sessions", "workspace_map", "backend_sessions", "oauth_clients",
-                         "oauth_pending", "oauth_codes", "oauth_grants", "oauth_refresh_tokens"]
+                         "oauth_pending", "oauth_codes", "oauth_grants", "oauth_refresh_tokens", "api_keys", "token_introspections"]
 }

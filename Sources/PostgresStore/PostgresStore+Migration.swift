@@ -28,6 +28,9 @@ extension PostgresStore {
         CopiedTable(name: "oauth_grants", sqliteColumns: ["id", "client_id", "tenant", "user", "scopes", "resource", "sealed_refresh_token",
                                                           "created", "updated", "revoked"]),
         CopiedTable(name: "oauth_refresh_tokens", sqliteColumns: ["token_sha256", "grant_id", "created", "expires", "rotated"]),
+        CopiedTable(name: "api_keys", sqliteColumns: ["id", "name", "tenant", "roles", "hmac", "created", "expires", "revoked"]),
+        // Introspections are a cache, but the unexpired ones spare every host a provider call after the move.
+        CopiedTable(name: "token_introspections", sqliteColumns: ["provider", "token_sha256", "summary", "expires"]),
     ]
 
     /// Rows copied per table. Refuses a target that already holds rows unless `intoNonEmpty`.

@@ -73,6 +73,14 @@ public final class PostgresStore: @unchecked Sendable {
             RETURN NULL;
         END $$;
         """,
+        // API keys (a keyed hash only) and opaque-token verdicts (by the token's SHA-256 only), as SQLite keeps them.
+        """
+        CREATE TABLE api_keys (id text PRIMARY KEY, name text NOT NULL, tenant text NOT NULL, roles text NOT NULL,
+                               hmac text NOT NULL, created bigint NOT NULL, expires bigint, revoked bigint);
+        CREATE TABLE token_introspections (provider text NOT NULL, token_sha256 text NOT NULL, summary text NOT NULL,
+                                           expires bigint NOT NULL, PRIMARY KEY (provider, token_sha256));
+        CREATE INDEX token_introspections_expires ON token_introspections (expires);
+        """,
     ]
 
     /// Connects (checking the server answers) and brings the schema up to date: the first process

@@ -91,7 +91,7 @@ final class APIKeyTests: XCTestCase {
         let refused = f.post(GatewayFixture.legacyBody("ping"), token: key)
         XCTAssertEqual(refused.status, 401)
         XCTAssertTrue(refused.header("WWW-Authenticate")?.contains("The API key has been revoked.") == true)
-        let records = try InstanceBuilder.openStores(for: f.instance.config, durable: true).audit.audit(since: 0, tenant: nil, limit: 10)
+        let records = try f.instance.stores.audit.audit(since: 0, tenant: nil, limit: 10)
         XCTAssertEqual(records.first?.user, "apikey:\(record.id)")
         XCTAssertEqual(records.first?.clientApp, "apikey:\(record.id)")
         XCTAssertEqual(records.last?.reason, "revokedAPIKey")

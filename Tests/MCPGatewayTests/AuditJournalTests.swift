@@ -192,6 +192,40 @@ final class AuditJournalTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: journalDirectory + "/torn/" + name + ".torn")), Data(torn))
     }
 
+    func testStatusCountsWaitingRecordsAndTheOldestFromFrameHeadersOnly() throws {
+        let store = try SQLiteStore(path: storePath)
+        XCTAssertEqual(JournaledAuditLog.status(forStore: storePath).pendingRecords, 0)
+        XCTAssertNil(JournaledAuditLog.status(forStore: storePath).oldestPendingTime)
+        do {
+            let log = log(store)
+            try log.appendAudit(Self.record("w1", time: 1_000))
+            try log.appendAudit(Self.record("w2", time: 900))  // written later with an earlier time: the first frame counts
+            try log.appendAudit(Self.record("w3", time: 1_100))
+        }
+        // A second journal, as another process would leave it, plus a frame still in flight at its end.
+        usleep(2_000)  // a journal's name carries its writer's start in milliseconds
+        do {
+            let other = log(store)
+            try other.appendAudit(Self.record("o1", time: 800))
+        }
+        let names = try journalFiles()
+        XCTAssertEqual(names.count, 2)
+        let inFlight = Array(JournalFrame.encode(Self.record("in-flight", time: 1)).prefix(30))
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: journalDirectory + "/" + names[1]))
+        handle.seekToEndOfFile()
+        handle.write(Data(inFlight))
+        handle.closeFile()
+        let status = JournaledAuditLog.status(forStore: storePath)
+        XCTAssertEqual(status.pendingJournals, 2)
+        XCTAssertEqual(status.pendingRecords, 4, "only whole frames count")
+        XCTAssertEqual(status.oldestPendingTime, 800)
+        XCTAssertEqual(status.oldestPendingAge(now: 830), 30)
+        _ = try log(store).drainAll()
+        let drained = JournaledAuditLog.status(forStore: storePath)
+        XCTAssertEqual(drained.pendingRecords, 0)
+        XCTAssertNil(drained.oldestPendingAge(now: 830))
+    }
+
     func testDoctorFailsTheStoreWhileATornTailIsKeptAside() throws {
         let f = try GatewayFixture()
         let journal = JournaledAuditLog.directory(forStore: f.instance.config.resolvedStorePath)

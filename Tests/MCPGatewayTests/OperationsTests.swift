@@ -203,6 +203,27 @@ final class OperationsTests: XCTestCase {
         XCTAssertFalse(JSONWriter.string(status).contains("s3cr3t"))
     }
 
+    func testSystemStatusAndReadyShowRecordsWaitingInAJournal() throws {
+        let f = try GatewayFixture()
+        let path = f.instance.config.resolvedStorePath
+        let store = try SQLiteStore(path: path)
+        // Another process's journal, still locked by its writer, which has not moved it in yet.
+        let writer = JournaledAuditLog(directory: JournaledAuditLog.directory(forStore: path), store: store, sampleLimiter: store)
+        let written = Date().timeIntervalSince1970 - 42
+        try writer.appendAudit(AuditJournalTests.record("waiting-1", time: written))
+        try writer.appendAudit(AuditJournalTests.record("waiting-2", time: written + 1))
+        let st = f.instance.operations.status()["store"]
+        XCTAssertEqual(st?["audit_records_waiting"], .integer(2))
+        XCTAssertEqual(st?["audit_journals_waiting"], .integer(1))
+        XCTAssertGreaterThanOrEqual(st?["audit_oldest_waiting_seconds"]?.intValue ?? 0, 42)
+        let ready = get(f, "/ready")
+        XCTAssertEqual(ready.json?["audit_records_waiting"], .integer(2))
+        XCTAssertGreaterThanOrEqual(ready.json?["audit_oldest_waiting_seconds"]?.intValue ?? 0, 42)
+        XCTAssertEqual(try writer.drainAll(), 2)
+        XCTAssertEqual(f.instance.operations.status()["store"]?["audit_records_waiting"], .integer(0))
+        XCTAssertEqual(f.instance.operations.status()["store"]?["audit_oldest_waiting_seconds"], .null)
+    }
+
     // MARK: /ready
 
     func testReadyInDevelopmentMode() throws {
@@ -211,6 +232,8 @@ final class OperationsTests: XCTestCase {
         XCTAssertEqual(r.status, 200)
         XCTAssertEqual(r.json?["status"], "ready")
         XCTAssertEqual(r.json?["audit_journals_waiting"], .integer(0), "nothing written yet, nothing waiting")
+        XCTAssertEqual(r.json?["audit_records_waiting"], .integer(0))
+        XCTAssertEqual(r.json?["audit_oldest_waiting_seconds"], .null)
         XCTAssertEqual(f.gateway.respond(to: HTTPRequest(method: "POST", path: "/ready")).status, 405)
     }
 
@@ -231,6 +254,7 @@ final class OperationsTests: XCTestCase {
         let r = broken.respond(to: HTTPRequest(method: "GET", path: "/ready"))
         XCTAssertEqual(r.status, 503)
         XCTAssertTrue(r.json?["reason"]?.stringValue?.contains("store") == true)
+        XCTAssertEqual(r.json?["audit_records_waiting"], .integer(0), "the backlog is reported when not ready too")
     }
 
     func testReadyChecksEveryInstance() throws {

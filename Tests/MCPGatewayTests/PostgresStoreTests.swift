@@ -29,6 +29,12 @@ final class PostgresStoreBehaviourTests: StoreBehaviourTests {
     override func testAuditKeepsTheNewestInOrderCompletesBegunRecordsAndPrunes() throws { try super.testAuditKeepsTheNewestInOrderCompletesBegunRecordsAndPrunes() }
     override func testSampledAuditKeepsOnlyWhileTheSampleHasTokens() throws { try super.testSampledAuditKeepsOnlyWhileTheSampleHasTokens() }
     override func testHealthReadsAndProbesWrites() throws { try super.testHealthReadsAndProbesWrites() }
+    override func testAPIKeysRoundTripNewestFirstAndARevocationIsSeenByEveryHandle() throws {
+        try super.testAPIKeysRoundTripNewestFirstAndARevocationIsSeenByEveryHandle()
+    }
+    override func testIntrospectionsAreSharedUntilTheyLapseAndLapsedOnesAreDropped() throws {
+        try super.testIntrospectionsAreSharedUntilTheyLapseAndLapsedOnesAreDropped()
+    }
 }
 
 /// The OAuth front's compare-and-set semantics, on PostgreSQL.
@@ -192,6 +198,7 @@ final class PostgresEngineTests: XCTestCase {
         let missing = try reader.missingPrivileges()
         XCTAssertTrue(missing.contains("audit: INSERT"), "\(missing)")
         XCTAssertTrue(missing.contains("blocks: DELETE"), "\(missing)")
+        XCTAssertTrue(missing.contains("api_keys: UPDATE") && missing.contains("token_introspections: INSERT"), "\(missing)")
         XCTAssertFalse(missing.contains { $0.hasSuffix(": SELECT") }, "\(missing)")
         XCTAssertThrowsError(try PostgresStore.inspect(settings: try PostgresSettings(url: url.replacingOccurrences(of: "user=postgres", with: "user=\(role)")))) {
             XCTAssertTrue("\($0)".contains("the role lacks"), "\($0)")
@@ -212,7 +219,7 @@ final class PostgresEngineTests: XCTestCase {
         ])).instances[0]
         let check = Doctor(config: config).store()
         XCTAssertEqual(check.outcome, .pass, check.detail)
-        XCTAssertTrue(check.detail.contains("schema version 1, the role holds every privilege"), check.detail)
+        XCTAssertTrue(check.detail.contains("schema version \(PostgresStore.knownSchemaVersion), the role holds every privilege"), check.detail)
         XCTAssertTrue(try PostgresStore.inspect(settings: settings).contains("every privilege the gateway needs"))
     }
 }
@@ -334,6 +341,11 @@ final class PostgresMigrationTests: XCTestCase {
         try source.saveAuthorizationCode(OAuthStoreTests.code(OAuthStoreTests.digest("a")))
         _ = try source.redeemAuthorizationCode(sha256: OAuthStoreTests.digest("a"), now: 1001)
         try source.saveRefreshToken(OAuthStoreTests.refresh(OAuthStoreTests.digest("1")))
+        let apiKey = APIKeyRecord(id: "k1", name: "export", tenant: Callers.tenant, roles: ["MCP.User"],
+                                  hmac: String(repeating: "ab", count: 32), created: 5, expires: nil, revoked: 7)
+        try source.addAPIKey(apiKey)
+        let later = Int64(Date().timeIntervalSince1970) + 3600
+        try source.saveIntrospection(provider: "github", tokenDigest: "d1", summary: "{}", expires: later, now: 0)
 
         let target = try PostgresStore(settings: try freshPostgresSettings())
         let copied = Dictionary(uniqueKeysWithValues: try target.copy(from: source, intoNonEmpty: false).map { ($0.table, $0.rows) })
@@ -348,6 +360,8 @@ final class PostgresMigrationTests: XCTestCase {
         XCTAssertEqual(try target.redeemAuthorizationCode(sha256: OAuthStoreTests.digest("a"), now: 1002)?.alreadyUsed, true,
                        "a used code stays used")
         XCTAssertEqual(try target.refreshToken(sha256: OAuthStoreTests.digest("1")), OAuthStoreTests.refresh(OAuthStoreTests.digest("1")))
+        XCTAssertEqual(try target.apiKey(id: "k1"), apiKey, "a revoked key stays revoked")
+        XCTAssertEqual(try target.introspection(provider: "github", tokenDigest: "d1", now: later - 1), "{}")
 
         XCTAssertThrowsError(try target.copy(from: source, intoNonEmpty: false)) { XCTAssertTrue("\($0)".contains("already holds rows")) }
         let again = try target.copy(from: source, intoNonEmpty: true)

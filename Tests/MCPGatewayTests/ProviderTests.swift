@@ -67,7 +67,7 @@ final class ProviderTests: XCTestCase {
         // Google's user with the very same raw id has a bucket of its own.
         XCTAssertEqual(f.post(ping, token: try googleToken()).status, 200)
         XCTAssertEqual(f.post(ping, token: try googleToken()).status, 429)
-        let users = try InstanceBuilder.openStores(for: f.instance.config, durable: true).audit.audit(since: 0, tenant: nil, limit: 100).map(\.user)
+        let users = try f.instance.stores.audit.audit(since: 0, tenant: nil, limit: 100).map(\.user)
         XCTAssertEqual(users, [sharedRawId, sharedRawId, "oidc:google:\(sharedRawId)", "oidc:google:\(sharedRawId)"])
     }
 

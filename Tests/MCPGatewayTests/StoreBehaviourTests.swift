@@ -153,4 +153,42 @@ class StoreBehaviourTests: XCTestCase {
         XCTAssertGreaterThan(try s.health().bytes, 0)
         XCTAssertNoThrow(try s.probeWrite())
     }
+
+    /// The API keys and opaque-token verdicts of the providers, which every engine keeps too.
+    func openProviderStore() throws -> any APIKeyStore & IntrospectionCache {
+        try XCTUnwrap(try openStore() as? any APIKeyStore & IntrospectionCache, "this engine keeps no API keys or introspections")
+    }
+
+    func testAPIKeysRoundTripNewestFirstAndARevocationIsSeenByEveryHandle() throws {
+        let a = try openProviderStore(), b = try openProviderStore()
+        let old = APIKeyRecord(id: "k1", name: "nightly export", tenant: Callers.tenant.uppercased(), roles: ["MCP.User", "MCP.Admin"],
+                               hmac: String(repeating: "ab", count: 32), created: 100, expires: 5000)
+        let new = APIKeyRecord(id: "k2", name: "no expiry", tenant: Callers.tenant, roles: [], hmac: String(repeating: "cd", count: 32),
+                               created: 200, expires: nil)
+        try a.addAPIKey(old)
+        try a.addAPIKey(new)
+        XCTAssertThrowsError(try b.addAPIKey(old), "an id is never reused")
+        XCTAssertEqual(try b.apiKey(id: "k1"), old)
+        XCTAssertEqual(try b.apiKey(id: "k1")?.tenant, Callers.tenant.lowercased())
+        XCTAssertNil(try b.apiKey(id: "K1"), "ids are exact")
+        XCTAssertEqual(try b.apiKeys(), [new, old])
+        XCTAssertTrue(try b.revokeAPIKey(id: "k1", at: 300))
+        XCTAssertFalse(try a.revokeAPIKey(id: "k1", at: 400), "a revoked key is not revoked twice")
+        XCTAssertFalse(try a.revokeAPIKey(id: "missing", at: 400))
+        XCTAssertEqual(try a.apiKey(id: "k1")?.revoked, 300)
+        XCTAssertNil(try a.apiKey(id: "k2")?.revoked)
+    }
+
+    func testIntrospectionsAreSharedUntilTheyLapseAndLapsedOnesAreDropped() throws {
+        let a = try openProviderStore(), b = try openProviderStore()
+        try a.saveIntrospection(provider: "github", tokenDigest: "d1", summary: #"{"login":"octo"}"#, expires: 1000, now: 100)
+        XCTAssertEqual(try b.introspection(provider: "github", tokenDigest: "d1", now: 999), #"{"login":"octo"}"#)
+        XCTAssertNil(try b.introspection(provider: "google", tokenDigest: "d1", now: 500), "each provider keeps its own verdicts")
+        XCTAssertNil(try b.introspection(provider: "github", tokenDigest: "d1", now: 1000))
+        try b.saveIntrospection(provider: "github", tokenDigest: "d1", summary: #"{"login":"octo2"}"#, expires: 2000, now: 100)
+        XCTAssertEqual(try a.introspection(provider: "github", tokenDigest: "d1", now: 1500), #"{"login":"octo2"}"#, "a newer answer replaces")
+        try a.saveIntrospection(provider: "google", tokenDigest: "d2", summary: "{}", expires: 3000, now: 2500)
+        XCTAssertNil(try b.introspection(provider: "github", tokenDigest: "d1", now: 0), "a lapsed verdict is dropped on the next save")
+        XCTAssertEqual(try b.introspection(provider: "google", tokenDigest: "d2", now: 2600), "{}")
+    }
 }

@@ -37,7 +37,8 @@ def test_ready(endpoint: Endpoint):
     assert reply.status == 200, reply
     assert reply.json["status"] == "ready", reply
     # How far behind the audit shipping is: journals not yet moved into the store.
-    assert set(reply.json) == {"status", "audit_journals_waiting"} and reply.json["audit_journals_waiting"] >= 0, reply
+    assert set(reply.json) == {"status", "audit_journals_waiting", "audit_records_waiting", "audit_oldest_waiting_seconds"}, reply
+    assert reply.json["audit_journals_waiting"] >= 0 and reply.json["audit_records_waiting"] >= 0, reply
 
 
 def test_metrics_count_every_process(endpoint: Endpoint):

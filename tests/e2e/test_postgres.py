@@ -2,11 +2,13 @@
 responders and state directory, on one PostgreSQL started here (Debian's binaries, initdb in a
 temporary directory, unix socket only). One per-user limit across both, a block on one refusing
 on the other, a session from one used on the other, one audit trail with every answered request
-of both, and a PostgreSQL stopped and restarted under load: only 503s while it is down, nothing
-lost from the trail."""
+of both, an API key made on one host and revoked there refused on the other, and a PostgreSQL
+stopped and restarted under load: only 503s while it is down, /ready counting the records that wait
+in the journals meanwhile, nothing lost from the trail."""
 from __future__ import annotations
 
 import glob
+import json
 import os
 import pwd
 import shutil
@@ -19,11 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BASE_PORT, e2e_config, mint_token, selected, stack_down, stack_up
+from conftest import BASE_PORT, DEV_TENANT, e2e_config, mint_token, selected, stack_cmd, stack_down, stack_up
 from mcp_http import Endpoint
 
 PORTS = {"nginx": BASE_PORT + 60, "apache-proxy": BASE_PORT + 61}
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
 
 class Postgres:
@@ -90,7 +91,7 @@ def hosts(postgres, binary, tmp_path_factory):
     servers = selected(list(PORTS))
     if len(servers) < 2:
         pytest.fail("test_postgres needs both nginx and apache-proxy (E2E_SERVERS)", pytrace=False)
-    stacks = []
+    stacks, configs = [], []
     try:
         for server in servers:
             config = e2e_config(PORTS[server])
@@ -98,11 +99,38 @@ def hosts(postgres, binary, tmp_path_factory):
                                "pool_wait_ms": 1000, "connect_timeout_seconds": 2}
             config["sessions"] = {"enabled": True, "idle_minutes": 5}
             config["rate_limits"] = {"user_per_minute": 1, "user_burst": 4, "tenant_per_minute": 0}
+            config["auth"]["providers"] = [{"type": "entra"}, {"type": "api_key"}]
             stacks.append(stack_up(server, PORTS[server], binary, tmp_path_factory.mktemp(f"pg-{server}"), config))
+            configs.append(config)
+        share_api_key_secret(stacks, configs, binary, tmp_path_factory)
         yield [Endpoint(server=s.server, base_url=s.base_url, mcp_path="/mcp", token=s.token, stack=s) for s in stacks]
     finally:
         for s in stacks:
             stack_down(s)
+
+
+def share_api_key_secret(stacks, configs, binary, tmp_path_factory) -> None:
+    """What the README asks of a site of several hosts: one API key secret on all of them. The
+    first host's is copied into the others' state directories, which are then started again
+    (`scripts/stack up` keeps a run dir's state)."""
+    secret = stacks[0].run_dir / "state" / "api-keys.key"
+    for stack, config in zip(stacks[1:], configs[1:]):
+        target = stack.run_dir / "state" / "api-keys.key"
+        owner = os.stat(target)
+        shutil.copyfile(secret, target)
+        os.chown(target, owner.st_uid, owner.st_gid)
+        os.chmod(target, 0o600)
+        path = tmp_path_factory.mktemp(f"pg-{stack.server}-again") / "config.json"
+        path.write_text(json.dumps(config))
+        done = stack_cmd("up", "--server", stack.server, "--port", str(stack.port), "--run-dir", str(stack.run_dir),
+                         "--binary", str(binary), "--config", str(path))
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def cli(endpoint: Endpoint, *args: str) -> subprocess.CompletedProcess:
+    run_dir = endpoint.stack.run_dir
+    return subprocess.run([str(run_dir / "bin" / "mcp-fcgi"), *args, "--config", str(run_dir / "config.json")],
+                          capture_output=True, text=True, timeout=30)
 
 
 def as_user(endpoint: Endpoint, oid: str) -> Endpoint:
@@ -166,6 +194,29 @@ def test_a_session_from_one_host_is_used_on_the_other(hosts):
     assert a.legacy("ping", headers={"Mcp-Session-Id": sid}).status == 404
 
 
+def test_an_api_key_revoked_on_one_host_is_refused_on_the_other(hosts, postgres):
+    a, b = hosts
+    made = cli(a, "apikey", "create", "--name", "nightly export", "--tenant", DEV_TENANT, "--roles", "MCP.User", "--expires", "1d")
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    key_id = key[5:21]
+    assert postgres.psql(f"SELECT tenant, roles, revoked IS NULL FROM api_keys WHERE id = '{key_id}'", "mcp") == f"{DEV_TENANT}|MCP.User|t"
+    assert key[22:] not in postgres.psql("SELECT string_agg(hmac || name, ',') FROM api_keys", "mcp"), "only a keyed hash is kept"
+    with_key = [Endpoint(server=h.server, base_url=h.base_url, mcp_path="/mcp", token=key, stack=h.stack) for h in hosts]
+    assert [h.legacy("ping").status for h in with_key] == [200, 200]
+    assert key_id in cli(b, "apikey", "list").stdout, "the other host lists the key from the one store"
+    revoked = cli(a, "apikey", "revoke", key_id)
+    assert revoked.returncode == 0, revoked.stdout + revoked.stderr
+    refused = with_key[1].legacy("ping")
+    assert refused.status == 401 and "The API key has been revoked." in refused.headers.get("www-authenticate", ""), refused
+    assert with_key[0].legacy("ping").status == 401
+    assert [s for _, s in wait_for_trail(postgres, f"apikey:{key_id}", 2)][:2] == [200, 200], "both uses audited with the key's id"
+
+
+def ready_backlog(hosts) -> list[dict]:
+    return [h.request("GET", "/ready").json for h in hosts]
+
+
 def test_postgres_restarted_under_load_only_503s_and_nothing_lost(hosts, postgres):
     # Users enough that none runs out of its burst of 4 (two requests on each host): the limit is not
     # what this test is about.
@@ -189,12 +240,18 @@ def test_postgres_restarted_under_load_only_503s_and_nothing_lost(hosts, postgre
         t.start()
     time.sleep(1)
     postgres.stop()
-    time.sleep(1.5)
+    time.sleep(1)
+    # While the store is down: not ready, and the records answered meanwhile wait in the journals.
+    down = ready_backlog(hosts)
+    time.sleep(0.5)
     postgres.start()
     time.sleep(1.5)
     stop.set()
     for t in threads:
         t.join(timeout=60)
+    assert [r["status"] for r in down] == ["not_ready", "not_ready"], down
+    assert sum(r["audit_records_waiting"] for r in down) > 0, down
+    assert all(r["audit_oldest_waiting_seconds"] is not None for r in down if r["audit_records_waiting"]), down
     assert set(answered) <= {200, 503}, sorted(set(answered))
     assert 503 in answered and 200 in answered, answered
     # After the restart both hosts serve again without a restart of their own.
@@ -211,3 +268,11 @@ def test_postgres_restarted_under_load_only_503s_and_nothing_lost(hosts, postgre
         time.sleep(0.3)
     assert sorted(s for _, s in rows) == expected, (len(rows), len(expected))
     assert len({r for r, _ in rows}) == len(rows), "one row per request"
+    # Everything shipped: nothing waits any more.
+    deadline = time.time() + 30
+    after = ready_backlog(hosts)
+    while any(r["audit_records_waiting"] for r in after) and time.time() < deadline:
+        time.sleep(0.3)
+        after = ready_backlog(hosts)
+    assert [(r["status"], r["audit_records_waiting"], r["audit_oldest_waiting_seconds"]) for r in after] == \
+        [("ready", 0, None)] * 2, after

@@ -37,14 +37,22 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
         public let directory: String
         /// Journals not yet moved into the store (live writers' among them).
         public let pendingJournals: Int
+        /// Records in those journals: how far behind the shipping into the store is.
+        public let pendingRecords: Int
+        /// When the oldest waiting record was written (nil when none waits).
+        public let oldestPendingTime: Double?
         /// Damaged tails found by drains, kept in `torn/` for inspection.
         public let tornTails: [String]
+
+        /// Whole seconds the oldest waiting record has waited (nil when none waits).
+        public func oldestPendingAge(now: Double) -> Int? { oldestPendingTime.map { max(0, Int(now - $0)) } }
     }
 
     public static func status(forStore storePath: String) -> Status {
         let directory = directory(forStore: storePath)
         let found = AuditJournal.status(directory: directory)
-        return Status(directory: directory, pendingJournals: found.pendingJournals.count, tornTails: found.tornTails)
+        return Status(directory: directory, pendingJournals: found.pendingJournals.count, pendingRecords: found.pendingRecords,
+                      oldestPendingTime: found.oldestPendingTime, tornTails: found.tornTails)
     }
 
     public func appendAudit(_ record: AuditRecord) throws { try write(record) }

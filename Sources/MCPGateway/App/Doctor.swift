@@ -128,7 +128,8 @@ public struct Doctor {
                 schema = ", schema version \(try postgres.schemaVersion), the role holds every privilege it needs"
             }
             return "\(config.storeLocation) takes writes (\(health.bytes) of at most \(config.storeMaxBytes) bytes\(schema)); " +
-                "\(journal.pendingJournals) audit journal(s) waiting to be moved in"
+                "\(journal.pendingJournals) audit journal(s) waiting to be moved in, holding \(journal.pendingRecords) record(s)" +
+                (journal.oldestPendingAge(now: Date().timeIntervalSince1970).map { ", the oldest written \($0) s ago" } ?? "")
         }
         return check("shared store", r, ms)
     }

@@ -62,6 +62,10 @@ public final class OperationsStatus: Sendable {
             st["healthy"] = false
             st["error"] = "the store cannot be read"
         }
+        let journal = JournaledAuditLog.status(forStore: config.resolvedStorePath)
+        st["audit_journals_waiting"] = .integer(journal.pendingJournals)
+        st["audit_records_waiting"] = .integer(journal.pendingRecords)
+        st["audit_oldest_waiting_seconds"] = journal.oldestPendingAge(now: now).map { .integer($0) } ?? .null
         o["store"] = .object(st)
 
         var keys = JSONObject()

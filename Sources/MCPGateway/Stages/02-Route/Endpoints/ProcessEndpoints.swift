@@ -38,25 +38,39 @@ struct ProcessEndpoints: Sendable {
     }
 
     /// 200 when every instance can serve: each has its own store and may have its own keys.
+    /// Either way the answer says how far behind the audit shipping is, which matters most
+    /// while the store is down and records wait in the journals.
     private func ready(_ request: HTTPRequest) -> HTTPResponse {
         guard request.method == "GET" || request.method == "HEAD" else {
             return HTTPResponse.error(405, "method_not_allowed", "Use GET", headers: [("Allow", "GET, HEAD")])
         }
+        var body = auditBacklog()
         for instance in instances {
             guard let reason = instance.operations.notReadyReason() else { continue }
-            let body: JSONValue
             if instances.count > 1 {
                 Log.shared.warning("not ready", ["instance": .string(instance.name), "reason": .string(reason)])
-                body = ["status": "not_ready", "instance": .string(instance.name), "reason": .string(reason)]
+                body["instance"] = .string(instance.name)
             } else {
                 Log.shared.warning("not ready", ["reason": .string(reason)])
-                body = ["status": "not_ready", "reason": .string(reason)]
             }
-            return HTTPResponse.json(503, body, headers: [("Retry-After", "5")])
+            body["status"] = "not_ready"
+            body["reason"] = .string(reason)
+            return HTTPResponse.json(503, .object(body), headers: [("Retry-After", "5")])
         }
-        // How far behind the audit shipping is: journals not yet moved into the store (a live writer's among them).
-        let waiting = instances.reduce(0) { $0 + JournaledAuditLog.status(forStore: $1.config.resolvedStorePath).pendingJournals }
-        return HTTPResponse.json(200, ["status": "ready", "audit_journals_waiting": .integer(waiting)])
+        body["status"] = "ready"
+        return HTTPResponse.json(200, .object(body))
+    }
+
+    /// Journals not yet moved into the store (a live writer's among them), the records in them,
+    /// and how long the oldest has waited; read from the journals' frame headers, not their records.
+    private func auditBacklog() -> JSONObject {
+        let journals = instances.map { JournaledAuditLog.status(forStore: $0.config.resolvedStorePath) }
+        let now = Date().timeIntervalSince1970
+        var o = JSONObject()
+        o["audit_journals_waiting"] = .integer(journals.reduce(0) { $0 + $1.pendingJournals })
+        o["audit_records_waiting"] = .integer(journals.reduce(0) { $0 + $1.pendingRecords })
+        o["audit_oldest_waiting_seconds"] = journals.compactMap { $0.oldestPendingAge(now: now) }.max().map { .integer($0) } ?? .null
+        return o
     }
 
     /// Prometheus text, only for the configured networks (REMOTE_ADDR from the web server).
