@@ -16,13 +16,14 @@ enum JournalFrame {
         append(UInt64(bitPattern: Int64(r.httpStatus)), to: &payload)
         append(r.upstreamStatus.map { UInt64(bitPattern: Int64($0)) } ?? noUpstreamStatus, to: &payload)
         payload.append(r.completed ? 1 : 0)
-        let texts: [String?] = [r.requestId, r.decision, r.instance, r.tenant, r.user, r.clientApp, r.method, r.tool,
-                                r.argumentsDigest, r.arguments, r.reason]
-        for text in texts {
-            guard let text else { append(UInt32.max, to: &payload); continue }
+        // Field by field, without an array of them: this runs twice per tool call.
+        func text(_ text: String?) {
+            guard let text else { append(UInt32.max, to: &payload); return }
             append(UInt32(text.utf8.count), to: &payload)
             payload.append(contentsOf: text.utf8)
         }
+        text(r.requestId); text(r.decision); text(r.instance); text(r.tenant); text(r.user); text(r.clientApp)
+        text(r.method); text(r.tool); text(r.argumentsDigest); text(r.arguments); text(r.reason)
         var frame = magic
         frame.reserveCapacity(headerBytes + payload.count)
         append(UInt32(payload.count), to: &frame)
@@ -104,7 +105,7 @@ enum JournalFrame {
     }
 
     private static func append<T: FixedWidthInteger>(_ n: T, to bytes: inout [UInt8]) {
-        for i in 0..<MemoryLayout<T>.size { bytes.append(UInt8(truncatingIfNeeded: n >> (i * 8))) }
+        withUnsafeBytes(of: n.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     private static func readLittleEndian(_ bytes: [UInt8], _ at: Int) -> UInt32 {
