@@ -47,7 +47,7 @@ enum JournalFrame {
         while at < bytes.count {
             let rest = bytes.count - at
             guard rest >= headerBytes else { reading.damage = "a torn frame header (\(rest) bytes)"; break }
-            guard Array(bytes[at..<at + 4]) == magic else { reading.damage = "no frame magic"; break }
+            guard bytes[at..<at + 4].elementsEqual(magic) else { reading.damage = "no frame magic"; break }
             let length = Int(readLittleEndian(bytes, at + 4))
             guard length <= maxPayloadBytes else { reading.damage = "a frame length of \(length) bytes"; break }
             guard rest - headerBytes >= length else {
@@ -91,6 +91,7 @@ enum JournalFrame {
         guard let time = integer(UInt64.self), let latency = integer(UInt64.self), let status = integer(UInt64.self),
               let upstream = integer(UInt64.self), let completed = integer(UInt8.self), completed <= 1 else { return nil }
         var texts: [String?] = []
+        texts.reserveCapacity(11)
         for _ in 0..<11 {
             guard let t = text() else { return nil }
             texts.append(t)
