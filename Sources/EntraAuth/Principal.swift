@@ -45,7 +45,8 @@ public struct Principal: Equatable, Sendable {
     /// A user id as stored and compared: Entra's GUIDs case-insensitively (lower-cased), another
     /// provider's qualified id (it has a ":", a GUID never does) exactly, since OpenID subjects are
     /// case-sensitive and `oidc:x:Ada` and `oidc:x:ada` may be two people.
-    public static func canonicalUserID(_ id: String) -> String { id.contains(":") ? id : id.lowercased() }
+    /// Looks for the colon in the bytes: Foundation's substring search costs far more per request.
+    public static func canonicalUserID(_ id: String) -> String { id.utf8.contains(UInt8(ascii: ":")) ? id : id.lowercased() }
 
     /// App-only: `idtyp=app`, or no `scp` at all (client-credentials tokens carry only `roles`).
     static func isAppOnly(_ claims: JSONObject) -> Bool {

@@ -109,6 +109,8 @@ public struct JSONObject: Equatable, Sendable, Sequence {
                     if index != nil { rebuildIndex() }
                 }
             } else if let newValue {
+                // Room for a typical object at once, instead of growing through 1, 2, 4 and 8.
+                if pairs.capacity == 0 { pairs.reserveCapacity(8) }
                 pairs.append((key, newValue))
                 if index != nil {
                     index![key] = pairs.count - 1

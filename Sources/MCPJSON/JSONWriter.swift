@@ -57,18 +57,28 @@ public struct JSONWriter {
 
     public mutating func writeString(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
-        var s = s
-        s.withUTF8 { utf8 in
-            // Copy runs that need no escaping in one go; most strings are one run.
-            var runStart = 0
-            for (i, b) in utf8.enumerated() where b == 0x22 || b == 0x5C || b < 0x20 || b == 0x7F {
+        // A native string lends its bytes without a copy; others (bridged) are made native first.
+        if s.utf8.withContiguousStorageIfAvailable({ writeEscaped($0) }) == nil {
+            var s = s
+            s.withUTF8 { writeEscaped($0) }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Copies runs that need no escaping in one go; most strings are one run.
+    private mutating func writeEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
+        var runStart = 0
+        var i = 0
+        while i < utf8.count {
+            let b = utf8[i]
+            if b == 0x22 || b == 0x5C || b < 0x20 || b == 0x7F {
                 if i > runStart { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i])) }
                 appendEscape(b)
                 runStart = i + 1
             }
-            if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
+            i += 1
         }
-        bytes.append(UInt8(ascii: "\""))
+        if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
     }
 
     private mutating func appendEscape(_ b: UInt8) {

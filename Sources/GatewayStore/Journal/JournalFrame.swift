@@ -16,13 +16,14 @@ enum JournalFrame {
         append(UInt64(bitPattern: Int64(r.httpStatus)), to: &payload)
         append(r.upstreamStatus.map { UInt64(bitPattern: Int64($0)) } ?? noUpstreamStatus, to: &payload)
         payload.append(r.completed ? 1 : 0)
-        let texts: [String?] = [r.requestId, r.decision, r.instance, r.tenant, r.user, r.clientApp, r.method, r.tool,
-                                r.argumentsDigest, r.arguments, r.reason]
-        for text in texts {
-            guard let text else { append(UInt32.max, to: &payload); continue }
+        // Field by field, without an array of them: this runs twice per tool call.
+        func text(_ text: String?) {
+            guard let text else { append(UInt32.max, to: &payload); return }
             append(UInt32(text.utf8.count), to: &payload)
             payload.append(contentsOf: text.utf8)
         }
+        text(r.requestId); text(r.decision); text(r.instance); text(r.tenant); text(r.user); text(r.clientApp)
+        text(r.method); text(r.tool); text(r.argumentsDigest); text(r.arguments); text(r.reason)
         var frame = magic
         frame.reserveCapacity(headerBytes + payload.count)
         append(UInt32(payload.count), to: &frame)
@@ -46,7 +47,7 @@ enum JournalFrame {
         while at < bytes.count {
             let rest = bytes.count - at
             guard rest >= headerBytes else { reading.damage = "a torn frame header (\(rest) bytes)"; break }
-            guard Array(bytes[at..<at + 4]) == magic else { reading.damage = "no frame magic"; break }
+            guard bytes[at..<at + 4].elementsEqual(magic) else { reading.damage = "no frame magic"; break }
             let length = Int(readLittleEndian(bytes, at + 4))
             guard length <= maxPayloadBytes else { reading.damage = "a frame length of \(length) bytes"; break }
             guard rest - headerBytes >= length else {
@@ -90,6 +91,7 @@ enum JournalFrame {
         guard let time = integer(UInt64.self), let latency = integer(UInt64.self), let status = integer(UInt64.self),
               let upstream = integer(UInt64.self), let completed = integer(UInt8.self), completed <= 1 else { return nil }
         var texts: [String?] = []
+        texts.reserveCapacity(11)
         for _ in 0..<11 {
             guard let t = text() else { return nil }
             texts.append(t)
@@ -104,7 +106,7 @@ enum JournalFrame {
     }
 
     private static func append<T: FixedWidthInteger>(_ n: T, to bytes: inout [UInt8]) {
-        for i in 0..<MemoryLayout<T>.size { bytes.append(UInt8(truncatingIfNeeded: n >> (i * 8))) }
+        withUnsafeBytes(of: n.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     private static func readLittleEndian(_ bytes: [UInt8], _ at: Int) -> UInt32 {

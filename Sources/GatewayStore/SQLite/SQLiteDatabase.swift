@@ -81,17 +81,24 @@ final class SQLiteDatabase: @unchecked Sendable {
     /// Runs one statement and returns its rows. Callers hold the lock via `transaction`.
     @discardableResult
     func query(_ sql: String, _ parameters: [Value] = []) throws -> [[Value]] {
-        let statement: OpaquePointer
-        if let cached = statements[sql] {
-            statement = cached
-        } else {
-            var fresh: OpaquePointer?
-            guard sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &fresh, nil) == SQLITE_OK, let fresh else {
-                throw StoreError("store: \(String(cString: sqlite3_errmsg(db)))")
-            }
-            statements[sql] = fresh
-            statement = fresh
+        try run(prepared(sql), parameters)
+    }
+
+    /// The statement for `sql`, prepared once per connection. A loop that runs one statement
+    /// many times looks it up once (`run`): the lookup hashes the whole SQL text.
+    func prepared(_ sql: String) throws -> OpaquePointer {
+        if let cached = statements[sql] { return cached }
+        var fresh: OpaquePointer?
+        guard sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &fresh, nil) == SQLITE_OK, let fresh else {
+            throw StoreError("store: \(String(cString: sqlite3_errmsg(db)))")
         }
+        statements[sql] = fresh
+        return fresh
+    }
+
+    /// Runs a statement from `prepared` and returns its rows. Callers hold the lock via `transaction`.
+    @discardableResult
+    func run(_ statement: OpaquePointer, _ parameters: [Value] = []) throws -> [[Value]] {
         defer {
             sqlite3_reset(statement)
             sqlite3_clear_bindings(statement)

@@ -194,10 +194,18 @@ public final class GatewayMetrics: UpstreamObserver, @unchecked Sendable {
     static func statusLabel(_ status: Int) -> String { (100...599).contains(status) ? String(status) : "other" }
 
     /// Label values are [A-Za-z0-9_./-] only; anything else becomes '_'.
+    /// Counted per request, so it works on bytes: a name that is already safe (every registered
+    /// tool's) comes back as it is, without a copy.
     static func labelSafe(_ s: String) -> String {
-        String(String.UnicodeScalarView(s.unicodeScalars.prefix(64).map { c in
-            (c.properties.isASCIIHexDigit || ("a"..."z").contains(c) || ("A"..."Z").contains(c) || "_./-".unicodeScalars.contains(c)) ? c : "_"
-        }))
+        func safe(_ v: UInt32) -> Bool {
+            (0x30...0x39).contains(v) || (0x41...0x5A).contains(v) || (0x61...0x7A).contains(v)
+                || v == 0x5F || v == 0x2E || v == 0x2F || v == 0x2D
+        }
+        if s.utf8.count <= 64, s.utf8.allSatisfy({ safe(UInt32($0)) }) { return s }
+        var out: [UInt8] = []
+        out.reserveCapacity(64)
+        for c in s.unicodeScalars.prefix(64) { out.append(safe(c.value) ? UInt8(c.value) : UInt8(ascii: "_")) }
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func number(_ d: Double) -> String {
