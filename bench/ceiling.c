@@ -1,7 +1,8 @@
 /* The ceiling for the FastCGI rows of bench/run: the least a libfcgi responder can do.
- * Built like mcp-fcgi's front end (worker threads, each with its own FCGX_Request, fresh
- * accepts serialised by a mutex), it reads the request and answers a fixed small JSON
- * document, so the difference to mcp-fcgi is the gateway's own work.
+ * Built like mcp-fcgi's front end (worker threads, each with its own FCGX_Request, all of
+ * them waiting in accept() at once, which libfcgi on Linux does without a lock), it reads the
+ * request and answers a fixed small JSON document, so the difference to mcp-fcgi is the
+ * gateway's own work.
  *
  *   gcc -O2 -pthread -o ceiling bench/ceiling.c -lfcgi
  *   ./ceiling /path/to.sock [workers]
@@ -14,7 +15,6 @@
 #include <sys/stat.h>
 
 static int listen_fd;
-static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char body[] =
     "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"ceiling\"}],\"isError\":false}}";
@@ -25,10 +25,7 @@ static void *worker(void *unused) {
     if (FCGX_InitRequest(&request, listen_fd, 0) != 0) return NULL;
     char buffer[16384];
     for (;;) {
-        int fresh = request.ipcFd < 0;
-        if (fresh) pthread_mutex_lock(&accept_lock);
         int rc = FCGX_Accept_r(&request);
-        if (fresh) pthread_mutex_unlock(&accept_lock);
         if (rc < 0) continue;
         while (FCGX_GetStr(buffer, sizeof buffer, request.in) > 0) {}
         FCGX_FPrintF(request.out, "Status: 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",

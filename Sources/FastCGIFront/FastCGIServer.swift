@@ -4,7 +4,7 @@ import Foundation
 import MCPJSON
 
 /// A libfcgi responder: a pool of worker threads, each with its own FCGX_Request,
-/// fresh accepts serialised by a lock, and a graceful stop on SIGTERM/SIGINT.
+/// all of them waiting in accept() together, and a graceful stop on SIGTERM/SIGINT.
 public final class FastCGIServer: @unchecked Sendable {
     public struct Options: Sendable {
         public var workers: Int
@@ -28,7 +28,6 @@ public final class FastCGIServer: @unchecked Sendable {
 
     private let answering: RequestAnswering
     private let options: Options
-    private let acceptLock = NSLock()
     private let stateLock = NSLock()
     private var stopping = false
     private var running = 0
@@ -148,12 +147,11 @@ public final class FastCGIServer: @unchecked Sendable {
         defer { FCGX_Free(&request, 1) }
         var failures = 0
         while !stateLock.withLock({ stopping }) {
-            // A kept-alive connection is read without the lock so that one idle connection
-            // cannot hold up accepts for everyone else.
-            let fresh = request.ipcFd < 0
-            if fresh { acceptLock.lock() }
+            // Every worker waits in accept() on the shared socket at once: libfcgi on Linux takes no
+            // lock there, and the kernel hands each connection to one waiter. A lock of our own
+            // would cost a futex hand-off per request and hold the others while the accepted
+            // connection's first bytes are awaited (libfcgi polls up to 2 s for them).
             let accepted = stateLock.withLock({ stopping }) ? -1 : FCGX_Accept_r(&request)
-            if fresh { acceptLock.unlock() }
             if accepted < 0 {
                 if stateLock.withLock({ stopping }) { break }
                 // A peer that went away or a stray signal: try again, but never spin. libfcgi
@@ -175,8 +173,11 @@ public final class FastCGIServer: @unchecked Sendable {
 
     private func serve(_ request: inout FCGX_Request) {
         let input = request.in, output = request.out, connection = request.ipcFd
+        let kept = request.keepConnection != 0
         let deadline = BodyDeadline(seconds: options.bodyTimeoutSeconds)
-        answering.answer(params: request.envp, readBody: { n throws(BodyDeadlinePassed) in try FastCGIServer.read(input, from: connection, upTo: n, by: deadline) }) { bytes in
+        answering.answer(params: request.envp, readBody: { n throws(BodyDeadlinePassed) in
+            try FastCGIServer.read(input, from: connection, upTo: n, by: deadline, connectionKept: kept)
+        }) { bytes in
             bytes.withMemoryRebound(to: CChar.self) { FCGX_PutStr($0.baseAddress, Int32($0.count), output) == Int32($0.count) }
         }
     }
@@ -187,13 +188,14 @@ public final class FastCGIServer: @unchecked Sendable {
     /// set to what is left of the deadline. A read that times out closes the stream (libfcgi
     /// records the error, and FCGX_Finish_r then closes the connection instead of keeping it).
     static func read(_ stream: UnsafeMutablePointer<FCGX_Stream>?, from connection: Int32, upTo limit: Int,
-                     by deadline: BodyDeadline) throws(BodyDeadlinePassed) -> [UInt8] {
+                     by deadline: BodyDeadline, connectionKept: Bool = true) throws(BodyDeadlinePassed) -> [UInt8] {
         guard let stream, limit > 0 else { return [] }
         var out = [UInt8](repeating: 0, count: limit)
         var filled = 0
         var timeoutSet = false
-        // A kept connection waits for its next request without a timeout.
-        defer { if timeoutSet { setReceiveTimeout(connection, milliseconds: 0) } }
+        // A kept connection waits for its next request without a timeout; one the web server
+        // asked to close is closed after this request, so it needs no reset (a system call saved).
+        defer { if timeoutSet && connectionKept { setReceiveTimeout(connection, milliseconds: 0) } }
         while filled < limit {
             let buffered = stream.pointee.rdNext.map { start in stream.pointee.stop.map { $0 - start } ?? 0 } ?? 0
             if buffered <= 0 {
