@@ -14,18 +14,32 @@ import GatewaySupport
 /// gets the lock knows the writer is gone (CGI and mod_fcgid processes die) and the file is an
 /// orphan to move into the store. A file is created under a `.new` name, locked, then renamed, so
 /// no drainer ever sees a journal its writer has not locked yet.
+///
+/// A process writes through lanes, one per worker thread (threads beyond `laneCount` share), each
+/// with its own file and lock: the lock is held across the `write(2)`, so with one file for all
+/// threads every request waited on the others' writes (a futex hand-off and a context switch per
+/// record under load). A request's records come from one thread, so they stay in one file, in order.
 final class AuditJournal: @unchecked Sendable {
     let directory: String
     private let tag: String
+    /// Guards the process-wide state below; never held across a write.
     private let lock = NSLock()
     /// One drain at a time in this process (the background step and the one at exit).
     private let drainLock = NSLock()
     private var directoryDescriptor: Int32 = -1
-    private var current: OpenJournal?
+    private let lanes: [Lane] = (0..<AuditJournal.laneCount).map { _ in Lane() }
     /// Own journals closed to writing, waiting to be moved into the store.
     private var retired: [OpenJournal] = []
     private var filesCreated = 0
-    private var framesWritten: Int64 = 0
+
+    static let laneCount = 16
+
+    /// One writer's file: taken by the thread whose lane it is, and briefly by the drain.
+    private final class Lane {
+        let lock = NSLock()
+        var current: OpenJournal?
+        var framesWritten: Int64 = 0
+    }
 
     private struct OpenJournal {
         let name: String
@@ -52,20 +66,21 @@ final class AuditJournal: @unchecked Sendable {
     }
 
     deinit {
-        if let current { close(current.fd) }
+        for lane in lanes { if let current = lane.current { close(current.fd) } }
         for r in retired { close(r.fd) }
         if directoryDescriptor >= 0 { close(directoryDescriptor) }
     }
 
-    /// Writes one record as one frame; returns how many frames this process has written. A failed
-    /// or short write throws, and a short one is cut off again so no later frame follows a torn one.
+    /// Writes one record as one frame; returns how many frames this thread's lane has written. A
+    /// failed or short write throws, and a short one is cut off again so no later frame follows a torn one.
     @discardableResult
     func append(_ record: AuditRecord) throws -> Int64 {
         let frame = JournalFrame.encode(record)
-        lock.lock()
-        defer { lock.unlock() }
-        if current == nil { current = try create() }
-        guard var file = current else { throw StoreError("the audit journal is not open") }
+        let lane = lanes[WriterLane.index(of: lanes.count)]
+        lane.lock.lock()
+        defer { lane.lock.unlock() }
+        if lane.current == nil { lane.current = try create() }
+        guard var file = lane.current else { throw StoreError("the audit journal is not open") }
         // One write; only a short one (a disk filling up) is continued, to learn why it stopped.
         var written = 0
         while written < frame.count {
@@ -76,24 +91,26 @@ final class AuditJournal: @unchecked Sendable {
         }
         if written == frame.count {
             file.bytes += written
-            current = file
-            framesWritten += 1
-            return framesWritten
+            lane.current = file
+            lane.framesWritten += 1
+            return lane.framesWritten
         }
         let reason = String(cString: strerror(errno)) + (written > 0 ? " (after \(written) of \(frame.count) bytes)" : "")
         if written > 0 && ftruncate(file.fd, off_t(file.bytes)) != 0 {
             // The torn frame stays; later frames go to a new file, and the drain keeps the tail aside.
-            retired.append(file)
-            current = nil
+            lock.withLock { retired.append(file) }
+            lane.current = nil
         }
         throw StoreError("cannot write the audit journal \(directory)/\(file.name): \(reason)")
     }
 
     private func create() throws -> OpenJournal {
-        let dir = try openDirectory(create: true)
-        filesCreated += 1
-        let name = "\(tag)-\(filesCreated)\(Self.suffix)"
-        let unrenamed = "\(tag)-\(filesCreated)\(Self.unrenamedSuffix)"
+        let (dir, number): (Int32, Int) = try lock.withLock {
+            filesCreated += 1
+            return (try openDirectory(create: true), filesCreated)
+        }
+        let name = "\(tag)-\(number)\(Self.suffix)"
+        let unrenamed = "\(tag)-\(number)\(Self.unrenamedSuffix)"
         let fd = openat(dir, unrenamed, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw fileError("cannot create the audit journal", unrenamed) }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0, renameat(dir, unrenamed, dir, name) == 0 else {
@@ -150,7 +167,16 @@ final class AuditJournal: @unchecked Sendable {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
             throw StoreError("cannot list the audit journal directory \(directory)")
         }
-        return names.filter { $0.hasSuffix(Self.suffix) || (includingUnrenamed && $0.hasSuffix(Self.unrenamedSuffix)) }.sorted()
+        return names.filter { $0.hasSuffix(Self.suffix) || (includingUnrenamed && $0.hasSuffix(Self.unrenamedSuffix)) }
+            .sorted { Self.writeOrder($0) < Self.writeOrder($1) }
+    }
+
+    /// A writer's files in the order it created them: by writer, then by the file's number as a
+    /// number ("-10" after "-9", which a plain sort of the names gets wrong), then by name.
+    static func writeOrder(_ name: String) -> (String, Int, String) {
+        let stem = name.hasSuffix(unrenamedSuffix) ? name.dropLast(unrenamedSuffix.count) : name.dropLast(suffix.count)
+        guard let dash = stem.lastIndex(of: "-"), let number = Int(stem[stem.index(after: dash)...]) else { return (name, 0, name) }
+        return (String(stem[..<dash]), number, name)
     }
 
     @inline(never)
@@ -174,13 +200,17 @@ final class AuditJournal: @unchecked Sendable {
     func drainOwn(into archive: AuditArchive, batchRecords: Int) throws -> Int {
         drainLock.lock()
         defer { drainLock.unlock() }
-        lock.lock()
-        if let file = current, file.bytes > 0 {
-            retired.append(file)
-            current = nil
+        // Each lane's file is closed to writing under that lane's lock (the lock order everywhere:
+        // a lane's, then the process-wide one); its next record starts a new file.
+        for lane in lanes {
+            lane.lock.lock()
+            if let file = lane.current, file.bytes > 0 {
+                lock.withLock { retired.append(file) }
+                lane.current = nil
+            }
+            lane.lock.unlock()
         }
-        let files = retired
-        lock.unlock()
+        let files = lock.withLock { retired }
         var moved = 0
         for file in files {
             moved += try drain(fd: file.fd, name: file.name, into: archive, batchRecords: batchRecords)
@@ -198,9 +228,8 @@ final class AuditJournal: @unchecked Sendable {
         drainLock.lock()
         defer { drainLock.unlock() }
         guard let dir = try existingDirectory() else { return 0 }
-        lock.lock()
-        let own = Set(retired.map(\.name) + (current.map { [$0.name] } ?? []))
-        lock.unlock()
+        let writing = lanes.compactMap { lane in lane.lock.withLock { lane.current?.name } }
+        let own = Set(lock.withLock { retired.map(\.name) } + writing)
         var moved = 0
         for name in try journalNames(includingUnrenamed: true) where !own.contains(name) {
             let fd = openat(dir, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
@@ -308,5 +337,24 @@ final class AuditJournal: @unchecked Sendable {
             at += JournalFrame.headerBytes + length
         }
         return (records, firstTime)
+    }
+}
+
+/// Which lane the calling thread writes through: threads are numbered in the order they first
+/// write, and the number is kept in a thread-specific slot, so finding it costs no lock.
+enum WriterLane {
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "no thread-specific key for the audit journal's lanes")
+        return key
+    }()
+    private static let numbering = NSLock()
+    nonisolated(unsafe) private static var threadsSeen = 0
+
+    static func index(of laneCount: Int) -> Int {
+        if let slot = pthread_getspecific(key) { return (Int(bitPattern: slot) - 1) % laneCount }
+        let number = numbering.withLock { threadsSeen += 1; return threadsSeen }
+        pthread_setspecific(key, UnsafeRawPointer(bitPattern: number))
+        return (number - 1) % laneCount
     }
 }
