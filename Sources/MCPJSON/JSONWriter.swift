@@ -1,95 +1,198 @@
 /// Serialises JSON straight into bytes: compact, keys in insertion order.
+///
+/// Every answer and audit record passes through here, so it writes into one raw buffer that
+/// grows by doubling: an append is a bounds check and a store, not an array's uniqueness and
+/// capacity checks per byte, and a string that needs no escaping is scanned eight bytes at a time
+/// and copied in one go.
 public struct JSONWriter {
-    public private(set) var bytes: [UInt8] = []
-
-    public init(reserving capacity: Int = 512) { bytes.reserveCapacity(capacity) }
-
     public static func serialize(_ value: JSONValue) -> [UInt8] {
-        var w = JSONWriter()
-        w.write(value)
-        return w.bytes
+        var buffer = Buffer(capacity: 1024)
+        defer { buffer.release() }
+        buffer.write(value)
+        return Array(UnsafeBufferPointer(start: buffer.base, count: buffer.count))
     }
 
     public static func string(_ value: JSONValue) -> String {
-        String(decoding: serialize(value), as: UTF8.self)
+        var buffer = Buffer(capacity: 1024)
+        defer { buffer.release() }
+        buffer.write(value)
+        return String(decoding: UnsafeBufferPointer(start: buffer.base, count: buffer.count), as: UTF8.self)
     }
 
-    public mutating func write(_ value: JSONValue) {
-        switch value {
-        case .null: append("null")
-        case .bool(let b): append(b ? "true" : "false")
-        case .integer(let i): append(String(i))
-        case .double(let d): writeDouble(d)
-        case .string(let s): writeString(s)
-        case .array(let items):
-            bytes.append(UInt8(ascii: "["))
-            for (i, item) in items.enumerated() {
-                if i > 0 { bytes.append(UInt8(ascii: ",")) }
-                write(item)
+    /// The bytes written so far, owned by whoever serialises; released once the result is copied out.
+    struct Buffer {
+        private(set) var base: UnsafeMutablePointer<UInt8>
+        private(set) var count = 0
+        private var capacity: Int
+
+        init(capacity: Int) {
+            self.capacity = capacity
+            base = .allocate(capacity: capacity)
+        }
+
+        func release() { base.deallocate() }
+
+        @inline(__always)
+        private mutating func reserve(_ n: Int) {
+            if count + n > capacity { grow(to: count + n) }
+        }
+
+        @inline(never)
+        private mutating func grow(to needed: Int) {
+            var newCapacity = capacity * 2
+            while newCapacity < needed { newCapacity *= 2 }
+            let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+            grown.update(from: base, count: count)
+            base.deallocate()
+            base = grown
+            capacity = newCapacity
+        }
+
+        @inline(__always)
+        private mutating func byte(_ b: UInt8) {
+            reserve(1)
+            base[count] = b
+            count += 1
+        }
+
+        private mutating func raw(_ bytes: UnsafeBufferPointer<UInt8>) {
+            guard let start = bytes.baseAddress, !bytes.isEmpty else { return }
+            reserve(bytes.count)
+            (base + count).update(from: start, count: bytes.count)
+            count += bytes.count
+        }
+
+        private mutating func literal(_ s: StaticString) {
+            raw(UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+        }
+
+        mutating func write(_ value: JSONValue) {
+            switch value {
+            case .null: literal("null")
+            case .bool(let b): b ? literal("true") : literal("false")
+            case .integer(let i): writeInteger(i)
+            case .double(let d): writeDouble(d)
+            case .string(let s): writeString(s)
+            case .array(let items):
+                byte(UInt8(ascii: "["))
+                var first = true
+                for item in items {
+                    if !first { byte(UInt8(ascii: ",")) }
+                    first = false
+                    write(item)
+                }
+                byte(UInt8(ascii: "]"))
+            case .object(let o):
+                byte(UInt8(ascii: "{"))
+                var first = true
+                for (k, v) in o {
+                    if !first { byte(UInt8(ascii: ",")) }
+                    first = false
+                    writeString(k)
+                    byte(UInt8(ascii: ":"))
+                    write(v)
+                }
+                byte(UInt8(ascii: "}"))
             }
-            bytes.append(UInt8(ascii: "]"))
-        case .object(let o):
-            bytes.append(UInt8(ascii: "{"))
-            var first = true
-            for (k, v) in o {
-                if !first { bytes.append(UInt8(ascii: ",")) }
-                first = false
-                writeString(k)
-                bytes.append(UInt8(ascii: ":"))
-                write(v)
+        }
+
+        /// Decimal digits written backwards into a stack buffer: no String per number.
+        private mutating func writeInteger(_ i: Int) {
+            var magnitude = i.magnitude
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+                var n = 0
+                repeat {
+                    digits[19 - n] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                    magnitude /= 10
+                    n += 1
+                } while magnitude > 0
+                if i < 0 { byte(UInt8(ascii: "-")) }
+                raw(UnsafeBufferPointer(rebasing: digits[(20 - n)...]))
             }
-            bytes.append(UInt8(ascii: "}"))
         }
-    }
 
-    private mutating func append(_ s: String) { bytes.append(contentsOf: s.utf8) }
-
-    private mutating func writeDouble(_ d: Double) {
-        guard d.isFinite else { append("null"); return }
-        if d.rounded() == d, abs(d) < 9.007_199_254_740_992e15 {
-            append(String(Int(d)))
-        } else {
-            append("\(d)")
-        }
-    }
-
-    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
-
-    public mutating func writeString(_ s: String) {
-        bytes.append(UInt8(ascii: "\""))
-        // A native string lends its bytes without a copy; others (bridged) are made native first.
-        if s.utf8.withContiguousStorageIfAvailable({ writeEscaped($0) }) == nil {
-            var s = s
-            s.withUTF8 { writeEscaped($0) }
-        }
-        bytes.append(UInt8(ascii: "\""))
-    }
-
-    /// Copies runs that need no escaping in one go; most strings are one run.
-    private mutating func writeEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
-        var runStart = 0
-        var i = 0
-        while i < utf8.count {
-            let b = utf8[i]
-            if b == 0x22 || b == 0x5C || b < 0x20 || b == 0x7F {
-                if i > runStart { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i])) }
-                appendEscape(b)
-                runStart = i + 1
+        private mutating func writeDouble(_ d: Double) {
+            guard d.isFinite else { literal("null"); return }
+            if d.rounded() == d, abs(d) < 9.007_199_254_740_992e15 {
+                writeInteger(Int(d))
+            } else {
+                var text = "\(d)"
+                text.withUTF8 { raw($0) }
             }
-            i += 1
         }
-        if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
-    }
 
-    private mutating func appendEscape(_ b: UInt8) {
-        switch b {
-        case UInt8(ascii: "\""): bytes.append(0x5C); bytes.append(0x22)
-        case UInt8(ascii: "\\"): bytes.append(0x5C); bytes.append(0x5C)
-        case 0x0A: bytes.append(0x5C); bytes.append(UInt8(ascii: "n"))
-        case 0x0D: bytes.append(0x5C); bytes.append(UInt8(ascii: "r"))
-        case 0x09: bytes.append(0x5C); bytes.append(UInt8(ascii: "t"))
-        default:
-            bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, Self.hex[Int(b >> 4)], Self.hex[Int(b & 0xF)]])
+        private static let hex: StaticString = "0123456789abcdef"
+
+        mutating func writeString(_ s: String) {
+            byte(UInt8(ascii: "\""))
+            // A native string lends its bytes without a copy; others (bridged) are made native first.
+            if s.utf8.withContiguousStorageIfAvailable({ writeEscaped($0) }) == nil {
+                var s = s
+                s.withUTF8 { writeEscaped($0) }
+            }
+            byte(UInt8(ascii: "\""))
+        }
+
+        /// True when one of the eight bytes of `w` is a quote, a backslash, a control character or DEL
+        /// (exact for "any byte", per the classic zero-byte test; bytes of 0x80 and above never match).
+        @inline(__always)
+        private static func needsEscape(_ w: UInt64) -> Bool {
+            let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+            func hasZero(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
+            let control = (w &- 0x2020_2020_2020_2020) & ~w & highs
+            return (control | hasZero(w ^ 0x2222_2222_2222_2222) | hasZero(w ^ 0x5C5C_5C5C_5C5C_5C5C)
+                | hasZero(w ^ 0x7F7F_7F7F_7F7F_7F7F)) != 0
+        }
+
+        @inline(__always)
+        private static func needsEscape(_ b: UInt8) -> Bool { b == 0x22 || b == 0x5C || b < 0x20 || b == 0x7F }
+
+        /// Runs that need no escaping are copied in one go; most strings are one run.
+        private mutating func writeEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
+            guard let start = utf8.baseAddress else { return }
+            let n = utf8.count
+            var runStart = 0
+            var i = 0
+            while i < n {
+                // Eight bytes at a time; a word that holds something to escape is gone through byte by byte.
+                let end: Int
+                if i + 8 <= n {
+                    if !Self.needsEscape(UnsafeRawPointer(start + i).loadUnaligned(as: UInt64.self)) { i += 8; continue }
+                    end = i + 8
+                } else {
+                    end = n
+                }
+                while i < end {
+                    let b = start[i]
+                    if Self.needsEscape(b) {
+                        if i > runStart { raw(UnsafeBufferPointer(start: start + runStart, count: i - runStart)) }
+                        appendEscape(b)
+                        runStart = i + 1
+                    }
+                    i += 1
+                }
+            }
+            if runStart < n { raw(UnsafeBufferPointer(start: start + runStart, count: n - runStart)) }
+        }
+
+        private mutating func appendEscape(_ b: UInt8) {
+            reserve(6)
+            base[count] = 0x5C
+            switch b {
+            case UInt8(ascii: "\""): base[count + 1] = 0x22; count += 2
+            case UInt8(ascii: "\\"): base[count + 1] = 0x5C; count += 2
+            case 0x0A: base[count + 1] = UInt8(ascii: "n"); count += 2
+            case 0x0D: base[count + 1] = UInt8(ascii: "r"); count += 2
+            case 0x09: base[count + 1] = UInt8(ascii: "t"); count += 2
+            default:
+                let digits = Self.hex.utf8Start
+                base[count + 1] = UInt8(ascii: "u")
+                base[count + 2] = 0x30
+                base[count + 3] = 0x30
+                base[count + 4] = digits[Int(b >> 4)]
+                base[count + 5] = digits[Int(b & 0xF)]
+                count += 6
+            }
         }
     }
 }

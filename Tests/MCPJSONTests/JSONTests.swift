@@ -72,3 +72,60 @@ final class JSONObjectTests: XCTestCase {
         XCTAssertEqual(try JSONParser.parse(#"{"a":1,"b":2}"#), try JSONParser.parse(#"{"b":2,"a":1}"#))
     }
 }
+
+final class JSONWriterTests: XCTestCase {
+    /// The escaping every byte gets, one at a time: what the word-at-a-time writer must equal.
+    private func reference(_ s: String) -> String {
+        var out: [UInt8] = [0x22]
+        for b in s.utf8 {
+            switch b {
+            case 0x22: out += Array("\\\"".utf8)
+            case 0x5C: out += Array("\\\\".utf8)
+            case 0x0A: out += Array("\\n".utf8)
+            case 0x0D: out += Array("\\r".utf8)
+            case 0x09: out += Array("\\t".utf8)
+            case 0..<0x20, 0x7F: out += Array(String(format: "\\u%04x", Int(b)).utf8)
+            default: out.append(b)
+            }
+        }
+        return String(decoding: out + [0x22], as: UTF8.self)
+    }
+
+    func testEveryByteThatNeedsEscapingIsEscapedAtEveryOffsetOfAWord() throws {
+        let specials: [Character] = ["\"", "\\", "\n", "\r", "\t", "\u{00}", "\u{01}", "\u{1F}", "\u{7F}"]
+        let plain: [Character] = [" ", "a", "~", "!", "#", "[", "]", "\u{20}", "\u{7E}", "é", "😀"]
+        for special in specials {
+            for length in 0...19 {
+                for position in 0..<max(length, 1) {
+                    var chars = (0..<length).map { plain[$0 % plain.count] }
+                    if length > 0 { chars[position] = special }
+                    let s = String(chars)
+                    XCTAssertEqual(JSONWriter.string(.string(s)), reference(s), "\(Array(s.utf8))")
+                    XCTAssertEqual(try JSONParser.parse(JSONWriter.string(.string(s))), .string(s))
+                }
+            }
+        }
+    }
+
+    func testBytesNextToTheSpecialOnesAreNotEscaped() {
+        // 0x21, 0x23, 0x5B, 0x5D, 0x7E and 0x80+ sit beside the escaped values in the word test.
+        let s = "!#[]~\u{20}\u{80}\u{FF}ÿ\u{100}" + String(repeating: "\u{21}\u{23}\u{5B}\u{5D}", count: 5)
+        XCTAssertEqual(JSONWriter.string(.string(s)), "\"" + s + "\"")
+    }
+
+    func testIntegersAtTheirLimits() {
+        for i in [0, 1, -1, 9, 10, -10, 1234567890, Int.max, Int.min, Int.max - 1, Int.min + 1] {
+            XCTAssertEqual(JSONWriter.string(.integer(i)), String(i))
+        }
+        XCTAssertEqual(JSONWriter.string(.double(-3)), "-3")
+        XCTAssertEqual(JSONWriter.string(.double(2.5)), "2.5")
+    }
+
+    func testLargeDocumentsGrowTheBuffer() throws {
+        let items = (0..<5000).map { JSONValue.string("item \($0) \"quoted\"\n") }
+        let text = JSONWriter.string(.array(items))
+        XCTAssertGreaterThan(text.utf8.count, 100_000)
+        XCTAssertEqual(try JSONParser.parse(text), .array(items))
+        XCTAssertEqual(JSONWriter.serialize(.array(items)), Array(text.utf8))
+    }
+}
