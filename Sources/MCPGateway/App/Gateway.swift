@@ -1,5 +1,6 @@
 import Foundation
 import GatewaySupport
+import GatewayCrypto
 
 /// What the FastCGI and CGI front ends hand every request to. It gives the request its id,
 /// routes it by path alone to the instance that owns the path (or to a process-wide endpoint),
@@ -28,8 +29,7 @@ public final class Gateway: RequestHandler, Sendable {
 
     public func respond(to request: HTTPRequest) -> HTTPResponse {
         // One draw from the system generator: the request id, and the audit pruning lottery.
-        var generator = SystemRandomNumberGenerator()
-        let draw: UInt64 = generator.next()
+        let draw = RandomWords.shared.next()
         let requestId = Hex.word(draw)
         var response: HTTPResponse
         if let instance = byPath[request.path] {
