@@ -395,6 +395,24 @@ final class AuditJournalTests: XCTestCase {
         XCTAssertEqual(Set(try storedIds()), ["f0", "f1", "f2", "s0", "s1"])
     }
 
+    /// With the drain thread running, retention asked for by a request is left to that thread:
+    /// the request does not wait for the store's write lock, and the records go soon after.
+    func testRetentionAskedForByARequestIsLeftToTheDrainThread() throws {
+        let store = try SQLiteStore(path: storePath, busyTimeoutMilliseconds: 3_000)
+        try store.appendAudit(Self.record("old", time: 10))
+        let log = JournaledAuditLog(directory: journalDirectory, store: store, sampleLimiter: store, drainInterval: 0.05)
+        log.beginServing(background: true)
+        let holder = try SQLiteDatabase(path: storePath)
+        try holder.execute("BEGIN IMMEDIATE")
+        let started = Date()
+        log.pruneAuditSoon(before: 100)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 1, "not waiting for the write lock")
+        try holder.execute("COMMIT")
+        let deadline = Date(timeIntervalSinceNow: 10)
+        while try storedIds() == ["old"] && Date() < deadline { usleep(10_000) }
+        XCTAssertEqual(try storedIds(), [])
+    }
+
     // MARK: Several processes
 
     static let childDirectoryVariable = "MCP_FCGI_TEST_JOURNAL_STORE"

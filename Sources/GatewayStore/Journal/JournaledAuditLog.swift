@@ -20,6 +20,8 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
     private let wake = NSCondition()
     private var waiting = 0
     private var draining = false
+    /// Retention the request path asked for, left to the drain thread (`pruneAuditSoon`).
+    private var pruneBefore: Double?
 
     public init(directory: String, store: AuditLog & AuditArchive, sampleLimiter: RateLimiter,
                 batchRecords: Int = 256, drainInterval: Double = 0.2) {
@@ -100,6 +102,18 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
 
     public func pruneAudit(before: Double) throws -> Int { try store.pruneAudit(before: before) }
 
+    /// With the drain thread running, it prunes after its next round; otherwise (a CGI process) now.
+    public func pruneAuditSoon(before: Double) {
+        wake.lock()
+        guard draining else {
+            wake.unlock()
+            _ = try? store.pruneAudit(before: before)
+            return
+        }
+        pruneBefore = max(pruneBefore ?? before, before)
+        wake.unlock()
+    }
+
     /// Moves this process's journal and every other one no writer holds into the store now
     /// (after the drain of another process, if one is under way).
     @discardableResult
@@ -152,8 +166,11 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
         let deadline = Date(timeIntervalSinceNow: drainInterval)
         while waiting < batchRecords && wake.wait(until: deadline) {}
         waiting = 0
+        let prune = pruneBefore
+        pruneBefore = nil
         wake.unlock()
         do { try journal.drain(into: store, batchRecords: batchRecords) } catch { report(error) }
+        if let prune { _ = try? store.pruneAudit(before: prune) }
     }
 
     private func report(_ error: Error) {
