@@ -423,20 +423,8 @@ final class AuditJournalTests: XCTestCase {
     /// so its journal is an orphan this process picks up. Every record ends in the store exactly once.
     func testConcurrentWriterProcessesAreAllDrainedExactlyOnce() throws {
         _ = try SQLiteStore(path: storePath)
-        let binary = CommandLine.arguments[0]
-        var children: [Process] = []
-        for child in 0..<4 {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = ["MCPGatewayTests.AuditJournalTests/testChildProcessWritesRecords"]
-            var env = ProcessInfo.processInfo.environment
-            env[Self.childDirectoryVariable] = storePath
-            env["MCP_FCGI_TEST_JOURNAL_CHILD"] = "\(child)"
-            p.environment = env
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            children.append(p)
+        let children = try ChildTestProcesses.start("MCPGatewayTests.AuditJournalTests/testChildProcessWritesRecords", count: 4) {
+            [Self.childDirectoryVariable: self.storePath, "MCP_FCGI_TEST_JOURNAL_CHILD": "\($0)"]
         }
         let drainer = log(try SQLiteStore(path: storePath))
         let deadline = Date(timeIntervalSinceNow: 120)

@@ -99,19 +99,8 @@ final class SQLiteBusyWaitTests: XCTestCase {
     /// waits its turn and none fails with "database is locked".
     func testConcurrentWriterProcessesAllCommit() throws {
         _ = try SQLiteStore(path: storePath)
-        var children: [Process] = []
-        for child in 0..<4 {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-            p.arguments = ["MCPGatewayTests.SQLiteBusyWaitTests/testChildProcessWritesTransactions"]
-            var env = ProcessInfo.processInfo.environment
-            env[Self.childStoreVariable] = storePath
-            env["MCP_FCGI_TEST_BUSY_CHILD"] = "\(child)"
-            p.environment = env
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            children.append(p)
+        let children = try ChildTestProcesses.start("MCPGatewayTests.SQLiteBusyWaitTests/testChildProcessWritesTransactions", count: 4) {
+            [Self.childStoreVariable: self.storePath, "MCP_FCGI_TEST_BUSY_CHILD": "\($0)"]
         }
         for p in children { p.waitUntilExit() }
         XCTAssertEqual(children.map(\.terminationStatus), [0, 0, 0, 0])
