@@ -15,6 +15,10 @@ public protocol AuditLog: AnyObject, Sendable {
     func audit(since: Double, tenant: String?, limit: Int) throws -> [AuditRecord]
     /// Deletes records older than `before`; returns how many.
     func pruneAudit(before: Double) throws -> Int
+    /// Retention as a request asks for it: pruned now, or by a background step the log runs
+    /// anyway (a journal's drain), so no request waits for the store's write lock. Failures are
+    /// left to the next time.
+    func pruneAuditSoon(before: Double)
     /// At a serving process's start (`background` for a long-lived one) and exit: a log that
     /// writes somewhere faster first (a journal) moves what waits there into the store.
     func beginServing(background: Bool)
@@ -25,6 +29,7 @@ extension AuditLog {
     /// A log that writes straight to its store has nothing to move.
     public func beginServing(background: Bool) {}
     public func endServing() {}
+    public func pruneAuditSoon(before: Double) { _ = try? pruneAudit(before: before) }
 }
 
 /// A begun record, as the store that wrote it knows it.

@@ -305,6 +305,114 @@ final class AuditJournalTests: XCTestCase {
         XCTAssertEqual(f.post(GatewayFixture.legacyBody("ping"), token: try f.token()).status, 503)
     }
 
+    // MARK: One drainer at a time
+
+    /// Takes the site's drain lock as another process's drainer would (a separate open file).
+    func holdDrainLock() throws -> Int32 {
+        let fd = open(journalDirectory + "/" + AuditJournal.drainLockName, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        XCTAssertEqual(flock(fd, LOCK_EX | LOCK_NB), 0)
+        return fd
+    }
+
+    /// While another process drains, a drain round only closes this process's journal to writing
+    /// and leaves it to that one: nothing lost, reads still see it, and any drainer moves it after.
+    func testWhileAnotherProcessDrainsARoundLeavesItsJournalToIt() throws {
+        let store = try SQLiteStore(path: storePath)
+        let writer = log(store)
+        for i in 0..<3 { try writer.appendAudit(Self.record("w\(i)", time: Double(i))) }
+        let other = try holdDrainLock()
+        XCTAssertEqual(try writer.journal.drain(into: store, batchRecords: 256), 0)
+        let name = try XCTUnwrap(try journalFiles().first)
+        let fd = open(journalDirectory + "/" + name, O_RDONLY)
+        defer { close(fd) }
+        XCTAssertEqual(flock(fd, LOCK_EX | LOCK_NB), 0, "closed to writing: unlocked for the drainer")
+        flock(fd, LOCK_UN)
+        XCTAssertEqual(try writer.audit(since: 0, tenant: nil, limit: 10).map(\.requestId), ["w0", "w1", "w2"])
+        XCTAssertEqual(try storedIds(), [])
+        // The next record goes to a new journal, still locked by its writer.
+        try writer.appendAudit(Self.record("w3", time: 3))
+        XCTAssertEqual(try journalFiles().count, 2)
+        close(other)
+        let drainer = log(try SQLiteStore(path: storePath))
+        XCTAssertEqual(try drainer.drainAll(), 3, "the closed journal, not the one being written")
+        XCTAssertEqual(try writer.drainAll(), 1)
+        XCTAssertEqual(try storedIds(), ["w0", "w1", "w2", "w3"])
+        XCTAssertEqual(try journalFiles(), [])
+    }
+
+    func testAForegroundDrainWaitsForTheOtherDrainerThenMovesEverything() throws {
+        let store = try SQLiteStore(path: storePath)
+        let writer = log(store)
+        try writer.appendAudit(Self.record("at-exit"))
+        let other = try holdDrainLock()
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.1) { close(other) }
+        XCTAssertEqual(try writer.drainAll(), 1)
+        XCTAssertEqual(try storedIds(), ["at-exit"])
+    }
+
+    /// A process's journals are moved in the order it wrote them, also past its ninth.
+    func testJournalsAreDrainedInWriteOrder() {
+        let names = ["h-7-100-10.journal", "h-7-100-9.journal", "h-7-100-2.journal.new", "h-7-100-1.journal", "g-9-5-3.journal"]
+        XCTAssertEqual(names.sorted(by: AuditJournal.writeOrder),
+                       ["g-9-5-3.journal", "h-7-100-1.journal", "h-7-100-2.journal.new", "h-7-100-9.journal", "h-7-100-10.journal"])
+    }
+
+    /// The store stays locked: the drain fails, counts each waiting journal once into the waiting
+    /// counts, and the probes (`/ready`, `system_status`) read those, not the journals' frames.
+    func testAFailedDrainKeepsWaitingCountsThatTheProbesRead() throws {
+        let store = try SQLiteStore(path: storePath, busyTimeoutMilliseconds: 50)
+        let first = log(store)
+        for i in 0..<3 { try first.appendAudit(Self.record("f\(i)", time: 1_000 + Double(i))) }
+        usleep(2_000)  // a journal's name carries its writer's start in milliseconds
+        let second = log(store)
+        for i in 0..<2 { try second.appendAudit(Self.record("s\(i)", time: 900 + Double(i))) }
+        let holder = try SQLiteDatabase(path: storePath)
+        try holder.execute("BEGIN IMMEDIATE")
+        XCTAssertThrowsError(try second.journal.drain(into: store, batchRecords: 256))
+        XCTAssertThrowsError(try first.journal.drain(into: store, batchRecords: 256))
+        let names = try journalFiles().sorted(by: AuditJournal.writeOrder)
+        XCTAssertEqual(names.count, 2)
+        let counts = WaitingCounts.read(directory: journalDirectory)
+        XCTAssertEqual(counts.files, [names[0]: .init(records: 3, firstTime: 1_000), names[1]: .init(records: 2, firstTime: 900)])
+        var st = stat()
+        XCTAssertEqual(lstat(journalDirectory + "/" + WaitingCounts.fileName, &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o600)
+        // Overwritten in place (same size, no frames left): the probe still answers from the counts.
+        let path = journalDirectory + "/" + names[0]
+        let size = try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        let saved = try Data(contentsOf: URL(fileURLWithPath: path))
+        try Data(count: size).write(to: URL(fileURLWithPath: path))
+        let status = JournaledAuditLog.status(forStore: storePath)
+        XCTAssertEqual(status.pendingJournals, 2)
+        XCTAssertEqual(status.pendingRecords, 5)
+        XCTAssertEqual(status.oldestPendingTime, 900)
+        try saved.write(to: URL(fileURLWithPath: path))
+        try holder.execute("COMMIT")
+        XCTAssertEqual(try first.drainAll(), 5)
+        XCTAssertEqual(WaitingCounts.read(directory: journalDirectory).files, [:])
+        XCTAssertEqual(JournaledAuditLog.status(forStore: storePath).pendingRecords, 0)
+        XCTAssertEqual(Set(try storedIds()), ["f0", "f1", "f2", "s0", "s1"])
+    }
+
+    /// With the drain thread running, retention asked for by a request is left to that thread:
+    /// the request does not wait for the store's write lock, and the records go soon after.
+    func testRetentionAskedForByARequestIsLeftToTheDrainThread() throws {
+        let store = try SQLiteStore(path: storePath, busyTimeoutMilliseconds: 3_000)
+        try store.appendAudit(Self.record("old", time: 10))
+        let log = JournaledAuditLog(directory: journalDirectory, store: store, sampleLimiter: store, drainInterval: 0.05)
+        log.beginServing(background: true)
+        let holder = try SQLiteDatabase(path: storePath)
+        try holder.execute("BEGIN IMMEDIATE")
+        let started = Date()
+        log.pruneAuditSoon(before: 100)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 1, "not waiting for the write lock")
+        try holder.execute("COMMIT")
+        let deadline = Date(timeIntervalSinceNow: 10)
+        while try storedIds() == ["old"] && Date() < deadline { usleep(10_000) }
+        XCTAssertEqual(try storedIds(), [])
+    }
+
     // MARK: Several processes
 
     static let childDirectoryVariable = "MCP_FCGI_TEST_JOURNAL_STORE"
@@ -315,20 +423,8 @@ final class AuditJournalTests: XCTestCase {
     /// so its journal is an orphan this process picks up. Every record ends in the store exactly once.
     func testConcurrentWriterProcessesAreAllDrainedExactlyOnce() throws {
         _ = try SQLiteStore(path: storePath)
-        let binary = CommandLine.arguments[0]
-        var children: [Process] = []
-        for child in 0..<4 {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = ["MCPGatewayTests.AuditJournalTests/testChildProcessWritesRecords"]
-            var env = ProcessInfo.processInfo.environment
-            env[Self.childDirectoryVariable] = storePath
-            env["MCP_FCGI_TEST_JOURNAL_CHILD"] = "\(child)"
-            p.environment = env
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            children.append(p)
+        let children = try ChildTestProcesses.start("MCPGatewayTests.AuditJournalTests/testChildProcessWritesRecords", count: 4) {
+            [Self.childDirectoryVariable: self.storePath, "MCP_FCGI_TEST_JOURNAL_CHILD": "\($0)"]
         }
         let drainer = log(try SQLiteStore(path: storePath))
         let deadline = Date(timeIntervalSinceNow: 120)

@@ -10,10 +10,15 @@ import GatewaySupport
 /// (a new one after each drain), `<host>-<pid>-<start>-<n>.journal`. A record is one `write(2)`
 /// of one frame (`JournalFrame`): in the OS, so it survives a kill -9, when the write returns.
 ///
-/// Each file is locked (`flock`) by its writer for as long as the writer lives, so a drainer that
-/// gets the lock knows the writer is gone (CGI and mod_fcgid processes die) and the file is an
-/// orphan to move into the store. A file is created under a `.new` name, locked, then renamed, so
-/// no drainer ever sees a journal its writer has not locked yet.
+/// Each file is locked (`flock`) by its writer while it writes to it. The writer unlocks it when
+/// it closes it to writing (at each drain round, or by dying: CGI and mod_fcgid processes die),
+/// and from then on the file is any drainer's to move into the store. A file is created under a
+/// `.new` name, locked, then renamed, so no drainer ever sees a journal its writer has not locked yet.
+///
+/// One drainer at a time per site: the drain lock (`drain.lock`, `flock`, never waited for on the
+/// background step) is held by whichever process moves the unlocked journals of every process.
+/// The others only close their journal and leave it to that one, so the many processes of
+/// mod_fcgid never queue on the store's write lock against each other.
 ///
 /// A process writes through lanes, one per worker thread (threads beyond `laneCount` share), each
 /// with its own file and lock: the lock is held across the `write(2)`, so with one file for all
@@ -22,14 +27,13 @@ import GatewaySupport
 final class AuditJournal: @unchecked Sendable {
     let directory: String
     private let tag: String
-    /// Guards the process-wide state below; never held across a write.
+    /// Guards the process-wide state below; never held across a write. Lock order: a lane's, then this.
     private let lock = NSLock()
     /// One drain at a time in this process (the background step and the one at exit).
     private let drainLock = NSLock()
     private var directoryDescriptor: Int32 = -1
+    private var siteDrainLock: Int32 = -1
     private let lanes: [Lane] = (0..<AuditJournal.laneCount).map { _ in Lane() }
-    /// Own journals closed to writing, waiting to be moved into the store.
-    private var retired: [OpenJournal] = []
     private var filesCreated = 0
 
     static let laneCount = 16
@@ -49,6 +53,8 @@ final class AuditJournal: @unchecked Sendable {
 
     static let suffix = ".journal"
     static let unrenamedSuffix = ".journal.new"
+    /// Held by the process that drains (see the type's comment).
+    static let drainLockName = "drain.lock"
     /// Where torn tails are kept for inspection.
     static let tornDirectory = "torn"
     /// A `.new` file older than this was left by a writer that died before renaming it.
@@ -67,7 +73,7 @@ final class AuditJournal: @unchecked Sendable {
 
     deinit {
         for lane in lanes { if let current = lane.current { close(current.fd) } }
-        for r in retired { close(r.fd) }
+        if siteDrainLock >= 0 { close(siteDrainLock) }
         if directoryDescriptor >= 0 { close(directoryDescriptor) }
     }
 
@@ -98,8 +104,7 @@ final class AuditJournal: @unchecked Sendable {
         let reason = String(cString: strerror(errno)) + (written > 0 ? " (after \(written) of \(frame.count) bytes)" : "")
         if written > 0 && ftruncate(file.fd, off_t(file.bytes)) != 0 {
             // The torn frame stays; later frames go to a new file, and the drain keeps the tail aside.
-            lock.withLock { retired.append(file) }
-            lane.current = nil
+            retire(lane)
         }
         throw StoreError("cannot write the audit journal \(directory)/\(file.name): \(reason)")
     }
@@ -167,16 +172,7 @@ final class AuditJournal: @unchecked Sendable {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
             throw StoreError("cannot list the audit journal directory \(directory)")
         }
-        return names.filter { $0.hasSuffix(Self.suffix) || (includingUnrenamed && $0.hasSuffix(Self.unrenamedSuffix)) }
-            .sorted { Self.writeOrder($0) < Self.writeOrder($1) }
-    }
-
-    /// A writer's files in the order it created them: by writer, then by the file's number as a
-    /// number ("-10" after "-9", which a plain sort of the names gets wrong), then by name.
-    static func writeOrder(_ name: String) -> (String, Int, String) {
-        let stem = name.hasSuffix(unrenamedSuffix) ? name.dropLast(unrenamedSuffix.count) : name.dropLast(suffix.count)
-        guard let dash = stem.lastIndex(of: "-"), let number = Int(stem[stem.index(after: dash)...]) else { return (name, 0, name) }
-        return (String(stem[..<dash]), number, name)
+        return names.filter { $0.hasSuffix(Self.suffix) || (includingUnrenamed && $0.hasSuffix(Self.unrenamedSuffix)) }.sorted()
     }
 
     @inline(never)
@@ -194,57 +190,102 @@ final class AuditJournal: @unchecked Sendable {
 
     // MARK: Draining
 
-    /// Closes this process's journal to writing and moves every own journal into `archive`;
-    /// returns how many records moved. A journal whose move fails stays for the next drain.
-    @discardableResult @inline(never)
-    func drainOwn(into archive: AuditArchive, batchRecords: Int) throws -> Int {
-        drainLock.lock()
-        defer { drainLock.unlock() }
-        // Each lane's file is closed to writing under that lane's lock (the lock order everywhere:
-        // a lane's, then the process-wide one); its next record starts a new file.
-        for lane in lanes {
-            lane.lock.lock()
-            if let file = lane.current, file.bytes > 0 {
-                lock.withLock { retired.append(file) }
-                lane.current = nil
-            }
-            lane.lock.unlock()
-        }
-        let files = lock.withLock { retired }
-        var moved = 0
-        for file in files {
-            moved += try drain(fd: file.fd, name: file.name, into: archive, batchRecords: batchRecords)
-            lock.lock()
-            retired.removeAll { $0.name == file.name }
-            lock.unlock()
-            close(file.fd)
-        }
-        return moved
+    /// Closes a lane's journal to writing: it is unlocked, so whichever process drains moves it.
+    /// Must be called with the lane's lock held.
+    private func retire(_ lane: Lane) {
+        guard let file = lane.current else { return }
+        flock(file.fd, LOCK_UN)
+        close(file.fd)
+        lane.current = nil
     }
 
-    /// Moves the journals of processes that are gone (their lock is free) into `archive`.
+    /// Closes this process's journal to writing and, unless another process of the site is
+    /// draining (`waitingUpTo` seconds for it to finish), moves every journal no writer holds into
+    /// `archive`: this process's, those other live processes closed, those of processes that are
+    /// gone. Returns how many records moved (0 when another drainer has them). A journal whose
+    /// move fails stays for the next drain.
     @discardableResult @inline(never)
-    func drainOrphans(into archive: AuditArchive, batchRecords: Int) throws -> Int {
+    func drain(into archive: AuditArchive, batchRecords: Int, waitingUpTo seconds: Double = 0) throws -> Int {
         drainLock.lock()
         defer { drainLock.unlock() }
-        guard let dir = try existingDirectory() else { return 0 }
-        let writing = lanes.compactMap { lane in lane.lock.withLock { lane.current?.name } }
-        let own = Set(lock.withLock { retired.map(\.name) } + writing)
+        for lane in lanes {
+            lane.lock.lock()
+            if let file = lane.current, file.bytes > 0 { retire(lane) }
+            lane.lock.unlock()
+        }
+        guard let dir = try existingDirectory(), try lockSiteDrain(in: dir, waitingUpTo: seconds) else { return 0 }
+        defer { flock(siteDrainLock, LOCK_UN) }
+        return try drainUnlocked(in: dir, into: archive, batchRecords: batchRecords)
+    }
+
+    /// Takes the site's drain lock, trying again every millisecond for up to `seconds`.
+    private func lockSiteDrain(in dir: Int32, waitingUpTo seconds: Double) throws -> Bool {
+        if siteDrainLock < 0 {
+            let fd = openat(dir, Self.drainLockName, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw fileError("cannot open the audit journal drain lock", Self.drainLockName) }
+            var st = stat()
+            guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+                close(fd)
+                throw StoreError("the audit journal drain lock \(directory)/\(Self.drainLockName) is not a regular file")
+            }
+            siteDrainLock = fd
+        }
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while flock(siteDrainLock, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else { throw fileError("cannot lock", Self.drainLockName) }
+            guard Date() < deadline else { return false }
+            usleep(1_000)
+        }
+        return true
+    }
+
+    /// Every journal no writer holds, in write order per process, into `archive`. After a failed
+    /// move the rest are only counted, once each, into the waiting counts `/ready` reads.
+    private func drainUnlocked(in dir: Int32, into archive: AuditArchive, batchRecords: Int) throws -> Int {
+        let own = Set(lanes.compactMap { lane in lane.lock.withLock { lane.current?.name } })
+        let counted = WaitingCounts.read(directory: directory)
+        var stillWaiting = WaitingCounts()
         var moved = 0
-        for name in try journalNames(includingUnrenamed: true) where !own.contains(name) {
+        var failure: Error?
+        for name in try journalNames(includingUnrenamed: true).sorted(by: Self.writeOrder) where !own.contains(name) {
             let fd = openat(dir, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
             guard fd >= 0 else { continue }
             defer { close(fd) }
             var opened = stat(), linked = stat()
-            // Its writer still holds the lock: alive. The name no longer this file: drained meanwhile.
+            // Its writer still holds the lock: being written. The name no longer this file: drained meanwhile.
             guard fstat(fd, &opened) == 0, (opened.st_mode & S_IFMT) == S_IFREG, flock(fd, LOCK_EX | LOCK_NB) == 0,
                   fstatat(dir, name, &linked, AT_SYMLINK_NOFOLLOW) == 0,
                   linked.st_ino == opened.st_ino, linked.st_dev == opened.st_dev else { continue }
             if name.hasSuffix(Self.unrenamedSuffix),
                Date().timeIntervalSince1970 - Double(opened.st_mtim.tv_sec) < Self.unrenamedGraceSeconds { continue }
-            moved += try drain(fd: fd, name: name, into: archive, batchRecords: batchRecords)
+            if failure == nil {
+                do {
+                    moved += try drain(fd: fd, name: name, into: archive, batchRecords: batchRecords)
+                    continue
+                } catch {
+                    failure = error
+                }
+            }
+            if name.hasSuffix(Self.suffix) { stillWaiting.files[name] = counted.files[name] ?? Self.backlog(of: fd) }
         }
+        if stillWaiting != counted {
+            // Without them the probes count from the frame headers: slower, never wrong.
+            do { try stillWaiting.write(directory: directory) } catch {
+                Log.shared.warning("cannot keep the audit journal waiting counts", ["error": .string("\(error)")])
+            }
+        }
+        if let failure { throw failure }
         return moved
+    }
+
+    /// `<host>-<pid>-<start>-<n>`: a process's files by their number (file 10 after file 9).
+    static func writeOrder(_ a: String, _ b: String) -> Bool {
+        func key(_ name: String) -> (String, Int) {
+            let stem = name.hasSuffix(unrenamedSuffix) ? name.dropLast(unrenamedSuffix.count) : name.dropLast(suffix.count)
+            guard let dash = stem.lastIndex(of: "-"), let n = Int(stem[stem.index(after: dash)...]) else { return (String(stem), 0) }
+            return (String(stem[..<dash]), n)
+        }
+        return key(a) < key(b)
     }
 
     /// One locked journal into the store, batch by batch, then deleted. A damaged tail is
@@ -296,28 +337,35 @@ final class AuditJournal: @unchecked Sendable {
         var tornTails: [String]
     }
 
+    /// Journals a drain has counted (`WaitingCounts`) cost nothing more here; the others (live
+    /// writers' and those closed since the last drain round, all small) are counted from their frame headers.
     static func status(directory: String) -> Status {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         let torn = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/" + tornDirectory)) ?? []
         var status = Status(pendingJournals: names.filter { $0.hasSuffix(suffix) }.sorted(), tornTails: torn.sorted())
+        let counted = WaitingCounts.read(directory: directory)
         for name in status.pendingJournals {
-            let backlog = backlog(of: directory + "/" + name)
+            let backlog = counted.files[name] ?? backlog(of: directory + "/" + name)
             status.pendingRecords += backlog.records
             if let first = backlog.firstTime, status.oldestPendingTime.map({ first < $0 }) ?? true { status.oldestPendingTime = first }
         }
         return status
     }
 
+    static func backlog(of path: String) -> WaitingCounts.Entry {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return WaitingCounts.Entry(records: 0) }  // drained and deleted since the listing
+        defer { close(fd) }
+        return backlog(of: fd)
+    }
+
     /// The whole frames of one journal and its first record's time, from the 12-byte frame headers
-    /// and the first payload's leading time field only: no payload is read or checked, so a probe
+    /// and the first payload's leading time field only: no payload is read or checked, so a count
     /// costs one small read per frame however large the records are. A frame still in flight or
     /// damaged ends the count (the drain reports damage).
-    static func backlog(of path: String) -> (records: Int, firstTime: Double?) {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { return (0, nil) }  // drained and deleted since the listing
-        defer { close(fd) }
+    static func backlog(of fd: Int32) -> WaitingCounts.Entry {
         var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return (0, nil) }
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return WaitingCounts.Entry(records: 0) }
         let size = Int(st.st_size)
         var header = [UInt8](repeating: 0, count: JournalFrame.headerBytes)
         var at = 0, records = 0
@@ -336,7 +384,7 @@ final class AuditJournal: @unchecked Sendable {
             records += 1
             at += JournalFrame.headerBytes + length
         }
-        return (records, firstTime)
+        return WaitingCounts.Entry(records: records, firstTime: firstTime)
     }
 }
 

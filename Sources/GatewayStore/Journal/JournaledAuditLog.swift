@@ -13,12 +13,15 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
     /// A drain runs when this many records wait, or every `drainInterval` seconds.
     let batchRecords: Int
     let drainInterval: Double
-    /// Orphans (journals of processes that are gone) are looked for every this many drains.
-    static let orphanScanEvery = 25
+    /// How long a drain outside the background step (at exit, by a command) waits for another
+    /// process's drain to finish before it leaves the journals to that one.
+    static let foregroundDrainWait = 5.0
 
     private let wake = NSCondition()
     private var waiting = 0
     private var draining = false
+    /// Retention the request path asked for, left to the drain thread (`pruneAuditSoon`).
+    private var pruneBefore: Double?
 
     public init(directory: String, store: AuditLog & AuditArchive, sampleLimiter: RateLimiter,
                 batchRecords: Int = 256, drainInterval: Double = 0.2) {
@@ -99,17 +102,31 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
 
     public func pruneAudit(before: Double) throws -> Int { try store.pruneAudit(before: before) }
 
-    /// Moves this process's journal and those of processes that are gone into the store now.
-    @discardableResult
-    public func drainAll() throws -> Int {
-        try journal.drainOrphans(into: store, batchRecords: batchRecords) + journal.drainOwn(into: store, batchRecords: batchRecords)
+    /// With the drain thread running, it prunes after its next round; otherwise (a CGI process) now.
+    public func pruneAuditSoon(before: Double) {
+        wake.lock()
+        guard draining else {
+            wake.unlock()
+            _ = try? store.pruneAudit(before: before)
+            return
+        }
+        pruneBefore = max(pruneBefore ?? before, before)
+        wake.unlock()
     }
 
-    /// At process start: orphans are picked up, and with `background` a thread drains from here
-    /// on (a CGI process has one request; its journal is drained at exit).
+    /// Moves this process's journal and every other one no writer holds into the store now
+    /// (after the drain of another process, if one is under way).
+    @discardableResult
+    public func drainAll() throws -> Int {
+        try journal.drain(into: store, batchRecords: batchRecords, waitingUpTo: Self.foregroundDrainWait)
+    }
+
+    /// At process start: journals left behind are picked up unless another process is draining,
+    /// and with `background` a thread drains from here on (a CGI process has one request; its
+    /// journal is drained at exit).
     public func beginServing(background: Bool) {
         if !background {
-            do { try journal.drainOrphans(into: store, batchRecords: batchRecords) } catch { report(error) }
+            do { try journal.drain(into: store, batchRecords: batchRecords) } catch { report(error) }
             return
         }
         wake.lock()
@@ -122,9 +139,9 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
     }
 
     /// At process exit: this process's journal into the store. One that cannot be moved now
-    /// stays in the directory, where reads still see it and the next process picks it up.
+    /// stays in the directory, where reads still see it and the next drain picks it up.
     public func endServing() {
-        do { try journal.drainOwn(into: store, batchRecords: batchRecords) } catch { report(error) }
+        do { try journal.drain(into: store, batchRecords: batchRecords, waitingUpTo: Self.foregroundDrainWait) } catch { report(error) }
     }
 
     @discardableResult
@@ -138,25 +155,22 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
     }
 
     private func drainLoop() {
-        var round = 0
-        while true {
-            drainRound(scanningOrphans: round % Self.orphanScanEvery == 0)
-            round += 1
-        }
+        while true { drainRound() }
     }
 
     /// Kept out of line: the optimizer's loop passes take minutes over the loop with all this inlined.
+    /// Never waits for another process's drain: that one moves this process's journal too.
     @inline(never)
-    private func drainRound(scanningOrphans: Bool) {
-        if scanningOrphans {
-            do { try journal.drainOrphans(into: store, batchRecords: batchRecords) } catch { report(error) }
-        }
+    private func drainRound() {
         wake.lock()
         let deadline = Date(timeIntervalSinceNow: drainInterval)
         while waiting < batchRecords && wake.wait(until: deadline) {}
         waiting = 0
+        let prune = pruneBefore
+        pruneBefore = nil
         wake.unlock()
-        do { try journal.drainOwn(into: store, batchRecords: batchRecords) } catch { report(error) }
+        do { try journal.drain(into: store, batchRecords: batchRecords) } catch { report(error) }
+        if let prune { _ = try? store.pruneAudit(before: prune) }
     }
 
     private func report(_ error: Error) {

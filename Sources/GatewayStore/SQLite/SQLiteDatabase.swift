@@ -3,14 +3,16 @@ import Foundation
 import GatewaySupport
 
 /// One SQLite connection per process, shared by its worker threads behind a lock.
-/// WAL mode and a busy timeout let every worker process of the site use the same file.
+/// WAL mode and a busy wait (`SQLiteBusyWait`) let every worker process of the site use the same file.
 final class SQLiteDatabase: @unchecked Sendable {
     private var db: OpaquePointer?
     private let lock = NSLock()
+    private let busyWait: SQLiteBusyWait
     let path: String
 
     init(path: String, durable: Bool = true, busyTimeoutMilliseconds: Int32 = 5000) throws {
         self.path = path
+        busyWait = SQLiteBusyWait(timeoutMilliseconds: busyTimeoutMilliseconds)
         // Create the file owner-only before SQLite opens it: it holds who is blocked and how busy they are.
         // SQLite opens the -wal and -shm with O_NOFOLLOW, but it resolves a link in place of the database
         // itself, and it would write through a companion that is a hard link or another user's file:
@@ -31,7 +33,7 @@ final class SQLiteDatabase: @unchecked Sendable {
             sqlite3_close(db)
             throw StoreError("cannot open the store \(path): \(message)")
         }
-        sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
+        busyWait.install(on: db)
         try execute("PRAGMA journal_mode=WAL")
         // Per connection: the serving processes write only rate counters, which need not
         // survive a power cut, so they skip the fsync at checkpoints; operator commands keep it.

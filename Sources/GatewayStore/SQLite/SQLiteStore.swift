@@ -97,9 +97,11 @@ public final class SQLiteStore: @unchecked Sendable {
     /// `durable: false` is for the serving processes (see `SQLiteDatabase`). `blockSignal` tells
     /// every process that the blocks changed: the generation in the shared-memory table beside
     /// the database, opened here when not given. The marker file is still replaced on every change,
-    /// for processes of an older build that watch it.
-    public init(path: String, durable: Bool = true, blockSignal: BlockChangeSignal? = nil) throws {
-        db = try SQLiteDatabase(path: path, durable: durable)
+    /// for processes of an older build that watch it. `busyTimeoutMilliseconds`: how long a
+    /// statement waits for another process's lock before it fails (`SQLiteBusyWait`).
+    public init(path: String, durable: Bool = true, blockSignal: BlockChangeSignal? = nil,
+                busyTimeoutMilliseconds: Int32 = 5000) throws {
+        db = try SQLiteDatabase(path: path, durable: durable, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
         let signal = try blockSignal ?? SharedBucketTable(path: SharedBucketTable.path(besideStore: path))
         blockCache = BlockCache(signal: signal, markerPath: Self.blocksMarkerPath(path))
         let known = Int64(Self.migrations.count)

@@ -156,6 +156,6 @@ public struct Audit: Stage {
     }
 
     private func prune(now: Double) {
-        _ = try? log.pruneAudit(before: now - Double(policy.retentionDays) * 86_400)
+        log.pruneAuditSoon(before: now - Double(policy.retentionDays) * 86_400)
     }
 }
