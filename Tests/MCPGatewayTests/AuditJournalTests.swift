@@ -77,6 +77,38 @@ final class AuditJournalTests: XCTestCase {
         XCTAssertEqual(JournalFrame.decode(first + noMagic).damage, "no frame magic")
     }
 
+    /// The drain binds a frame's text bytes as they are, so a checksummed frame whose text is
+    /// not UTF-8 (no writer makes one) is damage, never a row.
+    func testAFrameWhoseTextIsNotUTF8IsDamage() {
+        let first = JournalFrame.encode(Self.record("kept"))
+        var bad = JournalFrame.encode(Self.record("caf\u{e9}-1"))
+        let at = try! XCTUnwrap(bad.firstIndex(of: 0xC3))
+        bad[at + 1] = 0x28  // a lead byte followed by no continuation byte
+        let crc = CRC32C.checksum(bad[JournalFrame.headerBytes...])
+        for i in 0..<4 { bad[8 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) }
+        let reading = JournalFrame.decode(first + bad)
+        XCTAssertEqual(reading.records.map(\.requestId), ["kept"])
+        XCTAssertEqual(reading.damage, "a frame whose payload is not an audit record")
+        XCTAssertEqual(JournalFrame.decode(JournalFrame.encode(Self.record("caf\u{e9}-\u{1F600}"))).records.map(\.requestId),
+                       ["caf\u{e9}-\u{1F600}"])
+    }
+
+    /// What the drain hands the store: each field where it lies in the journal's bytes, read back
+    /// the same as the records, batch by batch.
+    func testABatchReadsItsFramesFromTheJournalBytes() {
+        let full = AuditRecord(time: 1_764_000_000.5, requestId: "req-1", instance: "contoso", tenant: "t", user: "u",
+                               clientApp: "app", method: "tools/call", tool: "whoami", argumentsDigest: "ab12", arguments: "{}",
+                               decision: "denied", reason: "forbidden", httpStatus: 403, upstreamStatus: 502,
+                               latencyMilliseconds: 2.25, completed: false)
+        let records = [full, Self.record("req-2"), Self.record("")]
+        let bytes = records.flatMap(JournalFrame.encode)
+        let scan = JournalFrame.scan(bytes)
+        XCTAssertNil(scan.damage)
+        XCTAssertEqual(scan.validBytes, bytes.count)
+        XCTAssertEqual(JournalBatch(bytes: bytes, frames: scan.frames[0..<3]).records(), records)
+        XCTAssertEqual(JournalBatch(bytes: bytes, frames: scan.frames[1..<3]).records(), Array(records[1...]))
+    }
+
     func testCRC32CMatchesTheStandardCheckValue() {
         XCTAssertEqual(CRC32C.checksum(Array("123456789".utf8)), 0xE306_9283)
     }
@@ -110,6 +142,23 @@ final class AuditJournalTests: XCTestCase {
         XCTAssertEqual(try log.drainAll(), 10)
         XCTAssertEqual(try storedIds(), (0..<10).map { "r\($0)" })
         XCTAssertEqual(try journalFiles(), [])
+    }
+
+    /// The drain binds the journal's bytes straight into the store's columns: every field, an
+    /// empty text apart from none, and non-ASCII text arrive as written.
+    func testADrainedRecordKeepsEveryFieldInTheStore() throws {
+        let store = try SQLiteStore(path: storePath)
+        let log = log(store)
+        let full = AuditRecord(time: 1_764_000_000.123456, requestId: "req-\u{e9}", instance: "contoso", tenant: "t", user: "",
+                               clientApp: "app", method: "tools/call", tool: "whoami", argumentsDigest: "ab12",
+                               arguments: "{\"q\":\"\u{fc}n\u{ef}code \\\" \\n\"}", decision: "denied", reason: "forbidden",
+                               httpStatus: 403, upstreamStatus: 502, latencyMilliseconds: 0.1 + 0.2, completed: true)
+        let bare = AuditRecord(time: 2, requestId: "bare", decision: "allowed", httpStatus: 200, latencyMilliseconds: 1,
+                               completed: false)
+        try log.appendAudit(full)
+        _ = try log.beginAudit(bare)
+        XCTAssertEqual(try log.drainAll(), 2)
+        XCTAssertEqual(try SQLiteStore(path: storePath).audit(since: 0, tenant: nil, limit: 10), [full, bare])
     }
 
     func testReadsMergeJournalAndStoreInOrderWithoutDuplicates() throws {

@@ -223,19 +223,19 @@ final class AuditJournal: @unchecked Sendable {
     @inline(never)
     private func drain(fd: Int32, name: String, into archive: AuditArchive, batchRecords: Int) throws -> Int {
         let bytes = try Self.contents(of: fd, name: name)
-        let reading = JournalFrame.decode(bytes)
-        if let damage = reading.damage {
-            try keepTornTail(Array(bytes[reading.validBytes...]), of: name, damage: damage, framesKept: reading.records.count)
+        let scan = JournalFrame.scan(bytes)
+        if let damage = scan.damage {
+            try keepTornTail(Array(bytes[scan.validBytes...]), of: name, damage: damage, framesKept: scan.frames.count)
         }
         var start = 0
-        while start < reading.records.count {
-            let end = min(start + max(1, batchRecords), reading.records.count)
-            try archive.archiveAudit(Array(reading.records[start..<end]))
+        while start < scan.frames.count {
+            let end = min(start + max(1, batchRecords), scan.frames.count)
+            try archive.archiveAudit(JournalBatch(bytes: bytes, frames: scan.frames[start..<end]))
             start = end
         }
         let dir = try openDirectory(create: false)
         guard unlinkat(dir, name, 0) == 0 || errno == ENOENT else { throw fileError("cannot delete the drained audit journal", name) }
-        return reading.records.count
+        return scan.frames.count
     }
 
     @inline(never)
