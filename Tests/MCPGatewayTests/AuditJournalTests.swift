@@ -204,6 +204,99 @@ final class AuditJournalTests: XCTestCase {
         XCTAssertEqual(try SQLiteStore(path: storePath).audit(since: 0, tenant: nil, limit: 100).map(\.completed), [true, true, false])
     }
 
+    // MARK: Begun and completed records in batches
+
+    static func begun(_ id: String, time: Double) -> AuditRecord {
+        AuditRecord(time: time, requestId: id, tenant: "t", user: "u", method: "tools/call", tool: "whoami",
+                    argumentsDigest: "d-\(id)", decision: "allowed", reason: "in progress", httpStatus: 0, latencyMilliseconds: 0,
+                    completed: false)
+    }
+
+    static func completion(of begun: AuditRecord, status: Int = 200) -> AuditRecord {
+        var r = begun
+        r.reason = status == 200 ? nil : "upstream failed"
+        r.httpStatus = status
+        r.upstreamStatus = status == 200 ? nil : 502
+        r.latencyMilliseconds = 4.5
+        r.completed = true
+        return r
+    }
+
+    /// A journal as a process that stopped would leave it (no lock held): an orphan to drain.
+    func leaveJournal(_ records: [AuditRecord], named name: String = "h-1-1-1.journal") throws {
+        try FileManager.default.createDirectory(atPath: journalDirectory, withIntermediateDirectories: true)
+        try Data(records.flatMap(JournalFrame.encode)).write(to: URL(fileURLWithPath: journalDirectory + "/" + name))
+    }
+
+    func drained(_ records: [AuditRecord], batch: Int) throws -> [AuditRecord] {
+        try leaveJournal(records)
+        let store = try SQLiteStore(path: storePath)
+        XCTAssertEqual(try log(store, batch: batch).drainAll(), records.count)
+        return try store.audit(since: 0, tenant: nil, limit: 100)
+    }
+
+    func testABegunRecordCompletedInTheSameBatchIsOneFinishedRow() throws {
+        let a = Self.begun("a", time: 1), c = Self.begun("c", time: 3)
+        let journal = [a, Self.record("b", time: 2), c, Self.completion(of: a), Self.completion(of: c, status: 502)]
+        let bytes = journal.flatMap(JournalFrame.encode)
+        let scan = JournalFrame.scan(bytes)
+        XCTAssertEqual(JournalBatch(bytes: bytes, frames: scan.frames[0..<5]).rows(),
+                       [.init(subject: 0, outcome: 3), .init(subject: 1, outcome: 1), .init(subject: 2, outcome: 4)])
+        // Split: the completion of c is in the next batch, where it is a row of its own.
+        XCTAssertEqual(JournalBatch(bytes: bytes, frames: scan.frames[0..<4]).rows(),
+                       [.init(subject: 0, outcome: 3), .init(subject: 1, outcome: 1), .init(subject: 2, outcome: 2)])
+        XCTAssertEqual(JournalBatch(bytes: bytes, frames: scan.frames[4..<5]).rows(), [.init(subject: 4, outcome: 4)])
+        let stored = try drained(journal, batch: 256)
+        XCTAssertEqual(stored, [Self.completion(of: a), Self.record("b", time: 2), Self.completion(of: c, status: 502)])
+    }
+
+    /// Batches of one frame each (an insert, then an update, per tool call) leave what one
+    /// coalesced batch leaves, row for row, in the same order.
+    func testBegunAndCompletedInSeparateBatchesLeaveTheSameRows() throws {
+        let a = Self.begun("a", time: 1), c = Self.begun("c", time: 3)
+        let journal = [a, Self.record("b", time: 2), c, Self.completion(of: c, status: 502), Self.completion(of: a),
+                       Self.begun("left-open", time: 4)]
+        let coalesced = try drained(journal, batch: 256)
+        try FileManager.default.removeItem(atPath: storePath)
+        let separate = try drained(journal, batch: 1)
+        XCTAssertEqual(separate, coalesced)
+        XCTAssertEqual(coalesced.map(\.requestId), ["a", "b", "c", "left-open"])
+        XCTAssertEqual(coalesced.map(\.completed), [true, true, true, false])
+        XCTAssertEqual(coalesced[2], Self.completion(of: c, status: 502))
+    }
+
+    /// A repeated begun record or completion within a batch changes nothing the first did not.
+    func testRepeatsWithinABatchAreLeftToTheIdempotentInsert() throws {
+        let a = Self.begun("a", time: 1)
+        let stored = try drained([a, a, Self.completion(of: a), Self.completion(of: a, status: 502), a], batch: 256)
+        XCTAssertEqual(stored, [Self.completion(of: a)])
+    }
+
+    /// A crash after the batch with the begun record was stored and before the journal was
+    /// deleted: the next drain (any batch size) moves the whole journal again, the completion
+    /// finishes the stored row, and nothing is stored twice.
+    func testACrashBetweenTheBegunAndTheCompletedBatchIsFinishedByTheRedrain() throws {
+        let a = Self.begun("a", time: 1)
+        let store = try SQLiteStore(path: storePath)
+        XCTAssertEqual(try drained([a, Self.record("b", time: 2)], batch: 2).map(\.completed), [false, true])
+        try leaveJournal([a, Self.record("b", time: 2), Self.completion(of: a), Self.record("d", time: 4)])
+        for batch in [256, 2] {
+            XCTAssertEqual(try log(store, batch: batch).drainAll(), 4)
+            XCTAssertEqual(try store.audit(since: 0, tenant: nil, limit: 100),
+                           [Self.completion(of: a), Self.record("b", time: 2), Self.record("d", time: 4)], "batch \(batch)")
+            try leaveJournal([a, Self.record("b", time: 2), Self.completion(of: a), Self.record("d", time: 4)])
+        }
+    }
+
+    /// The process dies after its begun record was moved and before the tool's answer: the row
+    /// stays unfinished, and a later journal's completion of another request leaves it so.
+    func testABegunRecordWhoseProcessDiedStaysUnfinished() throws {
+        let a = Self.begun("a", time: 1)
+        XCTAssertEqual(try drained([a], batch: 256), [a])
+        let b = Self.begun("b", time: 2)
+        XCTAssertEqual(try drained([b, Self.completion(of: b)], batch: 256), [a, Self.completion(of: b)])
+    }
+
     func testOrphansArePickedUpOnlyOnceTheirWriterIsGone() throws {
         let store = try SQLiteStore(path: storePath)
         var writer: JournaledAuditLog? = log(store)

@@ -10,37 +10,42 @@ extension SQLiteStore: AuditArchive {
     }
 
     /// The same from a journal's bytes: each text column is bound where it lies in them,
-    /// without a Swift string or SQLite's own copy of it.
+    /// without a Swift string or SQLite's own copy of it, and a tool call begun and completed
+    /// within the batch is one finished row (`JournalBatch.rows`), not an insert and an update.
     public func archiveAudit(_ batch: JournalBatch) throws {
-        guard batch.count > 0 else { return }
+        let rows = batch.rows()
+        guard !rows.isEmpty else { return }
         try batch.bytes.withUnsafeBufferPointer { base in
             try db.transaction(write: true) { db in
                 let insert = try db.prepared(Self.archiveSQL)
-                for frame in batch.frames {
-                    try db.run(insert) { Self.bindColumns(of: frame, in: base, to: &$0) }
+                for row in rows {
+                    try db.run(insert) { Self.bindColumns(subject: batch.frames[row.subject], outcome: batch.frames[row.outcome],
+                                                          in: base, to: &$0) }
                 }
             }
         }
     }
 
-    /// A frame's fields in the column order of `insertSQL` (as `columnValues`).
-    private static func bindColumns(of f: JournalRecordView, in base: UnsafeBufferPointer<UInt8>, to p: inout SQLiteDatabase.Binder) {
-        p.double(f.time)
-        p.text(f.requestId.bytes(in: base))
-        p.text(f.tenant.bytes(in: base))
-        p.text(f.user.bytes(in: base))
-        p.text(f.clientApp.bytes(in: base))
-        p.text(f.method.bytes(in: base))
-        p.text(f.tool.bytes(in: base))
-        p.text(f.argumentsDigest.bytes(in: base))
-        p.text(f.arguments.bytes(in: base))
-        p.text(f.decision.bytes(in: base))
-        p.text(f.reason.bytes(in: base))
-        p.int(f.httpStatus)
-        p.int(f.upstreamStatus)
-        p.double(f.latencyMilliseconds)
-        p.text(f.instance.bytes(in: base))
-        p.int(f.completed ? 1 : 0)
+    /// A row's fields in the column order of `insertSQL` (as `columnValues`): who asked for what
+    /// from `s`, how it ended from `o` (the columns the upsert below takes from a completion).
+    private static func bindColumns(subject s: JournalRecordView, outcome o: JournalRecordView, in base: UnsafeBufferPointer<UInt8>,
+                                    to p: inout SQLiteDatabase.Binder) {
+        p.double(s.time)
+        p.text(s.requestId.bytes(in: base))
+        p.text(s.tenant.bytes(in: base))
+        p.text(s.user.bytes(in: base))
+        p.text(s.clientApp.bytes(in: base))
+        p.text(s.method.bytes(in: base))
+        p.text(s.tool.bytes(in: base))
+        p.text(s.argumentsDigest.bytes(in: base))
+        p.text(s.arguments.bytes(in: base))
+        p.text(o.decision.bytes(in: base))
+        p.text(o.reason.bytes(in: base))
+        p.int(o.httpStatus)
+        p.int(o.upstreamStatus)
+        p.double(o.latencyMilliseconds)
+        p.text(s.instance.bytes(in: base))
+        p.int(o.completed ? 1 : 0)
     }
 
     /// `insertSQL`, and a completed record replacing its request id's unfinished one.
