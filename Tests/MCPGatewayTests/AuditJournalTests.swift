@@ -272,6 +272,31 @@ final class AuditJournalTests: XCTestCase {
         XCTAssertEqual(stored, [Self.completion(of: a)])
     }
 
+    /// A batch long enough for the multi-row inserts (32 and 8 rows a statement, then single
+    /// rows), with interleaved tool calls, repeats and a request id taken by two records: the
+    /// rows are those of one statement per frame.
+    func testAMultiRowBatchLeavesWhatOneStatementPerFrameLeaves() throws {
+        var journal: [AuditRecord] = []
+        var open: [AuditRecord] = []
+        for i in 0..<60 {
+            switch i % 5 {
+            case 0, 1:
+                let b = Self.begun("call-\(i)", time: Double(i))
+                journal.append(b)
+                open.append(b)
+            case 2: journal.append(Self.completion(of: open.removeFirst(), status: i % 2 == 0 ? 200 : 502))
+            case 3: journal.append(Self.record(i % 10 == 3 ? "call-0" : "plain-\(i)", time: Double(i)))
+            default: journal.append(open.first.map { Self.completion(of: $0) } ?? Self.record("plain-\(i)", time: Double(i)))
+            }
+        }
+        let multiRow = try drained(journal, batch: 256)
+        try FileManager.default.removeItem(atPath: storePath)
+        let oneByOne = try drained(journal, batch: 1)
+        XCTAssertEqual(multiRow, oneByOne)
+        XCTAssertEqual(multiRow.count, Set(journal.map(\.requestId)).count)
+        XCTAssertTrue(multiRow.contains { !$0.completed })
+    }
+
     /// A crash after the batch with the begun record was stored and before the journal was
     /// deleted: the next drain (any batch size) moves the whole journal again, the completion
     /// finishes the stored row, and nothing is stored twice.
