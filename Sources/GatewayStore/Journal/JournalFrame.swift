@@ -96,13 +96,12 @@ enum JournalFrame {
     private static func record(at start: Int, length: Int, in base: UnsafeBufferPointer<UInt8>) -> JournalRecordView? {
         let end = start + length
         var at = start
+        let raw = UnsafeRawPointer(base.baseAddress!)
+        // One unaligned load a field, not a shift per byte.
         func integer<T: FixedWidthInteger>(_: T.Type) -> T? {
-            let size = MemoryLayout<T>.size
-            guard end - at >= size else { return nil }
-            var n: T = 0
-            for i in 0..<size { n |= T(base[at + i]) << (i * 8) }
-            at += size
-            return n
+            guard end - at >= MemoryLayout<T>.size else { return nil }
+            defer { at += MemoryLayout<T>.size }
+            return T(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: T.self))
         }
         func text() -> JournalText? {
             guard let length = integer(UInt32.self) else { return nil }
