@@ -113,6 +113,26 @@ final class AuditJournalTests: XCTestCase {
         XCTAssertEqual(CRC32C.checksum(Array("123456789".utf8)), 0xE306_9283)
     }
 
+    /// Eight bytes at a time and the tail byte by byte agree with the bit-by-bit definition at
+    /// every length and alignment.
+    func testCRC32CAgreesWithTheBitwiseDefinition() {
+        func bitwise(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for b in bytes {
+                crc ^= UInt32(b)
+                for _ in 0..<8 { crc = crc & 1 != 0 ? 0x82F6_3B78 ^ (crc >> 1) : crc >> 1 }
+            }
+            return crc ^ 0xFFFF_FFFF
+        }
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<80).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        for start in 0..<8 {
+            for end in start...bytes.count {
+                XCTAssertEqual(CRC32C.checksum(bytes[start..<end]), bitwise(bytes[start..<end]), "bytes \(start)..<\(end)")
+            }
+        }
+    }
+
     func testTheRequestIdIndexMigrationKeepsEveryRowOfARepeatedId() throws {
         let db = try SQLiteDatabase(path: storePath)
         let earlier = SQLiteStore.migrations.count - 1
