@@ -8,29 +8,46 @@ enum JournalFrame {
     /// Far above any record (arguments are capped by the request body limit); a length beyond it is damage.
     static let maxPayloadBytes = 8 << 20
 
+    /// The frame of one record, written in place into one buffer of its exact size: the
+    /// worker runs this twice per tool call.
     static func encode(_ r: AuditRecord) -> [UInt8] {
-        var payload: [UInt8] = []
-        payload.reserveCapacity(160 + (r.arguments?.utf8.count ?? 0))
-        append(r.time.bitPattern, to: &payload)
-        append(r.latencyMilliseconds.bitPattern, to: &payload)
-        append(UInt64(bitPattern: Int64(r.httpStatus)), to: &payload)
-        append(r.upstreamStatus.map { UInt64(bitPattern: Int64($0)) } ?? noUpstreamStatus, to: &payload)
-        payload.append(r.completed ? 1 : 0)
-        // Field by field, without an array of them: this runs twice per tool call.
-        func text(_ text: String?) {
-            guard let text else { append(UInt32.max, to: &payload); return }
-            append(UInt32(text.utf8.count), to: &payload)
-            payload.append(contentsOf: text.utf8)
+        // Field by field, without an array of them.
+        func size(_ text: String?) -> Int { 4 + (text?.utf8.count ?? 0) }
+        let payloadBytes = fixedPayloadBytes + size(r.requestId) + size(r.decision) + size(r.instance) + size(r.tenant)
+            + size(r.user) + size(r.clientApp) + size(r.method) + size(r.tool) + size(r.argumentsDigest) + size(r.arguments)
+            + size(r.reason)
+        return [UInt8](unsafeUninitializedCapacity: headerBytes + payloadBytes) { buffer, initialized in
+            let raw = UnsafeMutableRawPointer(buffer.baseAddress!)
+            var at = headerBytes
+            func put<T: FixedWidthInteger>(_ n: T) {
+                raw.storeBytes(of: n.littleEndian, toByteOffset: at, as: T.self)
+                at += MemoryLayout<T>.size
+            }
+            func text(_ text: String?) {
+                guard let utf8 = text?.utf8 else { put(UInt32.max); return }
+                put(UInt32(utf8.count))
+                if utf8.withContiguousStorageIfAvailable({ (raw + at).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }) == nil {
+                    for (i, b) in utf8.enumerated() { raw.storeBytes(of: b, toByteOffset: at + i, as: UInt8.self) }
+                }
+                at += utf8.count
+            }
+            put(r.time.bitPattern)
+            put(r.latencyMilliseconds.bitPattern)
+            put(UInt64(bitPattern: Int64(r.httpStatus)))
+            put(r.upstreamStatus.map { UInt64(bitPattern: Int64($0)) } ?? noUpstreamStatus)
+            put(UInt8(r.completed ? 1 : 0))
+            text(r.requestId); text(r.decision); text(r.instance); text(r.tenant); text(r.user); text(r.clientApp)
+            text(r.method); text(r.tool); text(r.argumentsDigest); text(r.arguments); text(r.reason)
+            for (i, b) in magic.enumerated() { raw.storeBytes(of: b, toByteOffset: i, as: UInt8.self) }
+            raw.storeBytes(of: UInt32(payloadBytes).littleEndian, toByteOffset: 4, as: UInt32.self)
+            let crc = CRC32C.checksum(UnsafeBufferPointer(rebasing: buffer[headerBytes..<headerBytes + payloadBytes]))
+            raw.storeBytes(of: crc.littleEndian, toByteOffset: 8, as: UInt32.self)
+            initialized = headerBytes + payloadBytes
         }
-        text(r.requestId); text(r.decision); text(r.instance); text(r.tenant); text(r.user); text(r.clientApp)
-        text(r.method); text(r.tool); text(r.argumentsDigest); text(r.arguments); text(r.reason)
-        var frame = magic
-        frame.reserveCapacity(headerBytes + payload.count)
-        append(UInt32(payload.count), to: &frame)
-        append(CRC32C.checksum(payload), to: &frame)
-        frame.append(contentsOf: payload)
-        return frame
     }
+
+    /// Time, latency, HTTP and upstream status, completed.
+    private static let fixedPayloadBytes = 8 * 4 + 1
 
     /// What a journal's bytes hold: the records of its whole frames, and where the first
     /// frame that is not whole or not intact starts (nil when every byte was read).
@@ -136,10 +153,6 @@ enum JournalFrame {
         }
         while i < bytes.count && bytes[i] < 0x80 { i += 1 }
         return i == bytes.count || String(validating: bytes, as: UTF8.self) != nil
-    }
-
-    private static func append<T: FixedWidthInteger>(_ n: T, to bytes: inout [UInt8]) {
-        withUnsafeBytes(of: n.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     private static func readLittleEndian(_ bytes: UnsafeBufferPointer<UInt8>, _ at: Int) -> UInt32 {
