@@ -492,6 +492,22 @@ final class AuditJournalTests: XCTestCase {
         XCTAssertEqual(f.post(GatewayFixture.legacyBody("ping"), token: try f.token()).status, 503)
     }
 
+    /// An idle drain thread sleeps until the next orphan scan (25 intervals: 5 s here), and the
+    /// first record written wakes it: the record is in the store within about one interval,
+    /// long before that scan would have come round.
+    func testTheFirstRecordAfterAnIdleSpellWakesTheDrainThread() throws {
+        let store = try SQLiteStore(path: storePath)
+        let log = JournaledAuditLog(directory: journalDirectory, store: store, sampleLimiter: store, batchRecords: 256,
+                                    drainInterval: 0.2)
+        log.beginServing(background: true)
+        usleep(300_000)  // the start-up orphan scan is done; the thread sleeps
+        let written = Date()
+        try log.appendAudit(Self.record("after-idle"))
+        while try storedIds().isEmpty && Date().timeIntervalSince(written) < 4 { usleep(20_000) }
+        XCTAssertEqual(try storedIds(), ["after-idle"])
+        XCTAssertLessThan(Date().timeIntervalSince(written), 3.5, "drained by the wake-up, not by the next orphan scan")
+    }
+
     // MARK: Several processes
 
     static let childDirectoryVariable = "MCP_FCGI_TEST_JOURNAL_STORE"

@@ -10,10 +10,10 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
     let journal: AuditJournal
     private let store: AuditLog & AuditArchive
     private let sampleLimiter: RateLimiter
-    /// A drain runs when this many records wait, or every `drainInterval` seconds.
+    /// A drain runs when this many records wait, or `drainInterval` seconds after the first did.
     let batchRecords: Int
     let drainInterval: Double
-    /// Orphans (journals of processes that are gone) are looked for every this many drains.
+    /// Orphans (journals of processes that are gone) are looked for every this many `drainInterval`s.
     static let orphanScanEvery = 25
 
     private let wake = NSCondition()
@@ -127,33 +127,41 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
         do { try journal.drainOwn(into: store, batchRecords: batchRecords) } catch { report(error) }
     }
 
+    /// The drain thread sleeps until a record waits: the first record after a drain wakes it
+    /// (one wake-up a round, not one a record), and so does a full batch.
     @discardableResult
     private func write(_ record: AuditRecord) throws -> Int64 {
         let frames = try journal.append(record)
         wake.lock()
         waiting += 1
-        if waiting >= batchRecords { wake.signal() }
+        if waiting == 1 || waiting >= batchRecords { wake.signal() }
         wake.unlock()
         return frames
     }
 
     private func drainLoop() {
-        var round = 0
+        var nextScan = Date.distantPast
         while true {
-            drainRound(scanningOrphans: round % Self.orphanScanEvery == 0)
-            round += 1
+            let scanning = Date() >= nextScan
+            if scanning { nextScan = Date(timeIntervalSinceNow: drainInterval * Double(Self.orphanScanEvery)) }
+            drainRound(scanningOrphans: scanning, nextScan: nextScan)
         }
     }
 
     /// Kept out of line: the optimizer's loop passes take minutes over the loop with all this inlined.
     @inline(never)
-    private func drainRound(scanningOrphans: Bool) {
+    private func drainRound(scanningOrphans: Bool, nextScan: Date) {
         if scanningOrphans {
             do { try journal.drainOrphans(into: store, batchRecords: batchRecords) } catch { report(error) }
         }
         wake.lock()
-        let deadline = Date(timeIntervalSinceNow: drainInterval)
-        while waiting < batchRecords && wake.wait(until: deadline) {}
+        // Idle, it sleeps until a record waits or the next orphan scan is due; once a record
+        // waits, it drains within `drainInterval`, or at once when a batch is full.
+        while waiting == 0 && wake.wait(until: nextScan) {}
+        if waiting > 0 {
+            let deadline = Date(timeIntervalSinceNow: drainInterval)
+            while waiting < batchRecords && wake.wait(until: deadline) {}
+        }
         waiting = 0
         wake.unlock()
         do { try journal.drainOwn(into: store, batchRecords: batchRecords) } catch { report(error) }
