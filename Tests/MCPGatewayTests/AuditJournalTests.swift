@@ -2,6 +2,7 @@ import Foundation
 @testable import GatewayStore
 import XCTest
 @testable import MCPGateway
+import PostgresStore
 
 /// The per-process audit journal: frames read back exactly, damage is found and kept aside,
 /// drains move every record once (from several processes, after a crash), reads merge.
@@ -315,6 +316,24 @@ final class AuditJournalTests: XCTestCase {
         XCTAssertEqual(multiRow, oneByOne)
         XCTAssertEqual(multiRow.count, Set(journal.map(\.requestId)).count)
         XCTAssertTrue(multiRow.contains { !$0.completed })
+    }
+
+    /// PostgreSQL takes a batch as records (the protocol's default) and keeps one row per
+    /// request id itself: a journal drained into it, in one batch or frame by frame, leaves the
+    /// rows the SQLite drain leaves.
+    func testAJournalDrainsIntoPostgreSQLAsIntoSQLite() throws {
+        let a = Self.begun("a", time: 1), c = Self.begun("c", time: 3)
+        let journal = [a, Self.record("b", time: 2), c, Self.completion(of: c, status: 502), Self.completion(of: a),
+                       Self.begun("left-open", time: 4)]
+        let expected = try drained(journal, batch: 256)
+        for batch in [256, 2, 1] {
+            let store = try PostgresStore(settings: try freshPostgresSettings())
+            try leaveJournal(journal)
+            let log = JournaledAuditLog(directory: journalDirectory, store: store, sampleLimiter: store, batchRecords: batch,
+                                        drainInterval: 0.02)
+            XCTAssertEqual(try log.drainAll(), journal.count)
+            XCTAssertEqual(try store.audit(since: 0, tenant: nil, limit: 100), expected, "batch \(batch)")
+        }
     }
 
     /// A crash after the batch with the begun record was stored and before the journal was
