@@ -6,4 +6,7 @@ public protocol AuditArchive: AnyObject, Sendable {
     /// a record whose request id is already stored completed is skipped, and a completed
     /// record replaces the unfinished one (`completed` false) of the same request id.
     func archiveAudit(_ records: [AuditRecord]) throws
+    /// The same for a batch of journal frames (`JournalBatch`), as `archiveAudit(batch.records())`
+    /// unless the engine stores the frames' bytes directly.
+    func archiveAudit(_ batch: JournalBatch) throws
 }

@@ -2,6 +2,7 @@ import Foundation
 @testable import GatewayStore
 import XCTest
 @testable import MCPGateway
+import PostgresStore
 
 /// The per-process audit journal: frames read back exactly, damage is found and kept aside,
 /// drains move every record once (from several processes, after a crash), reads merge.
@@ -77,8 +78,60 @@ final class AuditJournalTests: XCTestCase {
         XCTAssertEqual(JournalFrame.decode(first + noMagic).damage, "no frame magic")
     }
 
+    /// The drain binds a frame's text bytes as they are, so a checksummed frame whose text is
+    /// not UTF-8 (no writer makes one) is damage, never a row.
+    func testAFrameWhoseTextIsNotUTF8IsDamage() {
+        let first = JournalFrame.encode(Self.record("kept"))
+        var bad = JournalFrame.encode(Self.record("caf\u{e9}-1"))
+        let at = try! XCTUnwrap(bad.firstIndex(of: 0xC3))
+        bad[at + 1] = 0x28  // a lead byte followed by no continuation byte
+        let crc = CRC32C.checksum(bad[JournalFrame.headerBytes...])
+        for i in 0..<4 { bad[8 + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) }
+        let reading = JournalFrame.decode(first + bad)
+        XCTAssertEqual(reading.records.map(\.requestId), ["kept"])
+        XCTAssertEqual(reading.damage, "a frame whose payload is not an audit record")
+        XCTAssertEqual(JournalFrame.decode(JournalFrame.encode(Self.record("caf\u{e9}-\u{1F600}"))).records.map(\.requestId),
+                       ["caf\u{e9}-\u{1F600}"])
+    }
+
+    /// What the drain hands the store: each field where it lies in the journal's bytes, read back
+    /// the same as the records, batch by batch.
+    func testABatchReadsItsFramesFromTheJournalBytes() {
+        let full = AuditRecord(time: 1_764_000_000.5, requestId: "req-1", instance: "contoso", tenant: "t", user: "u",
+                               clientApp: "app", method: "tools/call", tool: "whoami", argumentsDigest: "ab12", arguments: "{}",
+                               decision: "denied", reason: "forbidden", httpStatus: 403, upstreamStatus: 502,
+                               latencyMilliseconds: 2.25, completed: false)
+        let records = [full, Self.record("req-2"), Self.record("")]
+        let bytes = records.flatMap(JournalFrame.encode)
+        let scan = JournalFrame.scan(bytes)
+        XCTAssertNil(scan.damage)
+        XCTAssertEqual(scan.validBytes, bytes.count)
+        XCTAssertEqual(JournalBatch(bytes: bytes, frames: scan.frames[0..<3]).records(), records)
+        XCTAssertEqual(JournalBatch(bytes: bytes, frames: scan.frames[1..<3]).records(), Array(records[1...]))
+    }
+
     func testCRC32CMatchesTheStandardCheckValue() {
         XCTAssertEqual(CRC32C.checksum(Array("123456789".utf8)), 0xE306_9283)
+    }
+
+    /// Eight bytes at a time and the tail byte by byte agree with the bit-by-bit definition at
+    /// every length and alignment.
+    func testCRC32CAgreesWithTheBitwiseDefinition() {
+        func bitwise(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for b in bytes {
+                crc ^= UInt32(b)
+                for _ in 0..<8 { crc = crc & 1 != 0 ? 0x82F6_3B78 ^ (crc >> 1) : crc >> 1 }
+            }
+            return crc ^ 0xFFFF_FFFF
+        }
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<80).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        for start in 0..<8 {
+            for end in start...bytes.count {
+                XCTAssertEqual(CRC32C.checksum(bytes[start..<end]), bitwise(bytes[start..<end]), "bytes \(start)..<\(end)")
+            }
+        }
     }
 
     func testTheRequestIdIndexMigrationKeepsEveryRowOfARepeatedId() throws {
@@ -110,6 +163,23 @@ final class AuditJournalTests: XCTestCase {
         XCTAssertEqual(try log.drainAll(), 10)
         XCTAssertEqual(try storedIds(), (0..<10).map { "r\($0)" })
         XCTAssertEqual(try journalFiles(), [])
+    }
+
+    /// The drain binds the journal's bytes straight into the store's columns: every field, an
+    /// empty text apart from none, and non-ASCII text arrive as written.
+    func testADrainedRecordKeepsEveryFieldInTheStore() throws {
+        let store = try SQLiteStore(path: storePath)
+        let log = log(store)
+        let full = AuditRecord(time: 1_764_000_000.123456, requestId: "req-\u{e9}", instance: "contoso", tenant: "t", user: "",
+                               clientApp: "app", method: "tools/call", tool: "whoami", argumentsDigest: "ab12",
+                               arguments: "{\"q\":\"\u{fc}n\u{ef}code \\\" \\n\"}", decision: "denied", reason: "forbidden",
+                               httpStatus: 403, upstreamStatus: 502, latencyMilliseconds: 0.1 + 0.2, completed: true)
+        let bare = AuditRecord(time: 2, requestId: "bare", decision: "allowed", httpStatus: 200, latencyMilliseconds: 1,
+                               completed: false)
+        try log.appendAudit(full)
+        _ = try log.beginAudit(bare)
+        XCTAssertEqual(try log.drainAll(), 2)
+        XCTAssertEqual(try SQLiteStore(path: storePath).audit(since: 0, tenant: nil, limit: 10), [full, bare])
     }
 
     func testReadsMergeJournalAndStoreInOrderWithoutDuplicates() throws {
@@ -153,6 +223,142 @@ final class AuditJournalTests: XCTestCase {
         // An unfinished record arriving after the completed one does not undo it.
         try store.archiveAudit([Self.record("begun", time: 1, completed: false)])
         XCTAssertEqual(try SQLiteStore(path: storePath).audit(since: 0, tenant: nil, limit: 100).map(\.completed), [true, true, false])
+    }
+
+    // MARK: Begun and completed records in batches
+
+    static func begun(_ id: String, time: Double) -> AuditRecord {
+        AuditRecord(time: time, requestId: id, tenant: "t", user: "u", method: "tools/call", tool: "whoami",
+                    argumentsDigest: "d-\(id)", decision: "allowed", reason: "in progress", httpStatus: 0, latencyMilliseconds: 0,
+                    completed: false)
+    }
+
+    static func completion(of begun: AuditRecord, status: Int = 200) -> AuditRecord {
+        var r = begun
+        r.reason = status == 200 ? nil : "upstream failed"
+        r.httpStatus = status
+        r.upstreamStatus = status == 200 ? nil : 502
+        r.latencyMilliseconds = 4.5
+        r.completed = true
+        return r
+    }
+
+    /// A journal as a process that stopped would leave it (no lock held): an orphan to drain.
+    func leaveJournal(_ records: [AuditRecord], named name: String = "h-1-1-1.journal") throws {
+        try FileManager.default.createDirectory(atPath: journalDirectory, withIntermediateDirectories: true)
+        try Data(records.flatMap(JournalFrame.encode)).write(to: URL(fileURLWithPath: journalDirectory + "/" + name))
+    }
+
+    func drained(_ records: [AuditRecord], batch: Int) throws -> [AuditRecord] {
+        try leaveJournal(records)
+        let store = try SQLiteStore(path: storePath)
+        XCTAssertEqual(try log(store, batch: batch).drainAll(), records.count)
+        return try store.audit(since: 0, tenant: nil, limit: 100)
+    }
+
+    func testABegunRecordCompletedInTheSameBatchIsOneFinishedRow() throws {
+        let a = Self.begun("a", time: 1), c = Self.begun("c", time: 3)
+        let journal = [a, Self.record("b", time: 2), c, Self.completion(of: a), Self.completion(of: c, status: 502)]
+        let bytes = journal.flatMap(JournalFrame.encode)
+        let scan = JournalFrame.scan(bytes)
+        XCTAssertEqual(JournalBatch(bytes: bytes, frames: scan.frames[0..<5]).rows(),
+                       [.init(subject: 0, outcome: 3), .init(subject: 1, outcome: 1), .init(subject: 2, outcome: 4)])
+        // Split: the completion of c is in the next batch, where it is a row of its own.
+        XCTAssertEqual(JournalBatch(bytes: bytes, frames: scan.frames[0..<4]).rows(),
+                       [.init(subject: 0, outcome: 3), .init(subject: 1, outcome: 1), .init(subject: 2, outcome: 2)])
+        XCTAssertEqual(JournalBatch(bytes: bytes, frames: scan.frames[4..<5]).rows(), [.init(subject: 4, outcome: 4)])
+        let stored = try drained(journal, batch: 256)
+        XCTAssertEqual(stored, [Self.completion(of: a), Self.record("b", time: 2), Self.completion(of: c, status: 502)])
+    }
+
+    /// Batches of one frame each (an insert, then an update, per tool call) leave what one
+    /// coalesced batch leaves, row for row, in the same order.
+    func testBegunAndCompletedInSeparateBatchesLeaveTheSameRows() throws {
+        let a = Self.begun("a", time: 1), c = Self.begun("c", time: 3)
+        let journal = [a, Self.record("b", time: 2), c, Self.completion(of: c, status: 502), Self.completion(of: a),
+                       Self.begun("left-open", time: 4)]
+        let coalesced = try drained(journal, batch: 256)
+        try FileManager.default.removeItem(atPath: storePath)
+        let separate = try drained(journal, batch: 1)
+        XCTAssertEqual(separate, coalesced)
+        XCTAssertEqual(coalesced.map(\.requestId), ["a", "b", "c", "left-open"])
+        XCTAssertEqual(coalesced.map(\.completed), [true, true, true, false])
+        XCTAssertEqual(coalesced[2], Self.completion(of: c, status: 502))
+    }
+
+    /// A repeated begun record or completion within a batch changes nothing the first did not.
+    func testRepeatsWithinABatchAreLeftToTheIdempotentInsert() throws {
+        let a = Self.begun("a", time: 1)
+        let stored = try drained([a, a, Self.completion(of: a), Self.completion(of: a, status: 502), a], batch: 256)
+        XCTAssertEqual(stored, [Self.completion(of: a)])
+    }
+
+    /// A batch long enough for the multi-row inserts (32 and 8 rows a statement, then single
+    /// rows), with interleaved tool calls, repeats and a request id taken by two records: the
+    /// rows are those of one statement per frame.
+    func testAMultiRowBatchLeavesWhatOneStatementPerFrameLeaves() throws {
+        var journal: [AuditRecord] = []
+        var open: [AuditRecord] = []
+        for i in 0..<60 {
+            switch i % 5 {
+            case 0, 1:
+                let b = Self.begun("call-\(i)", time: Double(i))
+                journal.append(b)
+                open.append(b)
+            case 2: journal.append(Self.completion(of: open.removeFirst(), status: i % 2 == 0 ? 200 : 502))
+            case 3: journal.append(Self.record(i % 10 == 3 ? "call-0" : "plain-\(i)", time: Double(i)))
+            default: journal.append(open.first.map { Self.completion(of: $0) } ?? Self.record("plain-\(i)", time: Double(i)))
+            }
+        }
+        let multiRow = try drained(journal, batch: 256)
+        try FileManager.default.removeItem(atPath: storePath)
+        let oneByOne = try drained(journal, batch: 1)
+        XCTAssertEqual(multiRow, oneByOne)
+        XCTAssertEqual(multiRow.count, Set(journal.map(\.requestId)).count)
+        XCTAssertTrue(multiRow.contains { !$0.completed })
+    }
+
+    /// PostgreSQL takes a batch as records (the protocol's default) and keeps one row per
+    /// request id itself: a journal drained into it, in one batch or frame by frame, leaves the
+    /// rows the SQLite drain leaves.
+    func testAJournalDrainsIntoPostgreSQLAsIntoSQLite() throws {
+        let a = Self.begun("a", time: 1), c = Self.begun("c", time: 3)
+        let journal = [a, Self.record("b", time: 2), c, Self.completion(of: c, status: 502), Self.completion(of: a),
+                       Self.begun("left-open", time: 4)]
+        let expected = try drained(journal, batch: 256)
+        for batch in [256, 2, 1] {
+            let store = try PostgresStore(settings: try freshPostgresSettings())
+            try leaveJournal(journal)
+            let log = JournaledAuditLog(directory: journalDirectory, store: store, sampleLimiter: store, batchRecords: batch,
+                                        drainInterval: 0.02)
+            XCTAssertEqual(try log.drainAll(), journal.count)
+            XCTAssertEqual(try store.audit(since: 0, tenant: nil, limit: 100), expected, "batch \(batch)")
+        }
+    }
+
+    /// A crash after the batch with the begun record was stored and before the journal was
+    /// deleted: the next drain (any batch size) moves the whole journal again, the completion
+    /// finishes the stored row, and nothing is stored twice.
+    func testACrashBetweenTheBegunAndTheCompletedBatchIsFinishedByTheRedrain() throws {
+        let a = Self.begun("a", time: 1)
+        let store = try SQLiteStore(path: storePath)
+        XCTAssertEqual(try drained([a, Self.record("b", time: 2)], batch: 2).map(\.completed), [false, true])
+        try leaveJournal([a, Self.record("b", time: 2), Self.completion(of: a), Self.record("d", time: 4)])
+        for batch in [256, 2] {
+            XCTAssertEqual(try log(store, batch: batch).drainAll(), 4)
+            XCTAssertEqual(try store.audit(since: 0, tenant: nil, limit: 100),
+                           [Self.completion(of: a), Self.record("b", time: 2), Self.record("d", time: 4)], "batch \(batch)")
+            try leaveJournal([a, Self.record("b", time: 2), Self.completion(of: a), Self.record("d", time: 4)])
+        }
+    }
+
+    /// The process dies after its begun record was moved and before the tool's answer: the row
+    /// stays unfinished, and a later journal's completion of another request leaves it so.
+    func testABegunRecordWhoseProcessDiedStaysUnfinished() throws {
+        let a = Self.begun("a", time: 1)
+        XCTAssertEqual(try drained([a], batch: 256), [a])
+        let b = Self.begun("b", time: 2)
+        XCTAssertEqual(try drained([b, Self.completion(of: b)], batch: 256), [a, Self.completion(of: b)])
     }
 
     func testOrphansArePickedUpOnlyOnceTheirWriterIsGone() throws {
@@ -411,6 +617,22 @@ final class AuditJournalTests: XCTestCase {
         let deadline = Date(timeIntervalSinceNow: 10)
         while try storedIds() == ["old"] && Date() < deadline { usleep(10_000) }
         XCTAssertEqual(try storedIds(), [])
+    }
+
+    /// An idle drain thread sleeps until its idle wake-up (25 intervals: 5 s here), and the
+    /// first record written wakes it: the record is in the store within about one interval,
+    /// long before that scan would have come round.
+    func testTheFirstRecordAfterAnIdleSpellWakesTheDrainThread() throws {
+        let store = try SQLiteStore(path: storePath)
+        let log = JournaledAuditLog(directory: journalDirectory, store: store, sampleLimiter: store, batchRecords: 256,
+                                    drainInterval: 0.2)
+        log.beginServing(background: true)
+        usleep(300_000)  // the start-up orphan scan is done; the thread sleeps
+        let written = Date()
+        try log.appendAudit(Self.record("after-idle"))
+        while try storedIds().isEmpty && Date().timeIntervalSince(written) < 4 { usleep(20_000) }
+        XCTAssertEqual(try storedIds(), ["after-idle"])
+        XCTAssertLessThan(Date().timeIntervalSince(written), 3.5, "drained by the wake-up, not by the idle one")
     }
 
     // MARK: Several processes

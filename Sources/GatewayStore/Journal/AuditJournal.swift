@@ -175,17 +175,25 @@ final class AuditJournal: @unchecked Sendable {
         return names.filter { $0.hasSuffix(Self.suffix) || (includingUnrenamed && $0.hasSuffix(Self.unrenamedSuffix)) }.sorted()
     }
 
+    /// The whole file, read into one buffer of its size (a writer may still be appending: what
+    /// comes after the size read is left for the next read).
     @inline(never)
     private static func contents(of fd: Int32, name: String) throws -> [UInt8] {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(bytes.count)) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw StoreError("cannot read the audit journal \(name): \(String(cString: strerror(errno)))") }
-            if n == 0 { return bytes }
-            bytes += chunk[0..<n]
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw StoreError("cannot read the audit journal \(name): \(String(cString: strerror(errno)))") }
+        let size = Int(st.st_size)
+        var failure: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            while initialized < size {
+                let n = pread(fd, buffer.baseAddress! + initialized, size - initialized, off_t(initialized))
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { failure = errno }
+                if n <= 0 { break }
+                initialized += n
+            }
         }
+        guard failure == 0 else { throw StoreError("cannot read the audit journal \(name): \(String(cString: strerror(failure)))") }
+        return bytes
     }
 
     // MARK: Draining
@@ -293,19 +301,19 @@ final class AuditJournal: @unchecked Sendable {
     @inline(never)
     private func drain(fd: Int32, name: String, into archive: AuditArchive, batchRecords: Int) throws -> Int {
         let bytes = try Self.contents(of: fd, name: name)
-        let reading = JournalFrame.decode(bytes)
-        if let damage = reading.damage {
-            try keepTornTail(Array(bytes[reading.validBytes...]), of: name, damage: damage, framesKept: reading.records.count)
+        let scan = JournalFrame.scan(bytes)
+        if let damage = scan.damage {
+            try keepTornTail(Array(bytes[scan.validBytes...]), of: name, damage: damage, framesKept: scan.frames.count)
         }
         var start = 0
-        while start < reading.records.count {
-            let end = min(start + max(1, batchRecords), reading.records.count)
-            try archive.archiveAudit(Array(reading.records[start..<end]))
+        while start < scan.frames.count {
+            let end = min(start + max(1, batchRecords), scan.frames.count)
+            try archive.archiveAudit(JournalBatch(bytes: bytes, frames: scan.frames[start..<end]))
             start = end
         }
         let dir = try openDirectory(create: false)
         guard unlinkat(dir, name, 0) == 0 || errno == ENOENT else { throw fileError("cannot delete the drained audit journal", name) }
-        return reading.records.count
+        return scan.frames.count
     }
 
     @inline(never)

@@ -10,12 +10,15 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
     let journal: AuditJournal
     private let store: AuditLog & AuditArchive
     private let sampleLimiter: RateLimiter
-    /// A drain runs when this many records wait, or every `drainInterval` seconds.
+    /// A drain runs when this many records wait, or `drainInterval` seconds after the first did.
     let batchRecords: Int
     let drainInterval: Double
     /// How long a drain outside the background step (at exit, by a command) waits for another
     /// process's drain to finish before it leaves the journals to that one.
     static let foregroundDrainWait = 5.0
+    /// An idle drain thread still wakes this many `drainInterval`s apart, for journals other
+    /// processes left (closed, or of processes that are gone).
+    static let idleWakeEvery = 25
 
     private let wake = NSCondition()
     private var waiting = 0
@@ -144,27 +147,34 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
         do { try journal.drain(into: store, batchRecords: batchRecords, waitingUpTo: Self.foregroundDrainWait) } catch { report(error) }
     }
 
+    /// The drain thread sleeps until a record waits: the first record after a drain wakes it
+    /// (one wake-up a round, not one a record), and so does a full batch.
     @discardableResult
     private func write(_ record: AuditRecord) throws -> Int64 {
         let frames = try journal.append(record)
         wake.lock()
         waiting += 1
-        if waiting >= batchRecords { wake.signal() }
+        if waiting == 1 || waiting >= batchRecords { wake.signal() }
         wake.unlock()
         return frames
     }
 
     private func drainLoop() {
-        while true { drainRound() }
+        while true { drainRound(idleUntil: Date(timeIntervalSinceNow: drainInterval * Double(Self.idleWakeEvery))) }
     }
 
     /// Kept out of line: the optimizer's loop passes take minutes over the loop with all this inlined.
     /// Never waits for another process's drain: that one moves this process's journal too.
     @inline(never)
-    private func drainRound() {
+    private func drainRound(idleUntil: Date) {
         wake.lock()
-        let deadline = Date(timeIntervalSinceNow: drainInterval)
-        while waiting < batchRecords && wake.wait(until: deadline) {}
+        // Idle, it sleeps until a record waits or `idleUntil`; once a record
+        // waits, it drains within `drainInterval`, or at once when a batch is full.
+        while waiting == 0 && wake.wait(until: idleUntil) {}
+        if waiting > 0 {
+            let deadline = Date(timeIntervalSinceNow: drainInterval)
+            while waiting < batchRecords && wake.wait(until: deadline) {}
+        }
         waiting = 0
         let prune = pruneBefore
         pruneBefore = nil

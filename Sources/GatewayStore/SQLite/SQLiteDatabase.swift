@@ -134,6 +134,51 @@ final class SQLiteDatabase: @unchecked Sendable {
     }
 }
 
+extension SQLiteDatabase {
+    /// Binds a statement's parameters in order. Text bound from bytes is not copied
+    /// (`SQLITE_STATIC`): the caller keeps the bytes alive until the statement has run.
+    struct Binder {
+        let statement: OpaquePointer
+        private(set) var index: Int32 = 1
+
+        init(statement: OpaquePointer) { self.statement = statement }
+
+        mutating func text(_ bytes: UnsafeBufferPointer<UInt8>?) {
+            defer { index += 1 }
+            guard let bytes else { sqlite3_bind_null(statement, index); return }
+            guard let start = bytes.baseAddress else { sqlite3_bind_text(statement, index, "", 0, mcp_sqlite_transient()); return }
+            UnsafeRawPointer(start).withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+                _ = sqlite3_bind_text(statement, index, $0, Int32(bytes.count), nil)
+            }
+        }
+
+        mutating func int(_ n: Int64?) {
+            if let n { sqlite3_bind_int64(statement, index, n) } else { sqlite3_bind_null(statement, index) }
+            index += 1
+        }
+
+        mutating func double(_ d: Double) {
+            sqlite3_bind_double(statement, index, d)
+            index += 1
+        }
+    }
+
+    /// Runs a statement from `prepared` that returns no rows, its parameters bound by `bind`.
+    /// Callers hold the lock via `transaction`.
+    func run(_ statement: OpaquePointer, binding bind: (inout Binder) -> Void) throws {
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        var binder = Binder(statement: statement)
+        bind(&binder)
+        let rc = sqlite3_step(statement)
+        guard rc == SQLITE_DONE else {
+            throw StoreError(rc == SQLITE_ROW ? "store: the statement returned rows" : "store: \(String(cString: sqlite3_errmsg(db)))")
+        }
+    }
+}
+
 extension SQLiteDatabase.Value {
     static func optional(_ s: String?) -> Self { s.map { .text($0) } ?? .null }
     static func optional(_ d: Double?) -> Self { d.map { .double($0) } ?? .null }
