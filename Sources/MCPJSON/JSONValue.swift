@@ -77,7 +77,9 @@ public enum JSONValue: Equatable, Sendable {
 public struct JSONObject: Equatable, Sendable, Sequence {
     private var pairs: [(key: String, value: JSONValue)] = []
     private var index: [String: Int]?
-    private static let indexThreshold = 12
+    /// Objects the gateway builds itself (a principal, a tool's result) reach sixteen keys; below
+    /// this a linear scan is cheaper than hashing every key into an index.
+    private static let indexThreshold = 32
 
     public init() {}
 

@@ -13,6 +13,14 @@ public final class GatewayMetrics: UpstreamObserver, @unchecked Sendable {
     let instanceLabel: String
     /// Marks this instance's upstream errors in the shared error ring (empty with one instance).
     let errorTag: String
+    /// Series names counted on every request, built once instead of by interpolation each time.
+    private let tokenCacheHit: String, tokenCacheMiss: String
+    private let requestSeriesLock = NSLock()
+    private var requestSeries: [RequestSeriesKey: String] = [:]
+    private struct RequestSeriesKey: Hashable { let method: String, tool: String, status: Int }
+    /// The label sets are fixed (known methods, registered tools, statuses), so this stays small;
+    /// past the bound names are built each time rather than kept.
+    private static let requestSeriesKept = 512
 
     private func series(_ name: String, _ labels: String = "") -> String {
         let all = instanceLabel + labels
@@ -33,6 +41,10 @@ public final class GatewayMetrics: UpstreamObserver, @unchecked Sendable {
         self.counters = counters
         self.instanceLabel = instance.map { "instance=\"\(Self.labelSafe($0))\"," } ?? ""
         self.errorTag = instance.map { "[\(Self.labelSafe($0))] " } ?? ""
+        let all = instanceLabel
+        func named(_ labels: String) -> String { "mcp_token_cache_lookups_total{\(all)\(labels)}" }
+        tokenCacheHit = named("result=\"hit\"")
+        tokenCacheMiss = named("result=\"miss\"")
     }
 
     /// The counters file every process of an installation maps.
@@ -57,7 +69,14 @@ public final class GatewayMetrics: UpstreamObserver, @unchecked Sendable {
         guard let counters else { return }
         let m = method.map { Self.knownMethods.contains($0) ? $0 : "other" } ?? "none"
         let t = tool.map(Self.labelSafe) ?? ""
-        counters.add(series("mcp_requests_total", "method=\"\(m)\",tool=\"\(t)\",status=\"\(Self.statusLabel(status))\""))
+        let key = RequestSeriesKey(method: m, tool: t, status: status)
+        if let name = requestSeriesLock.withLock({ requestSeries[key] }) {
+            counters.add(name)
+            return
+        }
+        let name = series("mcp_requests_total", "method=\"\(m)\",tool=\"\(t)\",status=\"\(Self.statusLabel(status))\"")
+        requestSeriesLock.withLock { if requestSeries.count < Self.requestSeriesKept { requestSeries[key] = name } }
+        counters.add(name)
     }
 
     public func recordHTTPRequest(path: String, status: Int) {
@@ -72,7 +91,7 @@ public final class GatewayMetrics: UpstreamObserver, @unchecked Sendable {
     }
 
     public func recordTokenCache(hit: Bool) {
-        counters?.add(series("mcp_token_cache_lookups_total", hit ? "result=\"hit\"" : "result=\"miss\""))
+        counters?.add(hit ? tokenCacheHit : tokenCacheMiss)
     }
 
     public func recordRateLimited() { counters?.add(series("mcp_rate_limit_rejections_total")) }
