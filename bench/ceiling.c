@@ -2,10 +2,12 @@
  * Built like mcp-fcgi's front end (worker threads, each with its own FCGX_Request, all of
  * them waiting in accept() at once, which libfcgi on Linux does without a lock), it reads the
  * request and answers a fixed small JSON document, so the difference to mcp-fcgi is the
- * gateway's own work.
+ * gateway's own work. With `serialised` it takes a mutex around each fresh accept, as
+ * libfcgi's threaded example does (and mcp-fcgi did until it measured the cost): the reference
+ * the earlier benchmark rows were measured against.
  *
  *   gcc -O2 -pthread -o ceiling bench/ceiling.c -lfcgi
- *   ./ceiling /path/to.sock [workers]
+ *   ./ceiling /path/to.sock [workers] [serialised]
  */
 #include <fcgiapp.h>
 #include <pthread.h>
@@ -15,6 +17,8 @@
 #include <sys/stat.h>
 
 static int listen_fd;
+static int serialised;
+static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char body[] =
     "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"ceiling\"}],\"isError\":false}}";
@@ -25,7 +29,10 @@ static void *worker(void *unused) {
     if (FCGX_InitRequest(&request, listen_fd, 0) != 0) return NULL;
     char buffer[16384];
     for (;;) {
+        int locked = serialised && request.ipcFd < 0;
+        if (locked) pthread_mutex_lock(&accept_lock);
         int rc = FCGX_Accept_r(&request);
+        if (locked) pthread_mutex_unlock(&accept_lock);
         if (rc < 0) continue;
         while (FCGX_GetStr(buffer, sizeof buffer, request.in) > 0) {}
         FCGX_FPrintF(request.out, "Status: 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
@@ -36,8 +43,9 @@ static void *worker(void *unused) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) { fprintf(stderr, "usage: %s SOCKET [WORKERS]\n", argv[0]); return 64; }
+    if (argc < 2) { fprintf(stderr, "usage: %s SOCKET [WORKERS] [serialised]\n", argv[0]); return 64; }
     int workers = argc > 2 ? atoi(argv[2]) : 4;
+    serialised = argc > 3 && strcmp(argv[3], "serialised") == 0;
     if (workers < 1 || workers > 256) { fprintf(stderr, "workers must be 1 to 256\n"); return 64; }
     if (FCGX_Init() != 0) return 71;
     listen_fd = FCGX_OpenSocket(argv[1], 128);
