@@ -48,8 +48,8 @@ let package = Package(
         // and the state directory with its private files.
         .target(name: "GatewaySupport", dependencies: ["MCPJSON"], swiftSettings: v5),
 
-        // SHA-256, secure random, signatures, keys, X.509, AES-GCM over libcrypto.
-        .target(name: "GatewayCrypto", dependencies: ["COpenSSL", "GatewaySupport"], swiftSettings: v5),
+        // SHA-256, secure random, signatures, keys, X.509, AES-GCM over libcrypto (MCPJSON for base64).
+        .target(name: "GatewayCrypto", dependencies: ["COpenSSL", "GatewaySupport", "MCPJSON"], swiftSettings: v5),
 
         // Bearer-token verification: JWS, JWKS fetching (over any `HTTPFetching`) and caching, Entra claims policy.
         .target(name: "EntraAuth", dependencies: ["MCPJSON", "GatewayCrypto", "GatewaySupport"], swiftSettings: v5),
@@ -92,7 +92,7 @@ let package = Package(
         .target(name: "MCPGatewayTesting", dependencies: ["EntraAuth", "GatewayCrypto", "MCPJSON"], swiftSettings: v5),
 
         .testTarget(name: "MCPJSONTests", dependencies: ["MCPJSON"], swiftSettings: v5),
-        .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto", "MCPGatewayTesting"], swiftSettings: v5),
+        .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto", "MCPGatewayTesting", "MCPJSON"], swiftSettings: v5),
         .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "GatewayCrypto", "UpstreamHTTP", "MCPGatewayTesting"],
                     swiftSettings: v5),
         .testTarget(name: "FastCGIFrontTests", dependencies: ["FastCGIFront", "GatewaySupport"], swiftSettings: v5),
