@@ -147,10 +147,25 @@ final class AuditJournal: @unchecked Sendable {
     }
 
     private func journalNames(includingUnrenamed: Bool) throws -> [String] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
+        guard let names = Self.entries(of: directory) else {
             throw StoreError("cannot list the audit journal directory \(directory)")
         }
         return names.filter { $0.hasSuffix(Self.suffix) || (includingUnrenamed && $0.hasSuffix(Self.unrenamedSuffix)) }.sorted()
+    }
+
+    /// The names in a directory but "." and "..", with opendir/readdir (FileManager's listing
+    /// costs every CGI start about 0.25 M instructions); nil when it cannot be listed.
+    static func entries(of path: String) -> [String]? {
+        guard let dir = opendir(path) else { return nil }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
     }
 
     @inline(never)
@@ -268,8 +283,8 @@ final class AuditJournal: @unchecked Sendable {
     }
 
     static func status(directory: String) -> Status {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        let torn = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/" + tornDirectory)) ?? []
+        let names = Self.entries(of: directory) ?? []
+        let torn = Self.entries(of: directory + "/" + tornDirectory) ?? []
         var status = Status(pendingJournals: names.filter { $0.hasSuffix(suffix) }.sorted(), tornTails: torn.sorted())
         for name in status.pendingJournals {
             let backlog = backlog(of: directory + "/" + name)
