@@ -27,11 +27,17 @@ static void (*p_clear)(PGresult *);
 static void (*p_freemem)(void *);
 static void (*p_conninfo_free)(PQconninfoOption *);
 
-static void *resolve(void *lib, const char *name) {
-    void *f = dlsym(lib, name);
-    if (!f && !load_error[0]) snprintf(load_error, sizeof load_error, "libpq.so.5 has no %s", name);
-    return f;
-}
+// Every function this target forwards, by name, and where its address goes.
+static const struct { const char *name; void **slot; } functions[] = {
+    {"PQconnectdbParams", (void **)&p_connectdb_params}, {"PQconninfoParse", (void **)&p_conninfo_parse},
+    {"PQstatus", (void **)&p_status}, {"PQtransactionStatus", (void **)&p_transaction_status},
+    {"PQerrorMessage", (void **)&p_error_message}, {"PQserverVersion", (void **)&p_server_version},
+    {"PQfinish", (void **)&p_finish}, {"PQexec", (void **)&p_exec}, {"PQexecParams", (void **)&p_exec_params},
+    {"PQresultStatus", (void **)&p_result_status}, {"PQresultErrorField", (void **)&p_result_error_field},
+    {"PQntuples", (void **)&p_ntuples}, {"PQnfields", (void **)&p_nfields}, {"PQgetisnull", (void **)&p_getisnull},
+    {"PQgetvalue", (void **)&p_getvalue}, {"PQclear", (void **)&p_clear}, {"PQfreemem", (void **)&p_freemem},
+    {"PQconninfoFree", (void **)&p_conninfo_free},
+};
 
 static void load(void) {
     // The soname the build linked against before (libpq5, headers from libpq-dev).
@@ -40,44 +46,30 @@ static void load(void) {
         snprintf(load_error, sizeof load_error, "cannot load libpq.so.5 (Debian package libpq5): %s", dlerror());
         return;
     }
-    p_connectdb_params = resolve(lib, "PQconnectdbParams");
-    p_conninfo_parse = resolve(lib, "PQconninfoParse");
-    p_status = resolve(lib, "PQstatus");
-    p_transaction_status = resolve(lib, "PQtransactionStatus");
-    p_error_message = resolve(lib, "PQerrorMessage");
-    p_server_version = resolve(lib, "PQserverVersion");
-    p_finish = resolve(lib, "PQfinish");
-    p_exec = resolve(lib, "PQexec");
-    p_exec_params = resolve(lib, "PQexecParams");
-    p_result_status = resolve(lib, "PQresultStatus");
-    p_result_error_field = resolve(lib, "PQresultErrorField");
-    p_ntuples = resolve(lib, "PQntuples");
-    p_nfields = resolve(lib, "PQnfields");
-    p_getisnull = resolve(lib, "PQgetisnull");
-    p_getvalue = resolve(lib, "PQgetvalue");
-    p_clear = resolve(lib, "PQclear");
-    p_freemem = resolve(lib, "PQfreemem");
-    p_conninfo_free = resolve(lib, "PQconninfoFree");
-    if (load_error[0]) return;
+    for (size_t i = 0; i < sizeof functions / sizeof functions[0]; i++) {
+        *functions[i].slot = dlsym(lib, functions[i].name);
+        if (!*functions[i].slot) {
+            snprintf(load_error, sizeof load_error, "libpq.so.5 has no %s", functions[i].name);
+            return;
+        }
+    }
     loaded = 1;
 }
 
-int mcp_pq_load(void) {
+// Loads libpq once per process; whether it is usable.
+static int ensure_loaded(void) {
     pthread_once(&once, load);
-    return loaded ? 0 : -1;
+    return loaded;
 }
 
-const char *mcp_pq_load_error(void) {
-    pthread_once(&once, load);
-    return load_error[0] ? load_error : NULL;
-}
+const char *mcp_pq_load_error(void) { return ensure_loaded() ? NULL : load_error; }
 
 PGconn *mcp_pq_connectdb_params(const char *const *keywords, const char *const *values, int expand_dbname) {
-    return mcp_pq_load() == 0 ? p_connectdb_params(keywords, values, expand_dbname) : NULL;
+    return ensure_loaded() ? p_connectdb_params(keywords, values, expand_dbname) : NULL;
 }
 PQconninfoOption *mcp_pq_conninfo_parse(const char *conninfo, char **errmsg) {
     if (errmsg) *errmsg = NULL;
-    return mcp_pq_load() == 0 ? p_conninfo_parse(conninfo, errmsg) : NULL;
+    return ensure_loaded() ? p_conninfo_parse(conninfo, errmsg) : NULL;
 }
 
 ConnStatusType mcp_pq_status(const PGconn *conn) { return p_status(conn); }

@@ -6,10 +6,8 @@
 // own header (libpq-dev); the calls go through these wrappers.
 #include <postgresql/libpq-fe.h>
 
-/// Loads libpq, once per process; 0 on success. Loading is also what the two calls below that
-/// take no handle do first: they fail (NULL) when libpq cannot be loaded.
-int mcp_pq_load(void);
-/// Why loading failed, or NULL.
+/// Loads libpq, once per process: NULL when it is usable, else why not. The two calls below
+/// that take no handle load it first too, and fail (NULL) when it cannot be loaded.
 const char *mcp_pq_load_error(void);
 
 PGconn *mcp_pq_connectdb_params(const char *const *keywords, const char *const *values, int expand_dbname);
