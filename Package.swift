@@ -5,8 +5,8 @@ import PackageDescription
 //   libfcgi    CFastCGI         -> FastCGIFront
 //   libcrypto  COpenSSL         -> GatewayCrypto
 //   SQLite     CSQLite          -> GatewayStore
-//   libpq      CLibPQ           -> PostgresStore
-//   libcurl    CCurl            -> UpstreamHTTP
+//   libpq      CLibPQ           -> PostgresStore   (dlopen on first use)
+//   libcurl    CCurl            -> UpstreamHTTP    (dlopen on first use)
 //   (ours)     CSharedCounters  -> SharedMetrics
 //   (ours)     CSharedBuckets   -> GatewayStore
 // ARCHITECTURE.md has the request path and what each target may import.
@@ -32,10 +32,10 @@ let package = Package(
                        providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
-        .systemLibrary(name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq",
-                       providers: [.apt(["libpq-dev"])]),
         // libcurl (headers from libcurl4-openssl-dev), loaded with dlopen on first use.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl")]),
+        // libpq (headers from libpq-dev), loaded with dlopen on first use: a SQLite deployment never loads it.
+        .target(name: "CLibPQ", linkerSettings: [.linkedLibrary("dl")]),
         // Counters in a file mapped by every process, with atomic adds (metrics).
         .target(name: "CSharedCounters"),
         // Token buckets in a file mapped by every process, under a robust process-shared mutex (rate limits).
@@ -48,8 +48,8 @@ let package = Package(
         // and the state directory with its private files.
         .target(name: "GatewaySupport", dependencies: ["MCPJSON"], swiftSettings: v5),
 
-        // SHA-256, secure random, signatures, keys, X.509, AES-GCM over libcrypto.
-        .target(name: "GatewayCrypto", dependencies: ["COpenSSL", "GatewaySupport"], swiftSettings: v5),
+        // SHA-256, secure random, signatures, keys, X.509, AES-GCM over libcrypto (MCPJSON for base64).
+        .target(name: "GatewayCrypto", dependencies: ["COpenSSL", "GatewaySupport", "MCPJSON"], swiftSettings: v5),
 
         // Bearer-token verification: JWS, JWKS fetching (over any `HTTPFetching`) and caching, Entra claims policy.
         .target(name: "EntraAuth", dependencies: ["MCPJSON", "GatewayCrypto", "GatewaySupport"], swiftSettings: v5),
@@ -92,7 +92,7 @@ let package = Package(
         .target(name: "MCPGatewayTesting", dependencies: ["EntraAuth", "GatewayCrypto", "MCPJSON"], swiftSettings: v5),
 
         .testTarget(name: "MCPJSONTests", dependencies: ["MCPJSON"], swiftSettings: v5),
-        .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto", "MCPGatewayTesting"], swiftSettings: v5),
+        .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto", "MCPGatewayTesting", "MCPJSON"], swiftSettings: v5),
         .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "GatewayCrypto", "UpstreamHTTP", "MCPGatewayTesting"],
                     swiftSettings: v5),
         .testTarget(name: "FastCGIFrontTests", dependencies: ["FastCGIFront", "GatewaySupport"], swiftSettings: v5),

@@ -10,13 +10,52 @@ package final class PrivateKey: @unchecked Sendable {
     deinit { EVP_PKEY_free(pkey) }
 
     /// The first private key in unencrypted PEM (PKCS#8 or traditional); `rejected` otherwise.
+    /// An RSA key alone in its file is read without OpenSSL's decoders (`RSAPrivateKeyNumbers`).
     package convenience init(pem: [UInt8]) throws(CryptoError) {
+        if let numbers = RSAPrivateKeyNumbers.parse(pem: pem) {
+            self.init(pkey: try Self.importRSA(numbers))
+            return
+        }
         guard let pkey = readingMemoryBIO(pem, { PEM_read_bio_PrivateKey($0, nil, nil, nil) }) else {
             ERR_clear_error()
             throw CryptoError(.rejected, "not an unencrypted PEM private key")
         }
         self.init(pkey: pkey)
     }
+
+    /// The key OpenSSL's RSA key manager makes of `numbers` (EVP_PKEY_fromdata), as it would from DER.
+    private static func importRSA(_ numbers: RSAPrivateKeyNumbers) throws(CryptoError) -> OpaquePointer {
+        let fields: [(StaticString, [UInt8])] = [
+            ("n", numbers.n), ("e", numbers.e), ("d", numbers.d), ("rsa-factor1", numbers.p), ("rsa-factor2", numbers.q),
+            ("rsa-exponent1", numbers.dp), ("rsa-exponent2", numbers.dq), ("rsa-coefficient1", numbers.qinv),
+        ]
+        var bignums: [OpaquePointer] = []
+        defer { bignums.forEach { BN_clear_free($0) } }
+        for (_, bytes) in fields {
+            guard let bn = BN_bin2bn(bytes, Int32(bytes.count), nil) else { throw .outOfMemory }
+            bignums.append(bn)
+        }
+        guard let bld = OSSL_PARAM_BLD_new() else { throw .outOfMemory }
+        defer { OSSL_PARAM_BLD_free(bld) }
+        for ((name, _), bn) in zip(fields, bignums) {
+            // The name must outlive OSSL_PARAM_BLD_to_param: a StaticString's bytes do.
+            let key = UnsafeRawPointer(name.utf8Start).assumingMemoryBound(to: CChar.self)
+            guard OSSL_PARAM_BLD_push_BN(bld, key, bn) == 1 else { throw .outOfMemory }
+        }
+        guard let params = OSSL_PARAM_BLD_to_param(bld) else { throw .outOfMemory }
+        defer { OSSL_PARAM_free(params) }
+        guard let ctx = EVP_PKEY_CTX_new_from_name(nil, "RSA", nil) else { throw CryptoError(.unsupported, "RSA unavailable") }
+        defer { EVP_PKEY_CTX_free(ctx) }
+        var pkey: OpaquePointer?
+        guard EVP_PKEY_fromdata_init(ctx) == 1, EVP_PKEY_fromdata(ctx, &pkey, selectKeyPair, params) == 1, let pkey else {
+            ERR_clear_error()
+            throw CryptoError(.rejected, "not an unencrypted PEM private key")
+        }
+        return pkey
+    }
+
+    // EVP_PKEY_KEYPAIR is a compound macro Swift cannot import: EVP_PKEY_PUBLIC_KEY (0x86) | OSSL_KEYMGMT_SELECT_PRIVATE_KEY (0x01).
+    static let selectKeyPair: Int32 = 0x87
 
     /// A fresh RSA key of `bits` bits (public exponent 65537, OpenSSL's default).
     package static func generateRSA(bits: Int) throws(CryptoError) -> PrivateKey {

@@ -39,11 +39,12 @@ public struct StateStores: Sendable {
 
     /// Every concern in the SQLite database at `path`, created or migrated as needed, except the
     /// rate limits: those live in the shared-memory table beside it, whose generation number also
-    /// tells every process that the blocks changed. `durable: false` is for the serving processes
+    /// tells every process that the blocks changed; it is mapped on first use
+    /// (`SharedBucketTableOnFirstUse`). `durable: false` is for the serving processes
     /// (see `SQLiteDatabase`). With `auditJournal` the audit trail is written to per-process
     /// journals beside the store and moved into it in batches (`JournaledAuditLog`); reads see both.
     public static func sqlite(path: String, durable: Bool = true, auditJournal: Bool = false) throws -> StateStores {
-        let limits = try SharedBucketTable(path: SharedBucketTable.path(besideStore: path))
+        let limits = SharedBucketTableOnFirstUse(path: SharedBucketTable.path(besideStore: path))
         let store = try SQLiteStore(path: path, durable: durable, blockSignal: limits)
         var stores = StateStores(store)
         stores.rateLimiter = limits

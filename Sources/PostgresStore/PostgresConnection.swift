@@ -70,6 +70,7 @@ final class PostgresConnection {
     /// `keywords`/`values` as `PQconnectdbParams` takes them, `dbname` first and expanded
     /// (a connection string or URI), the gateway's own settings after it so they win.
     init(parameters: [(String, String)]) throws {
+        try Self.requireLibrary()
         let keywords = parameters.map { strdup($0.0) }
         let values = parameters.map { strdup($0.1) }
         defer {
@@ -78,23 +79,23 @@ final class PostgresConnection {
         }
         var k: [UnsafePointer<CChar>?] = keywords.map { UnsafePointer($0) } + [nil]
         var v: [UnsafePointer<CChar>?] = values.map { UnsafePointer($0) } + [nil]
-        guard let c = PQconnectdbParams(&k, &v, 1) else {
+        guard let c = mcp_pq_connectdb_params(&k, &v, 1) else {
             throw PostgresError(message: "cannot allocate a connection", sqlState: nil, connectionLost: true)
         }
-        guard PQstatus(c) == CONNECTION_OK else {
-            let message = Self.trimmed(PQerrorMessage(c))
-            PQfinish(c)
+        guard mcp_pq_status(c) == CONNECTION_OK else {
+            let message = Self.trimmed(mcp_pq_error_message(c))
+            mcp_pq_finish(c)
             throw PostgresError(message: "cannot connect: \(message)", sqlState: nil, connectionLost: true)
         }
         conn = c
     }
 
-    deinit { PQfinish(conn) }
+    deinit { mcp_pq_finish(conn) }
 
-    var isUsable: Bool { PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE }
+    var isUsable: Bool { mcp_pq_status(conn) == CONNECTION_OK && mcp_pq_transaction_status(conn) == PQTRANS_IDLE }
 
     /// The server's major version times 10000 (150000 for 15.0).
-    var serverVersion: Int { Int(PQserverVersion(conn)) }
+    var serverVersion: Int { Int(mcp_pq_server_version(conn)) }
 
     /// Runs one parameterised statement and returns its rows; values only ever travel as parameters.
     @discardableResult
@@ -103,17 +104,17 @@ final class PostgresConnection {
         defer { wires.forEach { $0.map { free($0) } } }
         var values: [UnsafePointer<CChar>?] = wires.map { $0.map { UnsafePointer($0) } }
         let result = values.withUnsafeMutableBufferPointer { buffer in
-            PQexecParams(conn, sql, Int32(parameters.count), nil, buffer.baseAddress, nil, nil, 0)
+            mcp_pq_exec_params(conn, sql, Int32(parameters.count), buffer.baseAddress)
         }
         guard let result else { throw failure(nil) }
-        defer { PQclear(result) }
-        switch PQresultStatus(result) {
+        defer { mcp_pq_clear(result) }
+        switch mcp_pq_result_status(result) {
         case PGRES_COMMAND_OK: return []
         case PGRES_TUPLES_OK:
-            let rows = PQntuples(result), columns = PQnfields(result)
+            let rows = mcp_pq_ntuples(result), columns = mcp_pq_nfields(result)
             return (0..<rows).map { r in
                 PGRow(columns: (0..<columns).map { c in
-                    PQgetisnull(result, r, c) == 1 ? nil : PQgetvalue(result, r, c).map { String(cString: $0) }
+                    mcp_pq_getisnull(result, r, c) == 1 ? nil : mcp_pq_getvalue(result, r, c).map { String(cString: $0) }
                 })
             }
         default: throw failure(result)
@@ -122,9 +123,9 @@ final class PostgresConnection {
 
     /// Runs a script of several statements without parameters (a migration).
     func execute(_ script: String) throws {
-        guard let result = PQexec(conn, script) else { throw failure(nil) }
-        defer { PQclear(result) }
-        let status = PQresultStatus(result)
+        guard let result = mcp_pq_exec(conn, script) else { throw failure(nil) }
+        defer { mcp_pq_clear(result) }
+        let status = mcp_pq_result_status(result)
         guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else { throw failure(result) }
     }
 
@@ -136,31 +137,42 @@ final class PostgresConnection {
             try query("COMMIT")
             return value
         } catch {
-            if PQstatus(conn) == CONNECTION_OK { _ = try? query("ROLLBACK") }
+            if mcp_pq_status(conn) == CONNECTION_OK { _ = try? query("ROLLBACK") }
             throw error
         }
     }
 
     private func failure(_ result: OpaquePointer?) -> PostgresError {
-        let state = result.flatMap { PQresultErrorField($0, Int32(UInt8(ascii: "C"))) }.map { String(cString: $0) }
-        let primary = result.flatMap { PQresultErrorField($0, Int32(UInt8(ascii: "M"))) }.map { String(cString: $0) }
-        return PostgresError(message: primary ?? Self.trimmed(PQerrorMessage(conn)), sqlState: state,
-                             connectionLost: PQstatus(conn) != CONNECTION_OK)
+        let state = result.flatMap { mcp_pq_result_error_field($0, Int32(UInt8(ascii: "C"))) }.map { String(cString: $0) }
+        let primary = result.flatMap { mcp_pq_result_error_field($0, Int32(UInt8(ascii: "M"))) }.map { String(cString: $0) }
+        return PostgresError(message: primary ?? Self.trimmed(mcp_pq_error_message(conn)), sqlState: state,
+                             connectionLost: mcp_pq_status(conn) != CONNECTION_OK)
     }
 
     private static func trimmed(_ message: UnsafePointer<CChar>?) -> String {
         message.map { String(cString: $0).trimmingCharacters(in: .whitespacesAndNewlines) } ?? "unknown error"
     }
 
+    /// Why this process cannot use PostgreSQL, or nil. libpq is loaded on first use (a SQLite
+    /// deployment never loads it), so a host without it learns of that here, not at start.
+    static var libraryProblem: String? {
+        mcp_pq_load_error().map { "needs libpq, which this host cannot load: " + String(cString: $0) }
+    }
+
+    static func requireLibrary() throws {
+        if let libraryProblem { throw StoreError("store.engine \"postgres\" " + libraryProblem) }
+    }
+
     /// The keyword/value pairs of a connection string or URI, as libpq reads it (nil values left out).
     static func parseConnectionString(_ conninfo: String) throws -> [String: String] {
+        try requireLibrary()
         var error: UnsafeMutablePointer<CChar>?
-        guard let options = PQconninfoParse(conninfo, &error) else {
+        guard let options = mcp_pq_conninfo_parse(conninfo, &error) else {
             let message = error.map { String(cString: $0).trimmingCharacters(in: .whitespacesAndNewlines) } ?? "out of memory"
-            if let error { PQfreemem(error) }
+            if let error { mcp_pq_freemem(error) }
             throw StoreError("store.url is not a valid PostgreSQL connection string: \(message)")
         }
-        defer { PQconninfoFree(options) }
+        defer { mcp_pq_conninfo_free(options) }
         var out: [String: String] = [:]
         var i = 0
         while let keyword = options[i].keyword {

@@ -35,6 +35,10 @@ public struct PostgresSettings: Sendable, Equatable {
         }
     }
 
+    /// Why this host cannot reach PostgreSQL at all (libpq missing), or nil; the config reader
+    /// reports it on `store.engine`.
+    public static var libraryProblem: String? { PostgresConnection.libraryProblem }
+
     /// A unix socket directory (or the default socket) or a loopback address.
     static func isLocal(_ host: String) -> Bool {
         host.isEmpty || host.hasPrefix("/") || host.hasPrefix("@") || host == "localhost" || host == "::1"

@@ -222,6 +222,75 @@ final class SharedBucketTableTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: storePath + ".blocks"), "still replaced, for older processes")
         XCTAssertNil(try reader.activeBlock(matching: [(.user, "u1")], now: 500))
     }
+
+    func testTheTableIsMappedOnlyWhenALimitOrASecondBlockCheckNeedsIt() throws {
+        let storePath = dir + "/s.db"
+        let stores = try StateStores.sqlite(path: storePath, durable: false)
+        let table = try XCTUnwrap(stores.rateLimiter as? SharedBucketTableOnFirstUse)
+        let exists = { FileManager.default.fileExists(atPath: SharedBucketTable.path(besideStore: storePath)) }
+        XCTAssertFalse(exists(), "opening the store leaves the table alone")
+        XCTAssertNil(try stores.blocks.activeBlock(matching: [(.user, "u1")], now: 500))
+        XCTAssertNil(try stores.rateLimiter.take([], now: 500), "no bucket (limits off): nothing to count")
+        XCTAssertFalse(exists() || table.isMapped, "one request with limits off (a CGI process) never maps it")
+        XCTAssertNil(try stores.blocks.activeBlock(matching: [(.user, "u1")], now: 500))
+        XCTAssertTrue(exists() && table.isMapped, "the second check compares the generation")
+
+        let other = SharedBucketTableOnFirstUse(path: dir + "/other.limits", slots: 16)
+        XCTAssertNil(try other.take(Self.bucket(burst: 1), now: 1))
+        XCTAssertTrue(other.isMapped, "a counted limit maps it")
+        XCTAssertEqual(try other.take(Self.bucket(burst: 1), now: 1) ?? 0, 600_000, accuracy: 1)
+    }
+
+    func testATableThatCannotBeMappedRefusesTakesAndBlocksAreReadEveryTime() throws {
+        let storePath = dir + "/s.db"
+        XCTAssertEqual(mkdir(SharedBucketTable.path(besideStore: storePath), 0o700), 0)  // a directory where the file goes
+        let stores = try StateStores.sqlite(path: storePath, durable: false)
+        XCTAssertThrowsError(try stores.rateLimiter.take(Self.bucket(burst: 1), now: 1)) { error in
+            XCTAssertTrue("\(error)".contains("cannot map the rate-limit table"), "\(error)")
+        }
+        let signal = try XCTUnwrap(stores.rateLimiter as? SharedBucketTableOnFirstUse)
+        XCTAssertNil(signal.stamp)
+        // Without a generation to compare, every check reads the blocks: a block added elsewhere is seen at once.
+        let writer = try SQLiteStore(path: storePath, blockSignal: SharedBucketTable(path: dir + "/writer.limits"))
+        for round in 0..<3 {
+            XCTAssertNil(try stores.blocks.activeBlock(matching: [(.user, "u\(round)")], now: 500))
+            try writer.addBlock(Block(kind: .user, id: "u\(round)", until: nil, reason: "r\(round)"))
+            XCTAssertEqual(try stores.blocks.activeBlock(matching: [(.user, "u\(round)")], now: 500)?.reason, "r\(round)")
+        }
+    }
+
+    func testTheBlockCacheComparesStampsFromItsSecondCheck() throws {
+        let signal = CountingSignal()
+        let cache = BlockCache(signal: signal, markerPath: dir + "/marker")
+        var loads = 0
+        let load = { () -> [Block] in loads += 1; return [] }
+        _ = try cache.blocks(reloadingWith: load)
+        XCTAssertEqual([loads, signal.reads], [1, 0], "the first check loads without the stamp")
+        _ = try cache.blocks(reloadingWith: load)
+        XCTAssertEqual([loads, signal.reads], [2, 1], "the second reads it and loads under it")
+        _ = try cache.blocks(reloadingWith: load)
+        XCTAssertEqual([loads, signal.reads], [2, 2], "unchanged: kept")
+        try signal.announce()
+        _ = try cache.blocks(reloadingWith: load)
+        _ = try cache.blocks(reloadingWith: load)
+        XCTAssertEqual([loads, signal.reads], [3, 4], "changed: loaded once more, then kept")
+        signal.unknown = true
+        _ = try cache.blocks(reloadingWith: load)
+        _ = try cache.blocks(reloadingWith: load)
+        XCTAssertEqual(loads, 5, "an unknown stamp reloads every time")
+    }
+}
+
+/// A block change signal that counts how often its stamp is read.
+private final class CountingSignal: BlockChangeSignal, @unchecked Sendable {
+    var generation: UInt64 = 7
+    var reads = 0
+    var unknown = false
+    var stamp: UInt64? {
+        reads += 1
+        return unknown ? nil : generation
+    }
+    func announce() throws { generation += 1 }
 }
 
 /// A count one thread adds to and another reads once it is done.

@@ -276,3 +276,67 @@ def test_postgres_restarted_under_load_only_503s_and_nothing_lost(hosts, postgre
         after = ready_backlog(hosts)
     assert [(r["status"], r["audit_records_waiting"], r["audit_oldest_waiting_seconds"]) for r in after] == \
         [("ready", 0, None)] * 2, after
+
+
+# ------------------------------------------------------------------ libpq is loaded on first use
+
+LIBPQ_MISSING = ('store.engine: "postgres" needs libpq, which this host cannot load: cannot load libpq.so.5 '
+                 '(Debian package libpq5): {}/libpq.so.5: file too short')
+
+
+def without_libpq(tmp_path: Path) -> tuple[dict, Path]:
+    """An environment in which libpq cannot be loaded: the dynamic loader finds an empty
+    libpq.so.5 on LD_LIBRARY_PATH first (as a host without libpq5 finds none)."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "libpq.so.5").write_bytes(b"")
+    return {**os.environ, "LD_LIBRARY_PATH": str(lib)}, lib
+
+
+def test_without_libpq_a_postgres_deployment_is_refused_with_the_reason(binary, tmp_path):
+    env, lib = without_libpq(tmp_path)
+    config = e2e_config(BASE_PORT + 62)
+    config["store"] = {"engine": "postgres", "url": "host=/nonexistent dbname=mcp"}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config | {"state_dir": str(tmp_path / "state")}))
+    expected = LIBPQ_MISSING.format(lib)
+    for argv in (["check-config"], ["doctor"], ["serve", "--listen", f"unix:{tmp_path}/r.sock"]):
+        done = subprocess.run([str(binary), *argv, "--config", str(path)], env=env, capture_output=True, text=True,
+                              timeout=30, stdin=subprocess.DEVNULL)
+        assert done.returncode == 78, (argv, done.returncode, done.stderr)
+        assert expected in done.stdout + done.stderr, (argv, done.stdout, done.stderr)
+    # Run as CGI, as a web server runs it: the same config error, exit 78 (the web server answers 500).
+    cgi = subprocess.run([str(binary)], env=env | {"MCP_FCGI_CONFIG": str(path), "REQUEST_METHOD": "GET",
+                                                   "REQUEST_URI": "/mcp", "SCRIPT_NAME": "/mcp"},
+                         capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert (cgi.returncode, cgi.stdout) == (78, ""), cgi
+    assert expected in cgi.stderr
+
+
+def test_without_libpq_store_migrate_names_the_missing_library(binary, tmp_path):
+    env, lib = without_libpq(tmp_path)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(e2e_config(BASE_PORT + 62) | {"state_dir": str(tmp_path / "state")}))
+    done = subprocess.run([str(binary), "store", "migrate", "--to", "host=/nonexistent dbname=mcp", "--config", str(path)],
+                          env=env, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert done.returncode == 1, done
+    assert LIBPQ_MISSING.format(lib).removeprefix("store.engine: ") in done.stderr, done.stderr
+
+
+def test_a_sqlite_deployment_never_loads_libpq(binary, tmp_path):
+    """With libpq unloadable, a SQLite deployment answers as ever: nothing of it needs libpq."""
+    env, _ = without_libpq(tmp_path)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(e2e_config(BASE_PORT + 62) | {"state_dir": str(tmp_path / "state")}))
+    token = subprocess.run([str(binary), "dev-token", "--config", str(path)], env=env, capture_output=True, text=True,
+                           timeout=30, check=True).stdout.strip().splitlines()[-1]
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}})
+    cgi = subprocess.run([str(binary)], input=body, capture_output=True, text=True, timeout=30,
+                         env=env | {"MCP_FCGI_CONFIG": str(path), "REQUEST_METHOD": "POST", "REQUEST_URI": "/mcp",
+                                    "SCRIPT_NAME": "/mcp", "CONTENT_TYPE": "application/json",
+                                    "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "127.0.0.1",
+                                    "HTTP_ACCEPT": "application/json, text/event-stream",
+                                    "HTTP_MCP_PROTOCOL_VERSION": "2025-06-18", "HTTP_AUTHORIZATION": f"Bearer {token}"})
+    assert cgi.returncode == 0, cgi.stderr
+    assert cgi.stdout.startswith("Status: 200"), cgi.stdout
+    assert '"isError":false' in cgi.stdout.replace(" ", ""), cgi.stdout

@@ -169,10 +169,25 @@ final class AuditJournal: @unchecked Sendable {
     }
 
     private func journalNames(includingUnrenamed: Bool) throws -> [String] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
+        guard let names = Self.entries(of: directory) else {
             throw StoreError("cannot list the audit journal directory \(directory)")
         }
         return names.filter { $0.hasSuffix(Self.suffix) || (includingUnrenamed && $0.hasSuffix(Self.unrenamedSuffix)) }.sorted()
+    }
+
+    /// The names in a directory but "." and "..", with opendir/readdir (FileManager's listing
+    /// costs every CGI start about 0.25 M instructions); nil when it cannot be listed.
+    static func entries(of path: String) -> [String]? {
+        guard let dir = opendir(path) else { return nil }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
     }
 
     /// The whole file, read into one buffer of its size (a writer may still be appending: what
@@ -348,8 +363,8 @@ final class AuditJournal: @unchecked Sendable {
     /// Journals a drain has counted (`WaitingCounts`) cost nothing more here; the others (live
     /// writers' and those closed since the last drain round, all small) are counted from their frame headers.
     static func status(directory: String) -> Status {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        let torn = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/" + tornDirectory)) ?? []
+        let names = Self.entries(of: directory) ?? []
+        let torn = Self.entries(of: directory + "/" + tornDirectory) ?? []
         var status = Status(pendingJournals: names.filter { $0.hasSuffix(suffix) }.sorted(), tornTails: torn.sorted())
         let counted = WaitingCounts.read(directory: directory)
         for name in status.pendingJournals {

@@ -50,13 +50,16 @@ public protocol BlockChangeSignal: AnyObject, Sendable {
 }
 
 /// Every request checks blocks, so each process keeps them in memory and reloads only when
-/// the signal's stamp changes (the shared-memory generation: one load, no system call).
+/// the signal's stamp changes (the shared-memory generation: one load, no system call). The
+/// first check loads without reading the stamp, the second reads it and loads again: a process
+/// that answers one request (CGI) never needs the signal, and every later check compares.
 final class BlockCache: @unchecked Sendable {
     let signal: BlockChangeSignal
     /// Replaced on every change too: processes of an older build stat() it on every check.
     let markerPath: String
     private let lock = NSLock()
     private var cached: [Block] = []
+    /// The stamp `cached` was loaded under; nil when none was read or it was unknown (reload).
     private var stamp: UInt64?
     private var loaded = false
 
@@ -67,10 +70,14 @@ final class BlockCache: @unchecked Sendable {
 
     /// The blocks as of the signal's last change, read with `load` when it changed since the last call.
     func blocks(reloadingWith load: () throws -> [Block]) throws -> [Block] {
-        let current = signal.stamp  // before loading: a change during the load reloads next time
+        lock.lock()
+        let first = !loaded
+        lock.unlock()
+        // Read before loading: a change during the load reloads next time.
+        let current = first ? nil : signal.stamp
         lock.lock()
         defer { lock.unlock() }
-        if !loaded || current != stamp {
+        if !loaded || current == nil || current != stamp {
             cached = try load()
             stamp = current
             loaded = true

@@ -76,3 +76,44 @@ public final class SharedBucketTable: RateLimiter, BlockChangeSignal, @unchecked
     public var stamp: UInt64? { sb_generation(table) }
     public func announce() throws { _ = sb_bump_generation(table) }
 }
+
+/// The same table, opened and mapped on first use rather than when the store opens: a process
+/// that never counts a rate limit (limits off) and never compares the blocks' generation (a CGI
+/// process answers one request, see `BlockCache`) never touches the file. A table that cannot be
+/// mapped fails the take that needed it with the same error as at start (admission refuses,
+/// 503) and is tried again on the next use; its stamp is then unknown, so blocks are read afresh.
+public final class SharedBucketTableOnFirstUse: RateLimiter, BlockChangeSignal, @unchecked Sendable {
+    public let path: String
+    private let slots: UInt32
+    private let lock = NSLock()
+    private var table: SharedBucketTable?
+
+    public init(path: String, slots: UInt32 = SharedBucketTable.defaultSlots) {
+        self.path = path
+        self.slots = slots
+    }
+
+    /// Whether the file has been mapped by this process.
+    public var isMapped: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return table != nil
+    }
+
+    private func mapped() throws -> SharedBucketTable {
+        lock.lock()
+        defer { lock.unlock() }
+        if let table { return table }
+        let opened = try SharedBucketTable(path: path, slots: slots)
+        table = opened
+        return opened
+    }
+
+    public func take(_ buckets: [RateBucket], now: Double) throws -> Double? {
+        guard !buckets.isEmpty else { return nil }
+        return try mapped().take(buckets, now: now)
+    }
+
+    public var stamp: UInt64? { (try? mapped())?.stamp }
+    public func announce() throws { try mapped().announce() }
+}

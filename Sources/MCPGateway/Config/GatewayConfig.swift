@@ -140,14 +140,15 @@ public struct GatewayConfig: Sendable {
         c.server.mcpPath = s.string("mcp_path", default: c.server.mcpPath)
         c.server.publicURL = s.string("public_url", default: "")
         c.server.instructions = s.string("instructions")
-        process.workers = s.int("workers", default: process.workers, range: 1...256)
+        let workers = s.int("workers", default: 0, range: 1...256)  // 0: not set (or refused), the default stays
+        if workers > 0 { process.workers = workers }
         process.shutdownGraceSeconds = Double(s.int("shutdown_grace_seconds", default: 10, range: 0...600))
         if !c.server.mcpPath.hasPrefix("/") || c.server.mcpPath.count < 2 || c.server.mcpPath.hasSuffix("/") {
             s.fail("mcp_path", "must be an absolute path such as /mcp, without a trailing slash")
         }
         if c.server.publicURL.isEmpty {
             s.fail("public_url", "is required: the URL clients use for the MCP endpoint, e.g. https://mcp.example.com/mcp")
-        } else if let u = URLComponents(string: c.server.publicURL), let scheme = u.scheme, u.host != nil,
+        } else if let u = URLComponents(string: c.server.publicURL), let scheme = u.scheme, u.rangeOfHost != nil,
                   ["https", "http"].contains(scheme.lowercased()), u.fragment == nil, u.query == nil {
             if !u.path.hasSuffix(c.server.mcpPath) {
                 s.fail("public_url", "must end with mcp_path (\(c.server.mcpPath))")

@@ -35,6 +35,10 @@ public enum StoreEngineConfig: Equatable, Sendable {
         case "postgres":
             if storePath != nil { st.fail("path", "is the SQLite file; with store.engine \"postgres\" the server is store.url") }
             if let p = passwordFile, !p.hasPrefix("/") { st.fail("password_file", "must be an absolute path") }
+            if let problem = PostgresSettings.libraryProblem {
+                st.fail("engine", "\"postgres\" \(problem)")
+                return .sqlite
+            }
             guard let url else {
                 st.fail("url", "is required with store.engine \"postgres\" (a libpq connection string or postgresql:// URI)")
                 return .sqlite
