@@ -43,14 +43,18 @@ static void *worker(void *unused) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) { fprintf(stderr, "usage: %s SOCKET [WORKERS] [serialised]\n", argv[0]); return 64; }
+    if (argc < 2) { fprintf(stderr, "usage: %s SOCKET|- [WORKERS] [serialised]\n", argv[0]); return 64; }
     int workers = argc > 2 ? atoi(argv[2]) : 4;
     serialised = argc > 3 && strcmp(argv[3], "serialised") == 0;
     if (workers < 1 || workers > 256) { fprintf(stderr, "workers must be 1 to 256\n"); return 64; }
     if (FCGX_Init() != 0) return 71;
-    listen_fd = FCGX_OpenSocket(argv[1], 128);
-    if (listen_fd < 0) { perror("FCGX_OpenSocket"); return 71; }
-    chmod(argv[1], 0666);
+    if (strcmp(argv[1], "-") == 0) {
+        listen_fd = 0;  /* the listening socket a spawner (mod_fcgid, spawn-fcgi) passed as fd 0 */
+    } else {
+        listen_fd = FCGX_OpenSocket(argv[1], 128);
+        if (listen_fd < 0) { perror("FCGX_OpenSocket"); return 71; }
+        chmod(argv[1], 0666);
+    }
     pthread_t threads[256];
     for (int i = 0; i < workers; i++) pthread_create(&threads[i], NULL, worker, NULL);
     for (int i = 0; i < workers; i++) pthread_join(threads[i], NULL);
