@@ -136,7 +136,7 @@ final class AuditJournalTests: XCTestCase {
 
     func testTheRequestIdIndexMigrationKeepsEveryRowOfARepeatedId() throws {
         let db = try SQLiteDatabase(path: storePath)
-        let earlier = SQLiteStore.migrations.count - 1
+        let earlier = try XCTUnwrap(SQLiteStore.migrations.firstIndex { $0.contains("CREATE UNIQUE INDEX audit_request_id") })
         for (i, sql) in SQLiteStore.migrations.prefix(earlier).enumerated() {
             try db.execute(sql)
             try db.execute("PRAGMA user_version = \(i + 1)")
@@ -146,6 +146,31 @@ final class AuditJournalTests: XCTestCase {
         }
         let ids = try SQLiteStore(path: storePath).audit(since: 0, tenant: nil, limit: 10).map(\.requestId)
         XCTAssertEqual(ids, ["twice#1", "twice"])
+    }
+
+    /// The store of the schema before it, rows and all, gets the index on (time, request_id) in place of
+    /// the one on request_id alone: a request's begun and completed records still make one row, and a
+    /// request id that comes again at another time is another request.
+    func testTheTimeAndRequestIdIndexMigrationKeepsRowsAndOneRowPerRequest() throws {
+        let db = try SQLiteDatabase(path: storePath)
+        let earlier = try XCTUnwrap(SQLiteStore.migrations.firstIndex { $0.contains("audit_time_request_id") })
+        for (i, sql) in SQLiteStore.migrations.prefix(earlier).enumerated() {
+            try db.execute(sql)
+            try db.execute("PRAGMA user_version = \(i + 1)")
+        }
+        try db.execute("INSERT INTO audit (time, request_id, decision, http_status, latency_ms) VALUES (1, 'kept', 'allowed', 200, 1)")
+        let store = try SQLiteStore(path: storePath)
+        let indexes = try store.db.transaction(write: false) { try $0.query("SELECT name FROM pragma_index_list('audit') ORDER BY name") }
+        XCTAssertEqual(indexes.map { $0.first?.text }, ["audit_tenant_time", "audit_time_request_id"])
+        let a = Self.record("a", time: 5)
+        var begun = a
+        begun.completed = false
+        begun.reason = "in progress"
+        let first = try drained([begun, Self.record("a", time: 9)], batch: 256)
+        XCTAssertEqual(first.filter { $0.requestId == "a" }.map(\.time).sorted(), [5, 9], "one id at two times: two requests")
+        let second = try drained([Self.completion(of: begun)], batch: 256)
+        XCTAssertEqual(second.filter { $0.time == 5 }, [Self.completion(of: begun)], "completed in place")
+        XCTAssertEqual(second.map(\.requestId).sorted(), ["a", "a", "kept"])
     }
 
     // MARK: Files and drains
@@ -294,7 +319,7 @@ final class AuditJournalTests: XCTestCase {
     }
 
     /// A batch long enough for the multi-row inserts (32 and 8 rows a statement, then single
-    /// rows), with interleaved tool calls, repeats and a request id taken by two records: the
+    /// rows), with interleaved tool calls, repeats and a request id taken again at another time: the
     /// rows are those of one statement per frame.
     func testAMultiRowBatchLeavesWhatOneStatementPerFrameLeaves() throws {
         var journal: [AuditRecord] = []
@@ -314,7 +339,7 @@ final class AuditJournalTests: XCTestCase {
         try FileManager.default.removeItem(atPath: storePath)
         let oneByOne = try drained(journal, batch: 1)
         XCTAssertEqual(multiRow, oneByOne)
-        XCTAssertEqual(multiRow.count, Set(journal.map(\.requestId)).count)
+        XCTAssertEqual(multiRow.count, Set(journal.map { "\($0.time) \($0.requestId)" }).count, "a row per request: its time and id")
         XCTAssertTrue(multiRow.contains { !$0.completed })
     }
 

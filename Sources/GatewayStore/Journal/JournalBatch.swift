@@ -28,18 +28,18 @@ public struct JournalBatch {
         var rows: [Row] = []
         rows.reserveCapacity(frames.count)
         bytes.withUnsafeBufferPointer { base in
-            // Request id -> the row of its first begun record, until its completion arrives.
+            // A request (its time and id) -> the row of its first begun record, until its completion arrives.
             var unfinished: [RequestKey: Int] = [:]
             for i in frames.indices {
                 let frame = frames[i]
                 let id = frame.requestId.bytes(in: base) ?? UnsafeBufferPointer(rebasing: base[0..<0])
                 if frame.completed {
-                    if !unfinished.isEmpty, let row = unfinished.removeValue(forKey: RequestKey(bytes: id)) {
+                    if !unfinished.isEmpty, let row = unfinished.removeValue(forKey: RequestKey(time: frame.time, bytes: id)) {
                         rows[row].outcome = i
                         continue
                     }
-                } else if unfinished[RequestKey(bytes: id)] == nil {
-                    unfinished[RequestKey(bytes: id)] = rows.count
+                } else if unfinished[RequestKey(time: frame.time, bytes: id)] == nil {
+                    unfinished[RequestKey(time: frame.time, bytes: id)] = rows.count
                 }
                 rows.append(Row(subject: i, outcome: i))
             }
@@ -47,11 +47,16 @@ public struct JournalBatch {
         return rows
     }
 
-    /// A request id by its bytes in the journal, valid while they are.
+    /// A request as the store's unique index names it: the time it was received (both of its
+    /// records carry it) and its id, by its bytes in the journal, valid while they are.
     private struct RequestKey: Hashable {
+        let time: Double
         let bytes: UnsafeBufferPointer<UInt8>
-        static func == (a: Self, b: Self) -> Bool { a.bytes.elementsEqual(b.bytes) }
-        func hash(into hasher: inout Hasher) { hasher.combine(bytes: UnsafeRawBufferPointer(bytes)) }
+        static func == (a: Self, b: Self) -> Bool { a.time.bitPattern == b.time.bitPattern && a.bytes.elementsEqual(b.bytes) }
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(time.bitPattern)
+            hasher.combine(bytes: UnsafeRawBufferPointer(bytes))
+        }
     }
 }
 

@@ -91,18 +91,20 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
     }
 
     /// Journal first, then store: a record drained between the two reads is seen at least
-    /// once, and the merge keeps one per request id (the completed one, where both are there).
+    /// once, and the merge keeps one per request, its time and id (the completed one, where both are there).
     public func audit(since: Double, tenant: String?, limit: Int) throws -> [AuditRecord] {
         let pending = try journal.undrainedRecords().filter { $0.time >= since && (tenant == nil || $0.tenant == tenant) }
         let stored = try store.audit(since: since, tenant: tenant, limit: limit)
         guard !pending.isEmpty else { return stored }
         var merged: [AuditRecord] = []
-        var index: [String: Int] = [:]
+        struct Request: Hashable { let time: UInt64, id: String }
+        var index: [Request: Int] = [:]
         for r in stored + pending {
-            if let i = index[r.requestId] {
+            let request = Request(time: r.time.bitPattern, id: r.requestId)
+            if let i = index[request] {
                 if !merged[i].completed && r.completed { merged[i] = r }
             } else {
-                index[r.requestId] = merged.count
+                index[request] = merged.count
                 merged.append(r)
             }
         }

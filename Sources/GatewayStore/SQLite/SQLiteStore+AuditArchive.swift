@@ -68,7 +68,7 @@ extension SQLiteStore: AuditArchive {
 
     private static let upsert = """
 
-        ON CONFLICT (request_id) DO UPDATE SET decision = excluded.decision, reason = excluded.reason,
+        ON CONFLICT (time, request_id) DO UPDATE SET decision = excluded.decision, reason = excluded.reason,
             http_status = excluded.http_status, upstream_status = excluded.upstream_status,
             latency_ms = excluded.latency_ms, completed = 1
         WHERE audit.completed = 0 AND excluded.completed = 1

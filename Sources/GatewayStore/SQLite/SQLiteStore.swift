@@ -84,6 +84,15 @@ public final class SQLiteStore: @unchecked Sendable {
         WHERE seq NOT IN (SELECT max(seq) FROM audit GROUP BY request_id);
         CREATE UNIQUE INDEX audit_request_id ON audit (request_id);
         """,
+        // A request's records (begun and completed) carry the time it was received, so (time, request_id)
+        // names the request as well, and in the order rows arrive: each batch touches the index's last
+        // pages instead of one random page per row (random request ids: at a million rows a row cost
+        // 2.4 times the CPU and 3.7 times the wall clock). It also serves the time ranges audit_time did.
+        """
+        DROP INDEX audit_request_id;
+        DROP INDEX audit_time;
+        CREATE UNIQUE INDEX audit_time_request_id ON audit (time, request_id);
+        """,
     ]
 
     /// The files a store at `path` consists of: the database, SQLite's write-ahead log and its
