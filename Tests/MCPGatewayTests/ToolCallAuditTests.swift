@@ -40,14 +40,19 @@ final class ToolCallAuditTests: XCTestCase {
         let store: AuditLog
         let refuseBegin: Bool
         let refuseCompletion: Bool
+        let refuseAppend: Bool
 
-        init(store: AuditLog, refuseBegin: Bool = false, refuseCompletion: Bool = false) {
+        init(store: AuditLog, refuseBegin: Bool = false, refuseCompletion: Bool = false, refuseAppend: Bool = false) {
             self.store = store
             self.refuseBegin = refuseBegin
             self.refuseCompletion = refuseCompletion
+            self.refuseAppend = refuseAppend
         }
 
-        func appendAudit(_ record: AuditRecord) throws { try store.appendAudit(record) }
+        func appendAudit(_ record: AuditRecord) throws {
+            if refuseAppend { throw Refused() }
+            try store.appendAudit(record)
+        }
         func appendSampledAudit(_ record: AuditRecord, sample: RateBucket) throws -> Bool {
             try store.appendSampledAudit(record, sample: sample)
         }
@@ -71,10 +76,11 @@ final class ToolCallAuditTests: XCTestCase {
         let store: SQLiteStore
     }
 
-    func wire(_ f: GatewayFixture, refuseBegin: Bool = false, refuseCompletion: Bool = false) throws -> Wired {
+    func wire(_ f: GatewayFixture, refuseBegin: Bool = false, refuseCompletion: Bool = false, refuseAppend: Bool = false) throws -> Wired {
         let store = try SQLiteStore(path: f.instance.config.resolvedStorePath)
         var stores = StateStores(store)
-        stores.audit = FailingAuditLog(store: store, refuseBegin: refuseBegin, refuseCompletion: refuseCompletion)
+        stores.audit = FailingAuditLog(store: store, refuseBegin: refuseBegin, refuseCompletion: refuseCompletion,
+                                       refuseAppend: refuseAppend)
         let tool = WitnessTool(trail: store)
         var builder = InstanceBuilder(config: f.instance.config)
         builder.stores = stores
@@ -137,6 +143,26 @@ final class ToolCallAuditTests: XCTestCase {
         XCTAssertEqual(trail.first?.completed, false)
         XCTAssertEqual(trail.first?.reason, "in progress")
         XCTAssertEqual(trail.first?.json["completed"], .bool(false))
+    }
+
+    /// whoami answers from the request alone: nothing to record before it runs, so its one record
+    /// is written completed, before the answer; a trail that refuses it refuses the call.
+    func testAToolThatAnswersFromTheRequestAloneIsRecordedOnceBeforeItsAnswer() throws {
+        let f = try GatewayFixture()
+        let w = try wire(f, refuseBegin: true)
+        XCTAssertTrue(WhoAmITool().answersFromTheRequestAlone)
+        XCTAssertFalse(w.tool.answersFromTheRequestAlone, "a tool says so itself, or it is recorded as begun first")
+        XCTAssertEqual(try call(w.gateway, f, tool: "whoami").status, 200)
+        let trail = try w.store.audit(since: 0, tenant: nil, limit: 10)
+        XCTAssertEqual(trail.map(\.tool), ["whoami"])
+        XCTAssertEqual(trail.map(\.httpStatus), [200])
+        XCTAssertTrue(trail.allSatisfy(\.completed))
+
+        let g = try GatewayFixture()
+        let refusing = try wire(g, refuseAppend: true)
+        let r = try call(refusing.gateway, g, tool: "whoami")
+        XCTAssertEqual(r.status, 503, "no answer without its record")
+        XCTAssertEqual(r.header("Retry-After"), "5")
     }
 
     func testOtherRequestsKeepTheirSingleWrite() throws {

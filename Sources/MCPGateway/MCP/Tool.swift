@@ -123,5 +123,15 @@ public struct ToolContext: Sendable {
 /// A tool. Implementations do plain blocking work on the worker thread that calls them.
 public protocol Tool: Sendable {
     var definition: ToolDefinition { get }
+    /// True only for a tool that answers from what the stages established about the request and
+    /// nothing else: it reads no store, reaches no upstream and changes nothing. Its call is
+    /// recorded once, completed, before the answer leaves (or refused with 503 if it cannot be);
+    /// every other tool call is recorded as begun before the tool runs, so nothing can happen
+    /// elsewhere unrecorded. Set in code, never from configuration or the tool's annotations.
+    var answersFromTheRequestAlone: Bool { get }
     func call(arguments: JSONObject, context: ToolContext) throws -> ToolResult
+}
+
+extension Tool {
+    public var answersFromTheRequestAlone: Bool { false }
 }

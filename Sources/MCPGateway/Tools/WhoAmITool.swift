@@ -18,6 +18,9 @@ public struct WhoAmITool: NamedTool {
         ],
         annotations: .readOnlyLocal)
 
+    /// The caller's identity, as authentication settled it.
+    public var answersFromTheRequestAlone: Bool { true }
+
     public func call(arguments: JSONObject, context: ToolContext) throws -> ToolResult {
         .structured(.object(context.caller.identity))
     }
@@ -48,6 +51,9 @@ public struct ServerInfoTool: NamedTool {
             ],
             annotations: .readOnlyLocal)
     }
+
+    /// The server's identity and the request's protocol revision.
+    public var answersFromTheRequestAlone: Bool { true }
 
     public func call(arguments: JSONObject, context: ToolContext) throws -> ToolResult {
         .structured([

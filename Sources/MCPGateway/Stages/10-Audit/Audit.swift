@@ -77,12 +77,15 @@ public struct Audit: Stage {
 
     /// Writes the record of an allowed tool call before the tool runs, unfinished; the audit
     /// stage completes it after. If it cannot be written the tool is not run and the caller
-    /// gets 503: nothing happened upstream.
+    /// gets 503: nothing happened upstream. A tool that answers from the request alone
+    /// (`Tool.answersFromTheRequestAlone`) can do nothing to record beforehand: its one
+    /// completed record is written by the audit stage, before the answer, like any request's.
     public struct ToolStart: Stage {
         let audit: Audit
 
         public func handle(_ exchange: inout Exchange, next: Next) -> HTTPResponse {
-            guard exchange.toolCall != nil, exchange.verdict.decision == .allowed else { return next(&exchange) }
+            guard let call = exchange.toolCall, exchange.verdict.decision == .allowed,
+                  !call.entry.tool.answersFromTheRequestAlone else { return next(&exchange) }
             var started = audit.record(of: exchange, status: 0)
             started.reason = "in progress"
             started.completed = false
