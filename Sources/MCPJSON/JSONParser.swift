@@ -182,18 +182,22 @@ public struct JSONParser {
     private mutating func parseString() throws -> String {
         index += 1  // opening quote
         let start = index
-        // Fast path: no escapes.
+        // Fast path: no escapes. All ASCII (nearly every string), it needs no UTF-8 check:
+        // `String(validating:as:)` costs a generic metadata look-up on every call.
+        var anyHighByte: UInt8 = 0
         while index < bytes.count {
             let b = bytes[index]
             if b == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
                 if slice.count > limits.maxStringBytes { throw error("string longer than \(limits.maxStringBytes) bytes", kind: .tooLarge) }
+                if anyHighByte < 0x80 { return String(decoding: slice, as: UTF8.self) }
                 guard let s = String(validating: slice, as: UTF8.self) else { throw error("invalid UTF-8 in string") }
                 return s
             }
             if b == UInt8(ascii: "\\") { break }
             if b < 0x20 { throw error("control character in string") }
+            anyHighByte |= b
             index += 1
         }
         var out = [UInt8](UnsafeBufferPointer(rebasing: bytes[start..<index]))
