@@ -107,6 +107,19 @@ final class JSONWriterTests: XCTestCase {
         }
     }
 
+    /// A long string is escaped a chunk (4,096 input bytes) at a time: escapes on both sides of
+    /// every chunk boundary, and a string of nothing but escapes (the worst case's room), come out whole.
+    func testLongStringsAreEscapedAcrossChunkBoundaries() throws {
+        let pattern: [Character] = ["{", "\"", "k", "\"", ":", "\n", "\u{01}", "é", "\\", "a"]
+        for length in [4095, 4096, 4097, 8191, 8200, 12_345] {
+            let s = String((0..<length).map { pattern[$0 % pattern.count] })
+            XCTAssertEqual(JSONWriter.string(.string(s)), reference(s), "length \(length)")
+            XCTAssertEqual(try JSONParser.parse(JSONWriter.string(.string(s))), .string(s))
+        }
+        let controls = String(repeating: "\u{01}", count: 5000)
+        XCTAssertEqual(JSONWriter.string(.string(controls)), "\"" + String(repeating: "\\u0001", count: 5000) + "\"")
+    }
+
     func testBytesNextToTheSpecialOnesAreNotEscaped() {
         // 0x21, 0x23, 0x5B, 0x5D, 0x7E and 0x80+ sit beside the escaped values in the word test.
         let s = "!#[]~\u{20}\u{80}\u{FF}ÿ\u{100}" + String(repeating: "\u{21}\u{23}\u{5B}\u{5D}", count: 5)
