@@ -24,4 +24,13 @@ public protocol BlockList: AnyObject, Sendable {
     func blocks(now: Int64) throws -> [Block]
     /// The first active block that matches any of these (kind, id) pairs.
     func activeBlock(matching: [(Block.Kind, String)], now: Int64) throws -> Block?
+    /// The same, the pairs made only when some block could match: nearly every check on the
+    /// request path finds no block at all, and making the canonical ids costs more than that.
+    func activeBlock(now: Int64, matchingKeys keys: () -> [(Block.Kind, String)]) throws -> Block?
+}
+
+extension BlockList {
+    public func activeBlock(now: Int64, matchingKeys keys: () -> [(Block.Kind, String)]) throws -> Block? {
+        try activeBlock(matching: keys(), now: now)
+    }
 }

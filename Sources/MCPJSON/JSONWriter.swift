@@ -159,15 +159,21 @@ public struct JSONWriter {
                 let chunkEnd = min(n, i + 4096)
                 reserve((chunkEnd - i) * 6)
                 var out = base + count
+                // Bytes up to here go one by one: the rest of a word that held an escape (quote-dense
+                // text fails the word test again and again) or the chunk's last few.
+                var bytewiseUntil = 0
                 while i < chunkEnd {
-                    if i + 8 <= chunkEnd {
-                        let word = UnsafeRawPointer(start + i).loadUnaligned(as: UInt64.self)
-                        if !Self.needsEscape(word) {
-                            UnsafeMutableRawPointer(out).storeBytes(of: word, as: UInt64.self)
-                            out += 8
-                            i += 8
-                            continue
+                    if i >= bytewiseUntil {
+                        if i + 8 <= chunkEnd {
+                            let word = UnsafeRawPointer(start + i).loadUnaligned(as: UInt64.self)
+                            if !Self.needsEscape(word) {
+                                UnsafeMutableRawPointer(out).storeBytes(of: word, as: UInt64.self)
+                                out += 8
+                                i += 8
+                                continue
+                            }
                         }
+                        bytewiseUntil = i + 8
                     }
                     let b = start[i]
                     i += 1

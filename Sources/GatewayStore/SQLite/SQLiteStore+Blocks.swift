@@ -30,7 +30,14 @@ extension SQLiteStore: BlockList {
     }
 
     public func activeBlock(matching keys: [(Block.Kind, String)], now: Int64) throws -> Block? {
-        try blockCache.blocks(reloadingWith: loadBlocks).first { b in
+        try activeBlock(now: now) { keys }
+    }
+
+    public func activeBlock(now: Int64, matchingKeys makeKeys: () -> [(Block.Kind, String)]) throws -> Block? {
+        let blocks = try blockCache.blocks(reloadingWith: loadBlocks)
+        guard !blocks.isEmpty else { return nil }
+        let keys = makeKeys()
+        return blocks.first { b in
             (b.until.map { $0 > now } ?? true) && keys.contains { $0.0 == b.kind && $0.1 == b.id }
         }
     }

@@ -12,9 +12,12 @@ struct OperatorBlocks: Sendable {
     /// nil when there is none. Throws when the store cannot say: callers refuse then.
     func activeBlock(for p: Principal, now: Double, requestId: String, method: String) throws -> Block? {
         // Ids are stored as `mcp-fcgi block` canonicalises them; GUIDs compare case-insensitively.
-        var keys: [(Block.Kind, String)] = [(.user, Principal.canonicalUserID(p.objectId)), (.tenant, p.tenantId.lowercased())]
-        if let app = p.clientAppId { keys.append((.clientApp, app.lowercased())) }
-        guard let block = try blocks.activeBlock(matching: keys, now: Int64(now)) else { return nil }
+        let found = try blocks.activeBlock(now: Int64(now)) {
+            var keys: [(Block.Kind, String)] = [(.user, Principal.canonicalUserID(p.objectId)), (.tenant, p.tenantId.lowercased())]
+            if let app = p.clientAppId { keys.append((.clientApp, app.lowercased())) }
+            return keys
+        }
+        guard let block = found else { return nil }
         metrics.recordBlocked()
         Log.shared.warning("request from a blocked principal refused", ["request_id": .string(requestId),
             "block": .string(block.kind.rawValue), "id": .string(block.id), "method": .string(method)])
