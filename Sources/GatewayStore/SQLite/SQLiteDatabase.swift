@@ -35,13 +35,6 @@ final class SQLiteDatabase: @unchecked Sendable {
         }
         busyWait.install(on: db)
         try execute("PRAGMA journal_mode=WAL")
-        // The last connection to close keeps the -wal and -shm files, the WAL emptied (a size limit
-        // of 0 or more makes the close truncate it, fully checkpointed, to 0 bytes): a CGI process is
-        // the last connection each time, and creating both files and unlinking them again cost it
-        // about 0.17 ms on ext4. The limit is above what a checkpoint leaves (1,000 pages).
-        var keepCompanions: Int32 = 1
-        sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &keepCompanions)
-        try execute("PRAGMA journal_size_limit=67108864")
         // Per connection: the serving processes write only rate counters, which need not
         // survive a power cut, so they skip the fsync at checkpoints; operator commands keep it.
         try execute(durable ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=OFF")
