@@ -82,10 +82,12 @@ let package = Package(
                                "PostgresStore", "UpstreamHTTP"],
                 swiftSettings: v5),
 
+        // libstdc++ linked in (StaticLink/libstdc++.so says how and why); every other C library stays shared.
         .executableTarget(name: "mcp-fcgi",
                           dependencies: ["MCPGateway", "FastCGIFront", "GatewaySupport", "GatewayStore", "PostgresStore", "EntraAuth", "MCPJSON",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          swiftSettings: v5),
+                          swiftSettings: v5,
+                          linkerSettings: [.unsafeFlags(["-L", Context.packageDirectory + "/StaticLink"])]),
 
         // Fakes and fixtures the test targets share (test HTTP server, clock, Entra keys and tokens).
         // Not a product; no production target may depend on it.

@@ -46,8 +46,10 @@ public struct StateStores: Sendable {
     public static func sqlite(path: String, durable: Bool = true, auditJournal: Bool = false) throws -> StateStores {
         let limits = SharedBucketTableOnFirstUse(path: SharedBucketTable.path(besideStore: path))
         let store = try SQLiteStore(path: path, durable: durable, blockSignal: limits)
-        var stores = StateStores(store)
-        stores.rateLimiter = limits
+        // Every concern named rather than found with `as?` (`init(_:)`): the first run of each of those
+        // casts scans all of the binary's conformance records, about 0.2 M instructions in a CGI process.
+        var stores = StateStores(blocks: store, rateLimiter: limits, audit: store, sessions: store, mappings: store,
+                                 backendSessions: store, oauth: store, health: store, apiKeys: store, introspections: store)
         if auditJournal {
             stores.audit = JournaledAuditLog(directory: JournaledAuditLog.directory(forStore: path), store: store, sampleLimiter: store)
         }
