@@ -1,3 +1,4 @@
+import Foundation
 import EntraAuth
 import MCPJSON
 
@@ -6,7 +7,7 @@ public struct Caller: Sendable {
     /// The fields, in one immutable object: a caller is copied into every stage, record and
     /// tool context of a request, and a copy of the fields themselves (a principal among them)
     /// took about 25 reference counts, where this takes one.
-    private final class Fields: Sendable {
+    private final class Fields: @unchecked Sendable {
         let key: String
         let permissions: Set<String>
         let tenantId: String?
@@ -15,6 +16,10 @@ public struct Caller: Sendable {
         let instance: String
         let tenant: TenantRecord?
         let describe: @Sendable () -> JSONObject
+        /// `describe`'s answer once asked for: a caller is kept for its client's next requests
+        /// (`RecentCallers`), and the identity never changes. Guarded by `identityLock`.
+        private var identity: JSONObject?
+        private let identityLock = NSLock()
 
         init(key: String, permissions: Set<String>, tenantId: String?, principal: Principal?, bearerToken: String?,
              instance: String, tenant: TenantRecord?, describe: @escaping @Sendable () -> JSONObject) {
@@ -26,6 +31,15 @@ public struct Caller: Sendable {
             self.instance = instance
             self.tenant = tenant
             self.describe = describe
+        }
+
+        func describedIdentity() -> JSONObject {
+            identityLock.lock()
+            defer { identityLock.unlock() }
+            if let identity { return identity }
+            let made = describe()
+            identity = made
+            return made
         }
     }
 
@@ -55,7 +69,7 @@ public struct Caller: Sendable {
     }
 
     /// What `whoami` shows: identity facts only, never the token.
-    public var identity: JSONObject { fields.describe() }
+    public var identity: JSONObject { fields.describedIdentity() }
 
     public func may(_ permission: String?) -> Bool {
         guard let permission else { return true }

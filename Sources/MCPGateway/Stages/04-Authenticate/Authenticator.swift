@@ -93,17 +93,19 @@ public final class Authenticator: @unchecked Sendable {
     }
 
     func caller(for p: Principal, token: String? = nil) -> Caller {
-        let tenant = tenants[p.tenantId.lowercased()]
-        let instance = self.instance
-        let policy = self.policy
-        return Caller(key: "\(p.tenantId)/\(p.objectId)", permissions: policy.permissions(for: p),
-                      tenantId: p.tenantId, principal: p, bearerToken: token, instance: instance, tenant: tenant) {
-            var identity = p.json.objectValue ?? JSONObject()
-            identity["authenticated"] = true
-            identity["instance"] = .string(instance)
-            if let tenant { identity["tenant_name"] = .string(tenant.name) }
-            identity["permissions"] = JSONValue(policy.permissions(for: p).sorted())
-            return identity
+        RecentCallers.caller(of: self, principal: p, token: token) {
+            let tenant = tenants[p.tenantId.lowercased()]
+            let instance = self.instance
+            let permissions = policy.permissions(for: p)
+            return Caller(key: "\(p.tenantId)/\(p.objectId)", permissions: permissions,
+                          tenantId: p.tenantId, principal: p, bearerToken: token, instance: instance, tenant: tenant) {
+                var identity = p.json.objectValue ?? JSONObject()
+                identity["authenticated"] = true
+                identity["instance"] = .string(instance)
+                if let tenant { identity["tenant_name"] = .string(tenant.name) }
+                identity["permissions"] = JSONValue(permissions.sorted())
+                return identity
+            }
         }
     }
 }
