@@ -3,7 +3,14 @@ public struct HTTPHeaders: Sendable {
     /// Name and value pairs in arrival order, names unique. A request has a dozen headers or so:
     /// a look-up compares a few short strings, where a dictionary hashed every name (SipHash) on
     /// every insert and look-up, about 3 % of a worker thread's time.
-    private var fields: [(name: String, value: String)] = []
+    private var fields: [Field] = []
+
+    /// A struct, not a tuple: an array of tuples copies and destroys its elements through the
+    /// runtime's generic tuple witnesses (1.3 % of a worker thread's time in perf).
+    private struct Field: Sendable {
+        let name: String
+        var value: String
+    }
 
     public init() {}
 
@@ -27,7 +34,7 @@ public struct HTTPHeaders: Sendable {
         switch (index(of: name), value) {
         case (let i?, let value?): fields[i].value = value
         case (let i?, nil): fields.remove(at: i)
-        case (nil, let value?): fields.append((name, value))
+        case (nil, let value?): fields.append(Field(name: name, value: value))
         case (nil, nil): break
         }
     }
