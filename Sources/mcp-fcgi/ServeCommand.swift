@@ -48,7 +48,17 @@ func serve(config configOption: String?, listen: String?, workers: Int?, socketM
     // Without a listening socket this process answers one request as a CGI program.
     var answersOneCGIRequest = false
     if case .success(nil) = addressLookup { answersOneCGIRequest = true }
-    let workerThreads = answersOneCGIRequest ? 1 : workers ?? cfg.workers
+    // MCP_FCGI_WORKERS: the worker count for processes a web server starts with its own
+    // environment (mod_fcgid's FcgidInitialEnv), where no --workers can be given.
+    var environmentWorkers: Int?
+    if let text = processEnvironment["MCP_FCGI_WORKERS"] {
+        guard let n = Int(text), (1...256).contains(n) else {
+            Log.shared.error("MCP_FCGI_WORKERS must be a whole number from 1 to 256")
+            throw ExitCode(78)
+        }
+        environmentWorkers = n
+    }
+    let workerThreads = answersOneCGIRequest ? 1 : workers ?? environmentWorkers ?? cfg.workers
     let gateway: Gateway
     do {
         gateway = try Gateway.make(config: cfg, workerThreads: workerThreads)

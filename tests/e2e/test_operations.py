@@ -269,3 +269,32 @@ def test_systemd_units_parse(binary, tmp_path):
     for hardening in ("User=mcp-fcgi", "ProtectSystem=strict", "ReadWritePaths=/var/lib/mcp-fcgi", "NoNewPrivileges=yes",
                       "PrivateTmp=yes", "StateDirectory=mcp-fcgi", "CapabilityBoundingSet=\n"):
         assert hardening in service, hardening
+
+
+def test_the_worker_count_comes_from_the_environment_when_a_web_server_starts_the_process(binary, tmp_path):
+    """mod_fcgid passes no arguments: MCP_FCGI_WORKERS (FcgidInitialEnv) sets the worker threads,
+    and a value out of range stops the start with 78 and a message naming it."""
+    config = e2e_config(BASE_PORT)
+    config["state_dir"] = str(tmp_path / "state")
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    env = {**os.environ, "MCP_FCGI_CONFIG": str(path)}
+    for bad in ("0", "257", "four", ""):
+        proc = run(binary, "serve", "--listen", f"unix:{tmp_path}/w.sock", env={**env, "MCP_FCGI_WORKERS": bad})
+        assert proc.returncode == 78, (bad, proc)
+        assert "MCP_FCGI_WORKERS must be a whole number from 1 to 256" in proc.stderr, proc.stderr
+    server = subprocess.Popen([str(binary), "serve", "--listen", f"unix:{tmp_path}/w.sock"], env={**env, "MCP_FCGI_WORKERS": "3"},
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        serving = None
+        while serving is None and time.monotonic() < deadline:
+            line = server.stderr.readline()
+            if not line:
+                break
+            if '"serving FastCGI"' in line:
+                serving = json.loads(line)
+        assert serving is not None and serving["workers"] == 3, serving
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
