@@ -134,13 +134,19 @@ final class AuditJournalTests: XCTestCase {
         }
     }
 
-    func testTheRequestIdIndexMigrationKeepsEveryRowOfARepeatedId() throws {
+    /// A database at the schema just before the migration whose text contains `marker`.
+    func schema(before marker: String) throws -> SQLiteDatabase {
         let db = try SQLiteDatabase(path: storePath)
-        let earlier = try XCTUnwrap(SQLiteStore.migrations.firstIndex { $0.contains("CREATE UNIQUE INDEX audit_request_id") })
+        let earlier = try XCTUnwrap(SQLiteStore.migrations.firstIndex { $0.contains(marker) })
         for (i, sql) in SQLiteStore.migrations.prefix(earlier).enumerated() {
             try db.execute(sql)
             try db.execute("PRAGMA user_version = \(i + 1)")
         }
+        return db
+    }
+
+    func testTheRequestIdIndexMigrationKeepsEveryRowOfARepeatedId() throws {
+        let db = try schema(before: "CREATE UNIQUE INDEX audit_request_id")
         for _ in 0..<2 {
             try db.execute("INSERT INTO audit (time, request_id, decision, http_status, latency_ms) VALUES (1, 'twice', 'allowed', 200, 1)")
         }
@@ -152,12 +158,7 @@ final class AuditJournalTests: XCTestCase {
     /// the one on request_id alone: a request's begun and completed records still make one row, and a
     /// request id that comes again at another time is another request.
     func testTheTimeAndRequestIdIndexMigrationKeepsRowsAndOneRowPerRequest() throws {
-        let db = try SQLiteDatabase(path: storePath)
-        let earlier = try XCTUnwrap(SQLiteStore.migrations.firstIndex { $0.contains("audit_time_request_id") })
-        for (i, sql) in SQLiteStore.migrations.prefix(earlier).enumerated() {
-            try db.execute(sql)
-            try db.execute("PRAGMA user_version = \(i + 1)")
-        }
+        let db = try schema(before: "audit_time_request_id")
         try db.execute("INSERT INTO audit (time, request_id, decision, http_status, latency_ms) VALUES (1, 'kept', 'allowed', 200, 1)")
         let store = try SQLiteStore(path: storePath)
         let indexes = try store.db.transaction(write: false) { try $0.query("SELECT name FROM pragma_index_list('audit') ORDER BY name") }
