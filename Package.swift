@@ -15,7 +15,7 @@ let v5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
 
 // The server links with lld and packed relative relocations (DT_RELR, glibc 2.36+): gold's
 // 1.9 MB of R_X86_64_RELATIVE entries were read once by the loader at every start and stayed
-// resident (2.2 MB of each process's RSS); as RELR they take 15 kB.
+// resident (2.1 MB of each process's RSS); as RELR they take 15 kB.
 let leanRelocations: [LinkerSetting] = [
     .unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"], .when(platforms: [.linux])),
 ]
