@@ -37,8 +37,8 @@ let package = Package(
                        providers: [.apt(["libfcgi-dev"])]),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
-        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3",
-                       providers: [.apt(["libsqlite3-dev"])]),
+        // Headers only: GatewayStore links SQLite's static archive (see there).
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         // libcurl (headers from libcurl4-openssl-dev), loaded with dlopen on first use.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl")]),
         // libpq (headers from libpq-dev), loaded with dlopen on first use: a SQLite deployment never loads it.
@@ -71,8 +71,14 @@ let package = Package(
         // mappings, backend sessions), one interface per concern; SQLite is its engine, shared memory
         // the rate limits' and the blocks' change signal. EntraAuth for the GUID rule a workspace
         // mapping's ids must follow; GatewayCrypto for the bucket keys' digests.
+        // SQLite linked in (libsqlite3.a, from the same libsqlite3-dev as the .so): a CGI process's
+        // dynamic loader would otherwise bind its 1,610 symbols and relocate its data on every start
+        // (BENCHMARKS.md, "CGI run directly"). SQLite opens only the gateway's own store files; a
+        // Debian update of libsqlite3 reaches mcp-fcgi with its next build.
         .target(name: "GatewayStore", dependencies: ["CSQLite", "CSharedBuckets", "MCPJSON", "GatewaySupport", "EntraAuth",
-                                                     "GatewayCrypto"], swiftSettings: v5),
+                                                     "GatewayCrypto"], swiftSettings: v5,
+                linkerSettings: [.linkedLibrary(":libsqlite3.a", .when(platforms: [.linux])),
+                                 .linkedLibrary("sqlite3", .when(platforms: [.macOS]))]),
 
         // The same concerns on PostgreSQL, for several hosts sharing one store (store.engine "postgres").
         .target(name: "PostgresStore", dependencies: ["CLibPQ", "GatewayStore", "MCPJSON", "GatewaySupport"], swiftSettings: v5),
@@ -91,7 +97,7 @@ let package = Package(
 
         // libstdc++ linked in (StaticLink/libstdc++.so says how and why); every other C library stays shared.
         .executableTarget(name: "mcp-fcgi",
-                          dependencies: ["MCPGateway", "FastCGIFront", "GatewaySupport", "GatewayStore", "PostgresStore", "EntraAuth", "MCPJSON",
+                          dependencies: ["MCPGateway", "FastCGIFront", "GatewaySupport", "GatewayStore", "PostgresStore", "EntraAuth", "MCPJSON", "GatewayCrypto",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: v5,
                           linkerSettings: leanRelocations + [.unsafeFlags(["-L", Context.packageDirectory + "/StaticLink"])]),

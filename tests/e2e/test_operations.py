@@ -298,3 +298,18 @@ def test_the_worker_count_comes_from_the_environment_when_a_web_server_starts_th
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_the_binary_loads_only_the_shared_libraries_it_must(binary):
+    """Every shared library costs a CGI process its symbol binding and relocations on each start,
+    so the release binary needs only libcrypto (shared, so that OpenSSL's security updates apply
+    at once), libfcgi and the C runtime. SQLite and libstdc++ are linked in; libcurl and libpq are
+    opened with dlopen when first used, so they are not needed either."""
+    proc = subprocess.run(["readelf", "--dynamic", "--wide", str(binary)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    needed = set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", proc.stdout))
+    assert needed, proc.stdout
+    assert {"libcrypto.so.3", "libfcgi.so.0", "libc.so.6"} <= needed, needed
+    allowed = {"libcrypto.so.3", "libfcgi.so.0", "libm.so.6", "libgcc_s.so.1", "libc.so.6", "ld-linux-x86-64.so.2",
+               "ld-linux-aarch64.so.1"}
+    assert needed <= allowed, needed - allowed
