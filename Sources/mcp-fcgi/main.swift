@@ -1,6 +1,7 @@
 import GatewayStore
 import ArgumentParser
 import Foundation
+import GatewayCrypto
 import GatewaySupport
 import MCPGateway
 
@@ -12,6 +13,9 @@ struct MCPFastCGI: ParsableCommand {
         subcommands: [Serve.self, DevToken.self, CheckConfig.self, Doctor.self, BlockCommand.self, UnblockCommand.self, BlocksCommand.self, AuditCommand.self, MappingCommand.self, OAuthCommand.self, EntraCommand.self, APIKeyCommand.self, StoreCommand.self],
         defaultSubcommand: Serve.self)
 }
+
+// First, before anything else uses OpenSSL (CryptoProcess says why).
+CryptoProcess.skipCleanupAtExit()
 
 // With no arguments, as web servers run it (CGI, mod_fcgid, spawn-fcgi, systemd), go
 // straight to `serve`: the argument parser's reflection costs milliseconds per CGI process.
