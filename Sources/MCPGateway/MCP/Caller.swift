@@ -19,6 +19,8 @@ public struct Caller: Sendable {
         /// `describe`'s answer once asked for: a caller is kept for its client's next requests
         /// (`RecentCallers`), and the identity never changes. Guarded by `identityLock`.
         private var identity: JSONObject?
+        /// Its JSON, made once `whoami` answers with it. Guarded by `identityLock`.
+        private var identityJSON: [UInt8]?
         private let identityLock = NSLock()
 
         init(key: String, permissions: Set<String>, tenantId: String?, principal: Principal?, bearerToken: String?,
@@ -36,6 +38,20 @@ public struct Caller: Sendable {
         func describedIdentity() -> JSONObject {
             identityLock.lock()
             defer { identityLock.unlock() }
+            return identityWhileLocked()
+        }
+
+        func describedIdentityWithJSON() -> (object: JSONObject, json: [UInt8]) {
+            identityLock.lock()
+            defer { identityLock.unlock() }
+            let object = identityWhileLocked()
+            if let identityJSON { return (object, identityJSON) }
+            let json = JSONWriter.serialize(.object(object))
+            identityJSON = json
+            return (object, json)
+        }
+
+        private func identityWhileLocked() -> JSONObject {
             if let identity { return identity }
             let made = describe()
             identity = made
@@ -70,6 +86,9 @@ public struct Caller: Sendable {
 
     /// What `whoami` shows: identity facts only, never the token.
     public var identity: JSONObject { fields.describedIdentity() }
+
+    /// `identity` and its JSON, serialised once for all the requests this caller makes.
+    var identityWithJSON: (object: JSONObject, json: [UInt8]) { fields.describedIdentityWithJSON() }
 
     public func may(_ permission: String?) -> Bool {
         guard let permission else { return true }
