@@ -35,7 +35,7 @@ package struct CGIParams {
             if header == "content-length" || header == "content-type" { return }
             // A header sent twice arrives as two params from nginx: joined as RFC 9110 §5.3 says
             // (and as Apache does), so no copy silently replaces the other.
-            if let earlier = headers[header] {
+            if let earlier = headers.value(normalized: header) {
                 headers.setNormalized(header, earlier + (header == "cookie" ? "; " : ", ") + text())
             } else {
                 headers.setNormalized(header, text())

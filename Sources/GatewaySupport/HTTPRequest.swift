@@ -27,6 +27,9 @@ public struct HTTPHeaders: Sendable {
         set { setNormalized(name.lowercased(), newValue) }
     }
 
+    /// For a name already lower-cased by the caller: one scan, no test of the name's case.
+    package func value(normalized name: String) -> String? { index(of: name).map { fields[$0].value } }
+
     /// For names already lower-cased by the caller: skips the copy on the hot path.
     package mutating func setNormalized(_ name: String, _ value: String) { setNormalized(name, Optional(value)) }
 

@@ -62,18 +62,37 @@ public struct HTTPResponse: Sendable {
         }
     }
 
-    /// The CGI/FastCGI response head: "Status: …" then headers, then a blank line.
+    /// The CGI/FastCGI response head: "Status: …" then headers, then a blank line. Written
+    /// as bytes, the numbers digit by digit: no string is built for any of it.
     public func cgiHead() -> [UInt8] {
         var head: [UInt8] = []
         head.reserveCapacity(160)
-        head.append(contentsOf: "Status: \(status) \(HTTPResponse.reason(status))\r\n".utf8)
+        head.append(contentsOf: "Status: ".utf8)
+        Self.appendDecimal(status, to: &head)
+        head.append(UInt8(ascii: " "))
+        head.append(contentsOf: HTTPResponse.reason(status).utf8)
+        head.append(contentsOf: "\r\n".utf8)
         for (k, v) in headers {
             head.append(contentsOf: k.utf8)
             head.append(contentsOf: ": ".utf8)
             head.append(contentsOf: v.utf8)
             head.append(contentsOf: "\r\n".utf8)
         }
-        head.append(contentsOf: "Content-Length: \(body.count)\r\n\r\n".utf8)
+        head.append(contentsOf: "Content-Length: ".utf8)
+        Self.appendDecimal(body.count, to: &head)
+        head.append(contentsOf: "\r\n\r\n".utf8)
         return head
+    }
+
+    /// `String(n).utf8` without the string.
+    private static func appendDecimal(_ n: Int, to out: inout [UInt8]) {
+        if n < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = n.magnitude, divisor: UInt = 1
+        while magnitude / divisor >= 10 { divisor *= 10 }
+        repeat {
+            out.append(UInt8(ascii: "0") + UInt8(magnitude / divisor))
+            magnitude %= divisor
+            divisor /= 10
+        } while divisor > 0
     }
 }

@@ -19,6 +19,33 @@ public struct JSONWriter {
         return String(decoding: UnsafeBufferPointer(start: buffer.base, count: buffer.count), as: UTF8.self)
     }
 
+    /// One JSON text written piece by piece, for an answer that splices in JSON serialised once
+    /// (a tool result's structured content, which is also its text): the caller writes a valid
+    /// JSON text, this only writes each piece faithfully.
+    public static func serialize(_ build: (inout Writer) -> Void) -> [UInt8] {
+        var writer = Writer(buffer: Buffer(capacity: 1024))
+        defer { writer.buffer.release() }
+        build(&writer)
+        return Array(UnsafeBufferPointer(start: writer.buffer.base, count: writer.buffer.count))
+    }
+
+    public struct Writer {
+        fileprivate var buffer: Buffer
+
+        /// Bytes of JSON syntax, copied as they are.
+        public mutating func literal(_ s: StaticString) { buffer.literal(s) }
+        /// A value, serialised as `serialize(_:)` would.
+        public mutating func value(_ v: JSONValue) { buffer.write(v) }
+        /// JSON already serialised (by `serialize(_:)`), copied as it is.
+        public mutating func json(_ bytes: [UInt8]) { bytes.withUnsafeBufferPointer { buffer.raw($0) } }
+        /// A JSON string whose content is these UTF-8 bytes, escaped as `.string` would be.
+        public mutating func string(utf8 bytes: [UInt8]) {
+            buffer.literal("\"")
+            bytes.withUnsafeBufferPointer { buffer.writeEscaped($0) }
+            buffer.literal("\"")
+        }
+    }
+
     /// The bytes written so far, owned by whoever serialises; released once the result is copied out.
     struct Buffer {
         private(set) var base: UnsafeMutablePointer<UInt8>
@@ -55,14 +82,14 @@ public struct JSONWriter {
             count += 1
         }
 
-        private mutating func raw(_ bytes: UnsafeBufferPointer<UInt8>) {
+        fileprivate mutating func raw(_ bytes: UnsafeBufferPointer<UInt8>) {
             guard let start = bytes.baseAddress, !bytes.isEmpty else { return }
             reserve(bytes.count)
             (base + count).update(from: start, count: bytes.count)
             count += bytes.count
         }
 
-        private mutating func literal(_ s: StaticString) {
+        fileprivate mutating func literal(_ s: StaticString) {
             raw(UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
         }
 
@@ -133,25 +160,28 @@ public struct JSONWriter {
             byte(UInt8(ascii: "\""))
         }
 
-        /// True when one of the eight bytes of `w` is a quote, a backslash, a control character or DEL
-        /// (exact for "any byte", per the classic zero-byte test; bytes of 0x80 and above never match).
+        /// The high bit of each of the eight bytes of `w` that is a quote, a backslash, a control
+        /// character or DEL, at least of the first such byte: the classic zero-byte test may also
+        /// flag a byte above a true hit (a borrow), never one below, so the lowest bit set is exact.
+        /// Bytes of 0x80 and above are never flagged.
         @inline(__always)
-        private static func needsEscape(_ w: UInt64) -> Bool {
+        private static func escapeMask(_ w: UInt64) -> UInt64 {
             let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
             func hasZero(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
             let control = (w &- 0x2020_2020_2020_2020) & ~w & highs
-            return (control | hasZero(w ^ 0x2222_2222_2222_2222) | hasZero(w ^ 0x5C5C_5C5C_5C5C_5C5C)
-                | hasZero(w ^ 0x7F7F_7F7F_7F7F_7F7F)) != 0
+            return control | hasZero(w ^ 0x2222_2222_2222_2222) | hasZero(w ^ 0x5C5C_5C5C_5C5C_5C5C)
+                | hasZero(w ^ 0x7F7F_7F7F_7F7F_7F7F)
         }
 
         @inline(__always)
         private static func needsEscape(_ b: UInt8) -> Bool { b == 0x22 || b == 0x5C || b < 0x20 || b == 0x7F }
 
         /// Written straight into the buffer, a chunk of input at a time with room for its worst
-        /// case (six bytes a byte): eight clean bytes are one load and one store, and a byte to
-        /// escape costs no call (a run copied between two escapes did: JSON text inside a string,
-        /// as a tool result's `text`, has a quote every few bytes).
-        private mutating func writeEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
+        /// case (six bytes a byte). Eight bytes are one load and one store; when some of them need
+        /// escaping, the clean ones before the first are kept from that store and the escape is
+        /// written after them, so quote-dense text (JSON inside a string, as a tool result's
+        /// `text`) costs a few operations per escape, not a test per byte.
+        fileprivate mutating func writeEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
             guard let start = utf8.baseAddress else { return }
             let n = utf8.count
             var i = 0
@@ -159,29 +189,29 @@ public struct JSONWriter {
                 let chunkEnd = min(n, i + 4096)
                 reserve((chunkEnd - i) * 6)
                 var out = base + count
-                // Bytes up to here go one by one: the rest of a word that held an escape (quote-dense
-                // text fails the word test again and again) or the chunk's last few.
-                var bytewiseUntil = 0
                 while i < chunkEnd {
-                    if i >= bytewiseUntil {
-                        if i + 8 <= chunkEnd {
-                            let word = UnsafeRawPointer(start + i).loadUnaligned(as: UInt64.self)
-                            if !Self.needsEscape(word) {
-                                UnsafeMutableRawPointer(out).storeBytes(of: word, as: UInt64.self)
-                                out += 8
-                                i += 8
-                                continue
-                            }
+                    if i + 8 <= chunkEnd {
+                        let word = UnsafeRawPointer(start + i).loadUnaligned(as: UInt64.self)
+                        // Eight bytes fit: at least 6 x 8 bytes of room remain for these eight.
+                        UnsafeMutableRawPointer(out).storeBytes(of: word, as: UInt64.self)
+                        let mask = Self.escapeMask(word)
+                        if mask == 0 {
+                            out += 8
+                            i += 8
+                            continue
                         }
-                        bytewiseUntil = i + 8
-                    }
-                    let b = start[i]
-                    i += 1
-                    guard Self.needsEscape(b) else {
-                        out.pointee = b
+                        let clean = mask.trailingZeroBitCount >> 3
+                        out += clean
+                        i += clean
+                    } else if !Self.needsEscape(start[i]) {
+                        out.pointee = start[i]
                         out += 1
+                        i += 1
                         continue
                     }
+                    // start[i] needs escaping.
+                    let b = start[i]
+                    i += 1
                     out.pointee = 0x5C
                     switch b {
                     case UInt8(ascii: "\""): out[1] = 0x22; out += 2

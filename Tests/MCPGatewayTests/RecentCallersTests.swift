@@ -1,4 +1,5 @@
 import EntraAuth
+import GatewayStore
 import MCPJSON
 import XCTest
 @testable import MCPGateway
@@ -71,5 +72,28 @@ final class RecentCallersTests: XCTestCase {
         XCTAssertEqual(caller.identity, ["authenticated": true])
         XCTAssertEqual(caller.identity, ["authenticated": true])
         XCTAssertEqual(described.n, 1)
+    }
+
+    /// Admission's buckets are made once per caller and limits, and again for other limits
+    /// (another instance's or a reloaded configuration's).
+    func testACallersRateBucketsAreMadeOncePerLimits() {
+        let caller = Caller(key: "k", permissions: []) { [:] }
+        let made = Count()
+        func buckets(_ limits: GatewayConfig.RateLimits) -> [String] {
+            caller.rateBuckets(for: limits) {
+                made.n += 1
+                return [RateBucket(key: "user:\(limits.userPerMinute)", perMinute: Double(limits.userPerMinute), burst: 1)]
+            }.map(\.key)
+        }
+        var limits = GatewayConfig.RateLimits()
+        XCTAssertEqual(buckets(limits), ["user:120"])
+        XCTAssertEqual(buckets(limits), ["user:120"])
+        XCTAssertEqual(made.n, 1)
+        limits.userPerMinute = 7
+        XCTAssertEqual(buckets(limits), ["user:7"])
+        XCTAssertEqual(made.n, 2)
+        limits.tenantBurst = 9
+        XCTAssertEqual(buckets(limits), ["user:7"])
+        XCTAssertEqual(made.n, 3, "any field of the limits makes them anew")
     }
 }

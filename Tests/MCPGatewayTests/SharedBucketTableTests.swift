@@ -299,4 +299,26 @@ private final class LockedCount: @unchecked Sendable {
     private var n = 0
     func add() { lock.withLock { n += 1 } }
     var value: Int { lock.withLock { n } }
+
+    /// A bucket's name is the first 128 bits of its key's SHA-256, remembered or not, and the
+    /// memory of keys stays within its limit however many distinct keys pass.
+    func testKeyDigestsAreTheKeysSHA256RememberedWithinALimit() {
+        func bytes(_ d: KeyDigests.Digest) -> [UInt8] { withUnsafeBytes(of: d) { Array($0) } }
+        let abc: [UInt8] = [0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23]
+        let empty: [UInt8] = [0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24]
+        let digests = KeyDigests()
+        XCTAssertEqual(bytes(digests.digest(of: "abc")), abc)
+        XCTAssertEqual(bytes(digests.digest(of: "abc")), abc, "remembered")
+        XCTAssertEqual(bytes(digests.digest(of: "")), empty)
+        XCTAssertEqual(digests.count, 2)
+        var first: [[UInt8]] = []
+        for i in 0..<(KeyDigests.limit * 2 + 5) {
+            let d = bytes(digests.digest(of: "user:t/\(i)"))
+            if i < 8 { first.append(d) }
+            XCTAssertLessThanOrEqual(digests.count, KeyDigests.limit)
+        }
+        XCTAssertEqual(bytes(digests.digest(of: "abc")), abc, "worked out again once forgotten")
+        for i in 0..<8 { XCTAssertEqual(bytes(digests.digest(of: "user:t/\(i)")), first[i]) }
+        XCTAssertNotEqual(first[0], first[1])
+    }
 }

@@ -9,6 +9,9 @@ import Foundation
 public final class SharedBucketTable: RateLimiter, BlockChangeSignal, @unchecked Sendable {
     private let table: OpaquePointer
     public let path: String
+    /// Keys' digests as worked out before: a client's requests take the same user and tenant
+    /// buckets again and again, and a SHA-256 of each key on each request was most of a take.
+    private let digests = KeyDigests()
 
     /// 65,536 slots (4 MiB): a new bucket goes within 64 slots of its home, reusing one that has
     /// refilled to its burst; with none free there, takes fail (and admission refuses, 503).
@@ -42,7 +45,7 @@ public final class SharedBucketTable: RateLimiter, BlockChangeSignal, @unchecked
         var wait = 0.0
         let result = withUnsafeTemporaryAllocation(of: sb_bucket.self, capacity: buckets.count) { out -> Int32 in
             for (i, b) in buckets.enumerated() {
-                out[i] = sb_bucket(digest: Self.digest(b.key), per_minute: b.perMinute, burst: b.burst)
+                out[i] = sb_bucket(digest: digests.digest(of: b.key), per_minute: b.perMinute, burst: b.burst)
             }
             return sb_take(table, out.baseAddress, UInt32(buckets.count), now, &wait)
         }
@@ -57,18 +60,6 @@ public final class SharedBucketTable: RateLimiter, BlockChangeSignal, @unchecked
             default: throw StoreError("the rate-limit table \(path) is unusable: \(String(cString: strerror(code)))")
             }
         }
-    }
-
-    private static func digest(_ key: String) -> (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                                                  UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) {
-        var key = key
-        let d = key.withUTF8 { SHA256Digest(UnsafeRawBufferPointer($0)) }
-        var out: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
-            = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &out) { o in
-            withUnsafeBytes(of: (d.w0, d.w1)) { o.copyMemory(from: $0) }
-        }
-        return out
     }
 
     // MARK: BlockChangeSignal
@@ -116,4 +107,48 @@ public final class SharedBucketTableOnFirstUse: RateLimiter, BlockChangeSignal, 
 
     public var stamp: UInt64? { (try? mapped())?.stamp }
     public func announce() throws { try mapped().announce() }
+}
+
+/// A bucket's name in the table: the first 128 bits of its key's SHA-256, remembered for the
+/// last keys seen. Bounded: emptied when full, so no stream of distinct keys makes it grow
+/// past `limit` entries.
+final class KeyDigests: @unchecked Sendable {
+    typealias Digest = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                        UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
+    /// Two words, not the tuple: a dictionary of tuples copies them through generic witnesses.
+    private struct Words { let w0: UInt64, w1: UInt64 }
+
+    static let limit = 1024
+    private let lock = NSLock()
+    private var known: [String: Words] = [:]
+
+    func digest(of key: String) -> Digest {
+        lock.lock()
+        let remembered = known[key]
+        lock.unlock()
+        let words = remembered ?? remember(key)
+        var out: Digest = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &out) { o in
+            withUnsafeBytes(of: (words.w0, words.w1)) { o.copyMemory(from: $0) }
+        }
+        return out
+    }
+
+    /// How many keys are remembered (for tests).
+    var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return known.count
+    }
+
+    private func remember(_ key: String) -> Words {
+        var key = key
+        let d = key.withUTF8 { SHA256Digest(UnsafeRawBufferPointer($0)) }
+        let words = Words(w0: d.w0, w1: d.w1)
+        lock.lock()
+        if known.count >= Self.limit { known.removeAll(keepingCapacity: true) }
+        known[key] = words
+        lock.unlock()
+        return words
+    }
 }

@@ -101,7 +101,7 @@ public struct GatewayConfig: Sendable {
         public var unauthenticatedPerMinute = 60
     }
 
-    public struct RateLimits: Sendable {
+    public struct RateLimits: Sendable, Equatable {
         /// Requests per minute and burst, per user and per tenant; 0 turns that limit off.
         public var userPerMinute = 120
         public var userBurst = 30

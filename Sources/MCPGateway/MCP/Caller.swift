@@ -1,5 +1,6 @@
 import Foundation
 import EntraAuth
+import GatewayStore
 import MCPJSON
 
 /// Who is calling, as far as the authentication stage could establish it.
@@ -17,9 +18,14 @@ public struct Caller: Sendable {
         let tenant: TenantRecord?
         let describe: @Sendable () -> JSONObject
         /// `describe`'s answer once asked for: a caller is kept for its client's next requests
-        /// (`RecentCallers`), and the identity never changes. Guarded by `identityLock`.
+        /// (`RecentCallers`), and the identity never changes. Guarded by `lock`.
         private var identity: JSONObject?
-        private let identityLock = NSLock()
+        /// Its JSON, made once `whoami` answers with it. Guarded by `lock`.
+        private var identityJSON: [UInt8]?
+        /// The rate-limit buckets admission takes for this caller, with the limits they were
+        /// made for. Guarded by `lock`.
+        private var rateBuckets: (limits: GatewayConfig.RateLimits, buckets: [RateBucket])?
+        private let lock = NSLock()
 
         init(key: String, permissions: Set<String>, tenantId: String?, principal: Principal?, bearerToken: String?,
              instance: String, tenant: TenantRecord?, describe: @escaping @Sendable () -> JSONObject) {
@@ -34,8 +40,31 @@ public struct Caller: Sendable {
         }
 
         func describedIdentity() -> JSONObject {
-            identityLock.lock()
-            defer { identityLock.unlock() }
+            lock.lock()
+            defer { lock.unlock() }
+            return identityWhileLocked()
+        }
+
+        func describedIdentityWithJSON() -> (object: JSONObject, json: [UInt8]) {
+            lock.lock()
+            defer { lock.unlock() }
+            let object = identityWhileLocked()
+            if let identityJSON { return (object, identityJSON) }
+            let json = JSONWriter.serialize(.object(object))
+            identityJSON = json
+            return (object, json)
+        }
+
+        func rateBuckets(for limits: GatewayConfig.RateLimits, make: () -> [RateBucket]) -> [RateBucket] {
+            lock.lock()
+            defer { lock.unlock() }
+            if let rateBuckets, rateBuckets.limits == limits { return rateBuckets.buckets }
+            let made = make()
+            rateBuckets = (limits, made)
+            return made
+        }
+
+        private func identityWhileLocked() -> JSONObject {
             if let identity { return identity }
             let made = describe()
             identity = made
@@ -70,6 +99,16 @@ public struct Caller: Sendable {
 
     /// What `whoami` shows: identity facts only, never the token.
     public var identity: JSONObject { fields.describedIdentity() }
+
+    /// `identity` and its JSON, serialised once for all the requests this caller makes.
+    var identityWithJSON: (object: JSONObject, json: [UInt8]) { fields.describedIdentityWithJSON() }
+
+    /// The buckets `make` gives for these limits, made once for all the requests this caller
+    /// makes (a caller is kept for its client's next requests): their keys are built from the
+    /// verified tenant and user, which never change for a caller.
+    func rateBuckets(for limits: GatewayConfig.RateLimits, make: () -> [RateBucket]) -> [RateBucket] {
+        fields.rateBuckets(for: limits, make: make)
+    }
 
     public func may(_ permission: String?) -> Bool {
         guard let permission else { return true }

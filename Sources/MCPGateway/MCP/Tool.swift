@@ -67,28 +67,70 @@ public struct ToolDefinition: Sendable {
 
 /// What one tool call produced.
 public struct ToolResult: Sendable {
-    public var content: [JSONValue]
-    public var structuredContent: JSONValue?
+    public var content: [JSONValue] {
+        get {
+            switch storedContent {
+            case .items(let items): return items
+            case .structuredText(let text): return [Self.textItem(text)]
+            }
+        }
+        set { storedContent = .items(newValue) }
+    }
+    public var structuredContent: JSONValue? {
+        // The text stays the JSON it was made from, as when it was a string of its own.
+        didSet { if case .structuredText(let text) = storedContent { storedContent = .items([Self.textItem(text)]) } }
+    }
     public var isError: Bool
     /// The HTTP status of the upstream call behind this result, if any: recorded in the
     /// audit trail, never sent to the client.
     public var upstreamStatus: Int?
 
+    /// The content, or for a structured result only the JSON of `structuredContent`, which is
+    /// its one text item: serialised once, and written into the answer twice from those bytes.
+    private var storedContent: Content
+
+    private enum Content: Sendable {
+        case items([JSONValue])
+        case structuredText([UInt8])
+    }
+
     public init(content: [JSONValue], structuredContent: JSONValue? = nil, isError: Bool = false, upstreamStatus: Int? = nil) {
-        self.content = content
+        storedContent = .items(content)
         self.structuredContent = structuredContent
         self.isError = isError
         self.upstreamStatus = upstreamStatus
     }
 
+    private init(structured value: JSONValue, json: [UInt8]) {
+        storedContent = .structuredText(json)
+        structuredContent = value
+        isError = false
+    }
+
     /// Structured output, with the same JSON as text for clients that only read text.
     public static func structured(_ value: JSONValue) -> ToolResult {
-        ToolResult(content: [["type": "text", "text": .string(JSONWriter.string(value))]], structuredContent: value)
+        ToolResult(structured: value, json: JSONWriter.serialize(value))
+    }
+
+    /// The same, for a value whose JSON was serialised already: `json` must be
+    /// `JSONWriter.serialize(value)`'s bytes.
+    static func structured(_ value: JSONValue, serialized json: [UInt8]) -> ToolResult {
+        ToolResult(structured: value, json: json)
     }
 
     /// A failure the model should read and can act on.
     public static func failure(_ message: String) -> ToolResult {
         ToolResult(content: [["type": "text", "text": .string(message)]], isError: true)
+    }
+
+    private static func textItem(_ json: [UInt8]) -> JSONValue {
+        ["type": "text", "text": .string(String(decoding: json, as: UTF8.self))]
+    }
+
+    /// The JSON of `structuredContent` when it is also the only content, as text.
+    var structuredText: [UInt8]? {
+        if case .structuredText(let text) = storedContent { return text }
+        return nil
     }
 
     var json: JSONValue {

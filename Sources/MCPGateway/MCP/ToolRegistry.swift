@@ -11,6 +11,8 @@ public final class ToolRegistry: @unchecked Sendable {
         public let definition: ToolDefinition
         /// The definition as `tools/list` shows it.
         let listing: JSONValue
+        /// `listing` serialised, as every `tools/list` answer writes it.
+        let listingJSON: [UInt8]
         /// The input schema, its patterns compiled.
         public let validator: SchemaValidator
 
@@ -18,6 +20,7 @@ public final class ToolRegistry: @unchecked Sendable {
             self.tool = tool
             self.definition = definition
             self.listing = listing
+            listingJSON = JSONWriter.serialize(listing)
             self.validator = validator
         }
     }

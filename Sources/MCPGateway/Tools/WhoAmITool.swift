@@ -22,7 +22,8 @@ public struct WhoAmITool: NamedTool {
     public var answersFromTheRequestAlone: Bool { true }
 
     public func call(arguments: JSONObject, context: ToolContext) throws -> ToolResult {
-        .structured(.object(context.caller.identity))
+        let identity = context.caller.identityWithJSON
+        return .structured(.object(identity.object), serialized: identity.json)
     }
 }
 

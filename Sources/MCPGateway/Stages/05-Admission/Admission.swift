@@ -32,7 +32,8 @@ public struct Admission: Stage {
                 let error = RPCError(RPCErrorCode.forbidden, OperatorBlocks.refusalMessage, data: ["blocked": .string(block.kind.rawValue)])
                 return HTTPResponse.json(403, JSONRPCMessage.errorEnvelope(id: id, error: error))
             }
-            if let wait = try limiter.take(buckets(p, caller.tenant), now: now) {
+            let limits = caller.tenant?.rateLimits ?? self.limits
+            if let wait = try limiter.take(caller.rateBuckets(for: limits) { buckets(p, limits) }, now: now) {
                 metrics.recordRateLimited()
                 let seconds = max(1, Int(wait.rounded(.up)))
                 Log.shared.info("rate limit reached", ["request_id": .string(exchange.requestId),
@@ -57,8 +58,7 @@ public struct Admission: Stage {
         return HTTPResponse.error(500, "internal_error", "The request reached admission without a verified caller")
     }
 
-    private func buckets(_ p: Principal, _ tenant: TenantRecord?) -> [RateBucket] {
-        let limits = tenant?.rateLimits ?? self.limits
+    private func buckets(_ p: Principal, _ limits: GatewayConfig.RateLimits) -> [RateBucket] {
         var buckets: [RateBucket] = []
         if limits.userPerMinute > 0 {
             buckets.append(RateBucket(key: "user:\(p.tenantId)/\(p.objectId)", perMinute: Double(limits.userPerMinute),

@@ -36,7 +36,7 @@ public struct Dispatch: Stage {
             return reply.result(.object(JSONObject()), to: accepted)
         case (_, "tools/list"):
             switch listTools(m.params, era: accepted.era, caller: caller) {
-            case .success(let r): return reply.result(.object(r), to: accepted, cacheable: "private")
+            case .success(let page): return reply.tools(page.tools, nextCursor: page.nextCursor, to: accepted, cacheable: "private")
             case .failure(let e): return reply.failure(e, to: accepted, exchange: &exchange)
             }
         case (_, "tools/call"):
@@ -83,7 +83,13 @@ public struct Dispatch: Stage {
         return .success(.object(o))
     }
 
-    private func listTools(_ params: JSONObject, era: ProtocolEra, caller: Caller) -> Result<JSONObject, RPCError> {
+    /// One page of `tools/list`: the entries shown and the cursor of the next page, if any.
+    struct ToolsPage {
+        let tools: ArraySlice<ToolRegistry.Entry>
+        let nextCursor: String?
+    }
+
+    private func listTools(_ params: JSONObject, era: ProtocolEra, caller: Caller) -> Result<ToolsPage, RPCError> {
         var offset = 0
         if let cursorValue = params["cursor"], !cursorValue.isNull {
             guard let cursor = cursorValue.stringValue else { return .failure(.invalidParams("cursor must be a string")) }
@@ -98,10 +104,7 @@ public struct Dispatch: Stage {
         guard offset <= visible.count else { return .failure(.invalidParams("Invalid cursor: it points past the end of the list")) }
         // Modern clients get the whole list; pagination is a legacy-era courtesy for large registries.
         let end = era == .modern ? visible.count : min(visible.count, offset + pageSize)
-        var o = JSONObject()
-        o["tools"] = .array(visible[offset..<end].map(\.listing))
-        if end < visible.count { o["nextCursor"] = .string(ToolCursor.encode(end)) }
-        return .success(o)
+        return .success(ToolsPage(tools: visible[offset..<end], nextCursor: end < visible.count ? ToolCursor.encode(end) : nil))
     }
 }
 

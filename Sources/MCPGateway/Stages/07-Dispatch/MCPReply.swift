@@ -13,6 +13,71 @@ struct MCPReply: Sendable {
         return HTTPResponse.json(200, JSONRPCMessage.resultEnvelope(id: accepted.message.id, result: body))
     }
 
+    /// A page of `tools/list`: each tool's listing spliced in as it was serialised at
+    /// registration. The same bytes as `result(toolsObject(tools, nextCursor:), to:, cacheable:)`.
+    func tools(_ tools: ArraySlice<ToolRegistry.Entry>, nextCursor: String?, to accepted: AcceptedMessage,
+               cacheable scope: String?) -> HTTPResponse {
+        let body = JSONWriter.serialize { w in
+            w.literal(#"{"jsonrpc":"2.0","id":"#)
+            w.value(accepted.message.id ?? .null)
+            w.literal(#","result":{"tools":["#)
+            var first = true
+            for entry in tools {
+                if !first { w.literal(",") }
+                first = false
+                w.json(entry.listingJSON)
+            }
+            w.literal("]")
+            if let nextCursor {
+                w.literal(#","nextCursor":"#)
+                w.value(.string(nextCursor))
+            }
+            if accepted.era == .modern { modernAdditions(&w, cacheable: scope) }
+            w.literal("}}")
+        }
+        return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: body)
+    }
+
+    /// The result object `tools(_:nextCursor:to:cacheable:)` writes, as a value.
+    static func toolsObject(_ tools: ArraySlice<ToolRegistry.Entry>, nextCursor: String?) -> JSONValue {
+        var o = JSONObject()
+        o["tools"] = .array(tools.map(\.listing))
+        if let nextCursor { o["nextCursor"] = .string(nextCursor) }
+        return .object(o)
+    }
+
+    /// What `modern(_:cacheable:)` adds to a result object that has none of its keys, in its order.
+    private func modernAdditions(_ w: inout JSONWriter.Writer, cacheable scope: String?) {
+        w.literal(#","resultType":"complete""#)
+        if let scope {
+            w.literal(#","ttlMs":"#)
+            w.value(.integer(listTTLMilliseconds))
+            w.literal(#","cacheScope":"#)
+            w.value(.string(scope))
+        }
+        w.literal(#","_meta":"#)
+        w.value(.object(JSONObject(pairs: [(MetaKey.serverInfo, server.json)])))
+    }
+
+    /// A tool's result. A structured one is written with its JSON serialised once, as both its
+    /// text and its `structuredContent`: the same bytes as `result(tool.json, to:)`, with the keys
+    /// in the same order (content, structuredContent, isError, then the modern era's additions).
+    func result(_ tool: ToolResult, to accepted: AcceptedMessage) -> HTTPResponse {
+        guard let text = tool.structuredText, tool.structuredContent != nil else { return result(tool.json, to: accepted) }
+        let body = JSONWriter.serialize { w in
+            w.literal(#"{"jsonrpc":"2.0","id":"#)
+            w.value(accepted.message.id ?? .null)
+            w.literal(#","result":{"content":[{"type":"text","text":"#)
+            w.string(utf8: text)
+            w.literal(#"}],"structuredContent":"#)
+            w.json(text)
+            w.literal(tool.isError ? #","isError":true"# : #","isError":false"#)
+            if accepted.era == .modern { modernAdditions(&w, cacheable: nil) }
+            w.literal("}}")
+        }
+        return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: body)
+    }
+
     /// An error answer; the audit record notes its code.
     func failure(_ e: RPCError, to accepted: AcceptedMessage, exchange: inout Exchange) -> HTTPResponse {
         var e = e

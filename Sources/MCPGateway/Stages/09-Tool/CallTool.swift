@@ -42,6 +42,6 @@ public struct CallTool: Responder {
         }
         if result.isError { exchange.verdict.reason = "tool error" }
         exchange.verdict.upstreamStatus = result.upstreamStatus
-        return reply.result(result.json, to: accepted)
+        return reply.result(result, to: accepted)
     }
 }

@@ -116,6 +116,11 @@ public struct Audit: Stage {
         return r
     }
 
+    /// The arguments of a call that has none, `{}`, and their digest, worked out once: most
+    /// calls of the cheap tools send none.
+    private static let noArguments: [UInt8] = Array("{}".utf8)
+    private static let noArgumentsDigest = SHA256Digest(noArguments).hex
+
     /// Who asked for what: the request, the method and tool, the arguments' digest, the caller.
     private func subject(of exchange: Exchange) -> AuditRecord {
         var r = AuditRecord(time: exchange.receivedAt, requestId: exchange.requestId, instance: instance,
@@ -129,7 +134,7 @@ public struct Audit: Stage {
                 // equivalent strings ("\u{212A}" is "K"), and the trail is searched by bytes.
                 r.tool = exchange.toolCall?.name ?? message.params["name"]?.stringValue.map { registry.tool(named: $0)?.definition.name ?? $0 }
                 let arguments = JSONWriter.serialize(message.params["arguments"] ?? .object(JSONObject()))
-                r.argumentsDigest = SHA256Digest(arguments).hex
+                r.argumentsDigest = arguments == Self.noArguments ? Self.noArgumentsDigest : SHA256Digest(arguments).hex
                 if policy.includeArguments && exchange.caller != nil { r.arguments = String(decoding: arguments, as: UTF8.self) }
             }
         }
