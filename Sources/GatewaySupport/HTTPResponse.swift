@@ -68,7 +68,7 @@ public struct HTTPResponse: Sendable {
         var head: [UInt8] = []
         head.reserveCapacity(160)
         head.append(contentsOf: "Status: ".utf8)
-        Self.appendDecimal(status, to: &head)
+        DecimalDigits.append(status, to: &head)
         head.append(UInt8(ascii: " "))
         head.append(contentsOf: HTTPResponse.reason(status).utf8)
         head.append(contentsOf: "\r\n".utf8)
@@ -79,20 +79,8 @@ public struct HTTPResponse: Sendable {
             head.append(contentsOf: "\r\n".utf8)
         }
         head.append(contentsOf: "Content-Length: ".utf8)
-        Self.appendDecimal(body.count, to: &head)
+        DecimalDigits.append(body.count, to: &head)
         head.append(contentsOf: "\r\n\r\n".utf8)
         return head
-    }
-
-    /// `String(n).utf8` without the string.
-    private static func appendDecimal(_ n: Int, to out: inout [UInt8]) {
-        if n < 0 { out.append(UInt8(ascii: "-")) }
-        var magnitude = n.magnitude, divisor: UInt = 1
-        while magnitude / divisor >= 10 { divisor *= 10 }
-        repeat {
-            out.append(UInt8(ascii: "0") + UInt8(magnitude / divisor))
-            magnitude %= divisor
-            divisor /= 10
-        } while divisor > 0
     }
 }

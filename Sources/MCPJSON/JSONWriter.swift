@@ -123,19 +123,9 @@ public struct JSONWriter {
             }
         }
 
-        /// Decimal digits written backwards into a stack buffer: no String per number.
+        /// Decimal digits, no String per number (`DecimalDigits.withDigits`).
         private mutating func writeInteger(_ i: Int) {
-            var magnitude = i.magnitude
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-                var n = 0
-                repeat {
-                    digits[19 - n] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                    magnitude /= 10
-                    n += 1
-                } while magnitude > 0
-                if i < 0 { byte(UInt8(ascii: "-")) }
-                raw(UnsafeBufferPointer(rebasing: digits[(20 - n)...]))
-            }
+            DecimalDigits.withDigits(of: i) { raw($0) }
         }
 
         private mutating func writeDouble(_ d: Double) {
@@ -237,4 +227,31 @@ public struct JSONWriter {
 
 extension JSONValue: CustomStringConvertible {
     public var description: String { JSONWriter.string(self) }
+}
+
+/// An integer's decimal digits without building a String: the JSON writer's numbers and the
+/// FastCGI response head's status and length.
+public enum DecimalDigits {
+    /// The digits (with a leading `-` for a negative number), written backwards into a stack buffer.
+    public static func withDigits<R>(of i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        var magnitude = i.magnitude
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 21) { digits in
+            var n = 0
+            repeat {
+                digits[20 - n] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                n += 1
+            } while magnitude > 0
+            if i < 0 {
+                digits[20 - n] = UInt8(ascii: "-")
+                n += 1
+            }
+            return body(UnsafeBufferPointer(rebasing: digits[(21 - n)...]))
+        }
+    }
+
+    /// The digits appended to `out`.
+    public static func append(_ i: Int, to out: inout [UInt8]) {
+        withDigits(of: i) { out.append(contentsOf: $0) }
+    }
 }
