@@ -86,7 +86,7 @@ final class ToolResultReplyTests: XCTestCase {
             for (page, cursor) in [(all, nil), (all.prefix(1), ToolCursor.encode(1)), (all.dropFirst(2), nil)] as [(ArraySlice<ToolRegistry.Entry>, String?)] {
                 for scope in ["private", nil] as [String?] {
                     let fast = listed.tools(page, nextCursor: cursor, to: a, cacheable: scope)
-                    let general = listed.result(MCPReply.toolsObject(page, nextCursor: cursor), to: a, cacheable: scope)
+                    let general = listed.result(toolsObject(page, nextCursor: cursor), to: a, cacheable: scope)
                     XCTAssertEqual(String(decoding: fast.body, as: UTF8.self), String(decoding: general.body, as: UTF8.self))
                     XCTAssertEqual(fast.headers.map { "\($0.0): \($0.1)" }, general.headers.map { "\($0.0): \($0.1)" })
                     let tools = try XCTUnwrap(JSONParser.parse(fast.body)["result"]?["tools"]?.arrayValue)
@@ -98,4 +98,12 @@ final class ToolResultReplyTests: XCTestCase {
 
     static let listedReply = MCPReply(server: ServerIdentity(name: "s", version: "1", instructions: nil, startedAt: 0),
                                       listTTLMilliseconds: 300_000)
+}
+
+/// The page's result object as the general path builds it: the oracle the spliced bytes must match.
+private func toolsObject(_ tools: ArraySlice<ToolRegistry.Entry>, nextCursor: String?) -> JSONValue {
+    var o = JSONObject()
+    o["tools"] = .array(tools.map(\.listing))
+    if let nextCursor { o["nextCursor"] = .string(nextCursor) }
+    return .object(o)
 }

@@ -14,13 +14,11 @@ struct MCPReply: Sendable {
     }
 
     /// A page of `tools/list`: each tool's listing spliced in as it was serialised at
-    /// registration. The same bytes as `result(toolsObject(tools, nextCursor:), to:, cacheable:)`.
+    /// registration. The same bytes as `result` of the page's object (`tools`, `nextCursor`).
     func tools(_ tools: ArraySlice<ToolRegistry.Entry>, nextCursor: String?, to accepted: AcceptedMessage,
                cacheable scope: String?) -> HTTPResponse {
-        let body = JSONWriter.serialize { w in
-            w.literal(#"{"jsonrpc":"2.0","id":"#)
-            w.value(accepted.message.id ?? .null)
-            w.literal(#","result":{"tools":["#)
+        splicedResult(to: accepted, cacheable: scope) { w in
+            w.literal(#""tools":["#)
             var first = true
             for entry in tools {
                 if !first { w.literal(",") }
@@ -32,18 +30,22 @@ struct MCPReply: Sendable {
                 w.literal(#","nextCursor":"#)
                 w.value(.string(nextCursor))
             }
+        }
+    }
+
+    /// `{"jsonrpc":"2.0","id":…,"result":{` + what `members` writes + the modern era's
+    /// additions + `}}`: a result written from parts serialised earlier.
+    private func splicedResult(to accepted: AcceptedMessage, cacheable scope: String?,
+                               _ members: (inout JSONWriter.Writer) -> Void) -> HTTPResponse {
+        let body = JSONWriter.serialize { w in
+            w.literal(#"{"jsonrpc":"2.0","id":"#)
+            w.value(accepted.message.id ?? .null)
+            w.literal(#","result":{"#)
+            members(&w)
             if accepted.era == .modern { modernAdditions(&w, cacheable: scope) }
             w.literal("}}")
         }
         return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: body)
-    }
-
-    /// The result object `tools(_:nextCursor:to:cacheable:)` writes, as a value.
-    static func toolsObject(_ tools: ArraySlice<ToolRegistry.Entry>, nextCursor: String?) -> JSONValue {
-        var o = JSONObject()
-        o["tools"] = .array(tools.map(\.listing))
-        if let nextCursor { o["nextCursor"] = .string(nextCursor) }
-        return .object(o)
     }
 
     /// What `modern(_:cacheable:)` adds to a result object that has none of its keys, in its order.
@@ -64,18 +66,13 @@ struct MCPReply: Sendable {
     /// in the same order (content, structuredContent, isError, then the modern era's additions).
     func result(_ tool: ToolResult, to accepted: AcceptedMessage) -> HTTPResponse {
         guard let text = tool.structuredText, tool.structuredContent != nil else { return result(tool.json, to: accepted) }
-        let body = JSONWriter.serialize { w in
-            w.literal(#"{"jsonrpc":"2.0","id":"#)
-            w.value(accepted.message.id ?? .null)
-            w.literal(#","result":{"content":[{"type":"text","text":"#)
+        return splicedResult(to: accepted, cacheable: nil) { w in
+            w.literal(#""content":[{"type":"text","text":"#)
             w.string(utf8: text)
             w.literal(#"}],"structuredContent":"#)
             w.json(text)
             w.literal(tool.isError ? #","isError":true"# : #","isError":false"#)
-            if accepted.era == .modern { modernAdditions(&w, cacheable: nil) }
-            w.literal("}}")
         }
-        return HTTPResponse(status: 200, headers: [("Content-Type", "application/json")], body: body)
     }
 
     /// An error answer; the audit record notes its code.
