@@ -159,6 +159,12 @@ def test_a_killed_responders_journal_is_moved_into_the_store_by_the_living(stack
     journal_dir = stack.run_dir / "state" / "mcp-fcgi.db.audit-journal"
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(post, stack, token) for _ in range(100)]
+        # Until the victim has written a journal of its own (the directory and its file are
+        # made on a process's first record), a kill could come before it had any to leave.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (journal_dir.is_dir() and
+                                                   any(f"-{victim}-" in p.name for p in journal_dir.iterdir())):
+            time.sleep(0.002)
         served = write_calls(victim)
         deadline = time.monotonic() + 10
         while write_calls(victim) == served and time.monotonic() < deadline:
