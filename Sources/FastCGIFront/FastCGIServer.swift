@@ -175,11 +175,49 @@ public final class FastCGIServer: @unchecked Sendable {
         let input = request.in, output = request.out, connection = request.ipcFd
         let kept = request.keepConnection != 0
         let deadline = BodyDeadline(seconds: options.bodyTimeoutSeconds)
+        var timeoutArmed = false
         answering.answer(params: request.envp, readBody: { n throws(BodyDeadlinePassed) in
-            try FastCGIServer.read(input, from: connection, upTo: n, by: deadline, connectionKept: kept)
+            try FastCGIServer.read(input, from: connection, upTo: n, by: deadline, connectionKept: kept,
+                                   timeoutArmed: &timeoutArmed)
         }) { bytes in
             bytes.withMemoryRebound(to: CChar.self) { FCGX_PutStr($0.baseAddress, Int32($0.count), output) == Int32($0.count) }
         }
+        if !kept { FastCGIServer.closeAtOnceIfInputEnded(&request, by: deadline, timeoutArmed: timeoutArmed) }
+    }
+
+    /// The longest the end-of-input check waits for the web server's closing stdin record
+    /// (libfcgi's own close waits as long per read).
+    static let endOfInputWaitMilliseconds = 2_000
+
+    /// A connection the web server does not keep. libfcgi's close shuts down the sending side and
+    /// then waits for the web server to close its side, reading whatever it still sends, so that
+    /// unread input cannot turn the close into a reset that loses the response: the worker is held
+    /// for that round trip through the web server, and can accept nobody meanwhile. Once the
+    /// stdin stream's closing record is read, the web server sends nothing more for this request,
+    /// so nothing can be left unread and a plain close is as safe. So the response (and its
+    /// FCGI_END_REQUEST) is written out first, then the closing record is looked for (normally it
+    /// is already in libfcgi's buffer, read with the body), and only if it is there, with no error
+    /// on either stream, does FCGX_Finish_r close the connection at once (FCGX_Detach). Anything
+    /// else (a body left unread, a stream error, the record not arriving in time) keeps libfcgi's
+    /// close.
+    static func closeAtOnceIfInputEnded(_ request: inout FCGX_Request, by deadline: BodyDeadline, timeoutArmed: Bool) {
+        guard let input = request.in, FCGX_GetError(input) == 0 else { return }
+        // FCGX_Finish_r's own FClose calls are no-ops after these.
+        FCGX_FClose(request.err)
+        FCGX_FClose(request.out)
+        guard FCGX_GetError(request.out) == 0, FCGX_GetError(request.err) == 0 else { return }
+        if FCGX_HasSeenEOF(input) != EOF {
+            // The one read below may have to wait for the record: never without a bound.
+            if !timeoutArmed {
+                guard let left = deadline.remainingMilliseconds else { return }
+                setReceiveTimeout(request.ipcFd, milliseconds: min(left, endOfInputWaitMilliseconds))
+            }
+            // EOF here is the closing record, unless the stream records an error (a timeout, a
+            // connection closed without it); a byte is input the request did not read.
+            guard FCGX_GetChar(input) == EOF else { return }
+        }
+        guard FCGX_GetError(input) == 0 else { return }
+        FCGX_Detach(&request)
     }
 
     /// Up to `limit` bytes of the request's stdin, fewer only at end of input. FCGX_GetStr blocks
@@ -188,14 +226,19 @@ public final class FastCGIServer: @unchecked Sendable {
     /// set to what is left of the deadline. A read that times out closes the stream (libfcgi
     /// records the error, and FCGX_Finish_r then closes the connection instead of keeping it).
     static func read(_ stream: UnsafeMutablePointer<FCGX_Stream>?, from connection: Int32, upTo limit: Int,
-                     by deadline: BodyDeadline, connectionKept: Bool = true) throws(BodyDeadlinePassed) -> [UInt8] {
+                     by deadline: BodyDeadline, connectionKept: Bool = true,
+                     timeoutArmed: inout Bool) throws(BodyDeadlinePassed) -> [UInt8] {
         guard let stream, limit > 0 else { return [] }
         var out = [UInt8](repeating: 0, count: limit)
         var filled = 0
         var timeoutSet = false
         // A kept connection waits for its next request without a timeout; one the web server
-        // asked to close is closed after this request, so it needs no reset (a system call saved).
-        defer { if timeoutSet && connectionKept { setReceiveTimeout(connection, milliseconds: 0) } }
+        // asked to close is closed after this request, so it needs no reset (a system call saved),
+        // and the end-of-input check after the answer reads under the timeout left set.
+        defer {
+            if timeoutSet && connectionKept { setReceiveTimeout(connection, milliseconds: 0) }
+            if timeoutSet && !connectionKept { timeoutArmed = true }
+        }
         while filled < limit {
             let buffered = stream.pointee.rdNext.map { start in stream.pointee.stop.map { $0 - start } ?? 0 } ?? 0
             if buffered <= 0 {

@@ -1,0 +1,126 @@
+"""How a worker lets go of a connection the web server does not keep (fastcgi_keep_conn off,
+mod_proxy_fcgi, mod_fcgid). Once a request's input has ended, the worker closes at once and
+takes the next connection; while the web server may still be sending, it keeps libfcgi's
+draining close, so the sender never meets a closed socket and the answer is not lost."""
+from __future__ import annotations
+
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+import fcgi_client
+from conftest import BASE_PORT, MAX_BODY_BYTES, e2e_config, responder_config
+
+PORT = BASE_PORT + 72
+
+
+@pytest.fixture
+def one_worker(binary, tmp_path):
+    """A responder with ONE worker thread: whatever holds it holds every request."""
+    config = responder_config(tmp_path, e2e_config(PORT, workers=1))
+    sock = str(tmp_path / "w.sock")
+    proc = subprocess.Popen([str(binary), "serve", "--config", str(config), "--listen", f"unix:{sock}"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "stderr.log", "w"))
+    deadline = time.time() + 15
+    while True:
+        assert proc.poll() is None, (tmp_path / "stderr.log").read_text()
+        try:
+            if fcgi_client.request(sock, "GET", "/health", timeout=5)[0] == 200:
+                break
+        except (FileNotFoundError, ConnectionRefusedError):
+            pass
+        assert time.time() < deadline, "never listened"
+        time.sleep(0.05)
+    yield sock
+    proc.terminate()
+    assert proc.wait(timeout=20) == 0
+
+
+def message(method: str, path: str, body: bytes = b"", content_length: int | None = None) -> bytes:
+    params = {"REQUEST_METHOD": method, "REQUEST_URI": path, "SCRIPT_NAME": path, "QUERY_STRING": "",
+              "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+              "CONTENT_LENGTH": str(len(body) if content_length is None else content_length),
+              "CONTENT_TYPE": "application/json"}
+    encoded = b"".join(fcgi_client._pair(k, v) for k, v in params.items())
+    out = (fcgi_client._record(fcgi_client.BEGIN_REQUEST, struct.pack(">HB5x", 1, 0))
+           + fcgi_client._record(fcgi_client.PARAMS, encoded) + fcgi_client._record(fcgi_client.PARAMS, b""))
+    for at in range(0, len(body), 65535):
+        out += fcgi_client._record(fcgi_client.STDIN, body[at:at + 65535])
+    return out + fcgi_client._record(fcgi_client.STDIN, b"")
+
+
+def read_answer(s: socket.socket) -> bytes:
+    """STDOUT up to FCGI_END_REQUEST; the socket stays open."""
+    data, out = b"", b""
+    while True:
+        chunk = s.recv(65536)
+        assert chunk, "the responder closed before FCGI_END_REQUEST"
+        data += chunk
+        while len(data) >= 8:
+            _, kind, _, length, padding = struct.unpack(">BBHHB", data[:7])
+            if len(data) < 8 + length + padding:
+                break
+            content, data = data[8:8 + length], data[8 + length + padding:]
+            if kind == fcgi_client.STDOUT:
+                out += content
+            elif kind == fcgi_client.END_REQUEST:
+                return out
+
+
+def test_a_request_whose_input_ended_frees_the_worker_at_once(one_worker):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as held:
+        held.settimeout(10)
+        held.connect(one_worker)
+        held.sendall(message("GET", "/health"))
+        assert b'"status":"ok"' in read_answer(held)
+        # The responder closes its end although this client keeps its own open ...
+        assert held.recv(1) == b""
+        # ... and the one worker answers the next connection without waiting for this one
+        # (libfcgi's close would hold it up to 2 s for the client to close first).
+        started = time.monotonic()
+        status, _, _ = fcgi_client.request(one_worker, "GET", "/health", timeout=10)
+        assert status == 200
+        assert time.monotonic() - started < 1.0
+
+
+def test_a_body_answered_before_it_was_read_is_still_taken_whole(one_worker):
+    """413 before the body is read: the sender must be able to finish sending (as Apache
+    mod_proxy_fcgi streams a body), and the answer must arrive whole."""
+    body = b"x" * (4 * MAX_BODY_BYTES)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(one_worker)
+        failures: list[BaseException] = []
+
+        def send():
+            try:
+                s.sendall(message("POST", "/mcp", body))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        answer = read_answer(s)
+        sender.join(timeout=10)
+        assert not sender.is_alive()
+        assert failures == [], failures
+        assert answer.startswith(b"Status: 413"), answer[:200]
+        assert b"exceeds" in answer or b"larger" in answer, answer
+
+
+def test_a_client_that_never_ends_its_input_still_gets_its_answer(one_worker):
+    """No closing stdin record: the answer is out before the worker looks for it, and the
+    worker is back within libfcgi's own bound."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(one_worker)
+        started = time.monotonic()
+        s.sendall(message("GET", "/health")[:-8])  # everything but the closing STDIN record
+        assert b'"status":"ok"' in read_answer(s)
+        assert time.monotonic() - started < 1.0
+    status, _, _ = fcgi_client.request(one_worker, "GET", "/health", timeout=10)
+    assert status == 200
