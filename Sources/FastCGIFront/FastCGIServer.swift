@@ -175,18 +175,19 @@ public final class FastCGIServer: @unchecked Sendable {
         let input = request.in, output = request.out, connection = request.ipcFd
         let kept = request.keepConnection != 0
         let deadline = BodyDeadline(seconds: options.bodyTimeoutSeconds)
-        var timeoutArmed = false
+        var receiveTimeout: Int?
         answering.answer(params: request.envp, readBody: { n throws(BodyDeadlinePassed) in
             try FastCGIServer.read(input, from: connection, upTo: n, by: deadline, connectionKept: kept,
-                                   timeoutArmed: &timeoutArmed)
+                                   receiveTimeoutLeft: &receiveTimeout)
         }) { bytes in
             bytes.withMemoryRebound(to: CChar.self) { FCGX_PutStr($0.baseAddress, Int32($0.count), output) == Int32($0.count) }
         }
-        if !kept { FastCGIServer.closeAtOnceIfInputEnded(&request, by: deadline, timeoutArmed: timeoutArmed) }
+        if !kept { FastCGIServer.closeAtOnceIfInputEnded(&request, receiveTimeout: receiveTimeout) }
     }
 
     /// The longest the end-of-input check waits for the web server's closing stdin record
-    /// (libfcgi's own close waits as long per read).
+    /// (libfcgi's own close waits as long per read). When the record never comes, that close
+    /// follows, so a worker is held at most twice this by a peer that does not finish its input.
     static let endOfInputWaitMilliseconds = 2_000
 
     /// A connection the web server does not keep. libfcgi's close shuts down the sending side and
@@ -199,18 +200,19 @@ public final class FastCGIServer: @unchecked Sendable {
     /// is already in libfcgi's buffer, read with the body), and only if it is there, with no error
     /// on either stream, does FCGX_Finish_r close the connection at once (FCGX_Detach). Anything
     /// else (a body left unread, a stream error, the record not arriving in time) keeps libfcgi's
-    /// close.
-    static func closeAtOnceIfInputEnded(_ request: inout FCGX_Request, by deadline: BodyDeadline, timeoutArmed: Bool) {
-        guard let input = request.in, FCGX_GetError(input) == 0 else { return }
+    /// close, and so does any role but the responder's (a filter's FCGI_DATA follows its stdin).
+    /// `receiveTimeout`: the connection's receive timeout in milliseconds, nil if none is set.
+    static func closeAtOnceIfInputEnded(_ request: inout FCGX_Request, receiveTimeout: Int?) {
+        guard request.role == FCGI_RESPONDER, let input = request.in, FCGX_GetError(input) == 0 else { return }
         // FCGX_Finish_r's own FClose calls are no-ops after these.
         FCGX_FClose(request.err)
         FCGX_FClose(request.out)
         guard FCGX_GetError(request.out) == 0, FCGX_GetError(request.err) == 0 else { return }
         if FCGX_HasSeenEOF(input) != EOF {
-            // The one read below may have to wait for the record: never without a bound.
-            if !timeoutArmed {
-                guard let left = deadline.remainingMilliseconds else { return }
-                setReceiveTimeout(request.ipcFd, milliseconds: min(left, endOfInputWaitMilliseconds))
+            // The read below may have to wait for the record: never without a bound, nor longer
+            // than libfcgi's own close would.
+            if receiveTimeout.map({ $0 > endOfInputWaitMilliseconds }) ?? true {
+                setReceiveTimeout(request.ipcFd, milliseconds: endOfInputWaitMilliseconds)
             }
             // EOF here is the closing record, unless the stream records an error (a timeout, a
             // connection closed without it); a byte is input the request did not read.
@@ -227,7 +229,7 @@ public final class FastCGIServer: @unchecked Sendable {
     /// records the error, and FCGX_Finish_r then closes the connection instead of keeping it).
     static func read(_ stream: UnsafeMutablePointer<FCGX_Stream>?, from connection: Int32, upTo limit: Int,
                      by deadline: BodyDeadline, connectionKept: Bool = true,
-                     timeoutArmed: inout Bool) throws(BodyDeadlinePassed) -> [UInt8] {
+                     receiveTimeoutLeft: inout Int?) throws(BodyDeadlinePassed) -> [UInt8] {
         guard let stream, limit > 0 else { return [] }
         var out = [UInt8](repeating: 0, count: limit)
         var filled = 0
@@ -236,8 +238,10 @@ public final class FastCGIServer: @unchecked Sendable {
         // asked to close is closed after this request, so it needs no reset (a system call saved),
         // and the end-of-input check after the answer reads under the timeout left set.
         defer {
-            if timeoutSet && connectionKept { setReceiveTimeout(connection, milliseconds: 0) }
-            if timeoutSet && !connectionKept { timeoutArmed = true }
+            if timeoutSet && connectionKept {
+                setReceiveTimeout(connection, milliseconds: 0)
+                receiveTimeoutLeft = nil
+            }
         }
         while filled < limit {
             let buffered = stream.pointee.rdNext.map { start in stream.pointee.stop.map { $0 - start } ?? 0 } ?? 0
@@ -245,6 +249,7 @@ public final class FastCGIServer: @unchecked Sendable {
                 guard let wait = deadline.remainingMilliseconds else { throw BodyDeadlinePassed(received: filled) }
                 setReceiveTimeout(connection, milliseconds: wait)
                 timeoutSet = true
+                receiveTimeoutLeft = wait
             }
             let chunk = Int32(min(limit - filled, max(buffered, 1), 1 << 20))
             let n = out.withUnsafeMutableBufferPointer { p in
