@@ -149,6 +149,19 @@ def test_a_killed_responder_loses_no_record_of_what_it_answered(stack):
     assert not missing, missing
 
 
+def victim_journal_with_records(journal_dir, pid: int) -> bool:
+    if not journal_dir.is_dir():
+        return False
+    for p in journal_dir.iterdir():
+        if f"-{pid}-" in p.name:
+            try:
+                if p.stat().st_size > 0:
+                    return True
+            except FileNotFoundError:  # drained and deleted meanwhile
+                pass
+    return False
+
+
 def test_a_killed_responders_journal_is_moved_into_the_store_by_the_living(stack):
     """The trail reads journals and store as one; this checks the store itself: a responder
     killed with records still in its journal leaves an orphan that a living responder's drain
@@ -159,18 +172,13 @@ def test_a_killed_responders_journal_is_moved_into_the_store_by_the_living(stack
     journal_dir = stack.run_dir / "state" / "mcp-fcgi.db.audit-journal"
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(post, stack, token) for _ in range(100)]
-        # Until the victim has written a journal of its own (the directory and its file are
-        # made on a process's first record), a kill could come before it had any to leave.
+        # Killed the moment a journal of its own holds records (the directory and the file are
+        # made on a process's first record). Not on its write calls: its drain thread's store
+        # writes count too, and come after the journal it drained is gone.
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (journal_dir.is_dir() and
-                                                   any(f"-{victim}-" in p.name for p in journal_dir.iterdir())):
-            time.sleep(0.002)
-        served = write_calls(victim)
-        deadline = time.monotonic() + 10
-        while write_calls(victim) == served and time.monotonic() < deadline:
-            time.sleep(0.005)
+        while time.monotonic() < deadline and not victim_journal_with_records(journal_dir, victim):
+            time.sleep(0.001)
         os.kill(victim, signal.SIGKILL)
-        # Its first write of a request is the journal frame: killed just after, its journal is there.
         left_behind = [p.name for p in journal_dir.iterdir() if f"-{victim}-" in p.name]
         replies = [f.result() for f in futures]
     assert left_behind
