@@ -227,18 +227,18 @@ public final class FastCGIServer: @unchecked Sendable {
     /// for one byte when nothing is; before each such refill the connection's receive timeout is
     /// set to what is left of the deadline. A read that times out closes the stream (libfcgi
     /// records the error, and FCGX_Finish_r then closes the connection instead of keeping it).
+    /// `receiveTimeoutLeft`: the receive timeout set on the connection (ms), nil while none is.
     static func read(_ stream: UnsafeMutablePointer<FCGX_Stream>?, from connection: Int32, upTo limit: Int,
                      by deadline: BodyDeadline, connectionKept: Bool = true,
                      receiveTimeoutLeft: inout Int?) throws(BodyDeadlinePassed) -> [UInt8] {
         guard let stream, limit > 0 else { return [] }
         var out = [UInt8](repeating: 0, count: limit)
         var filled = 0
-        var timeoutSet = false
         // A kept connection waits for its next request without a timeout; one the web server
         // asked to close is closed after this request, so it needs no reset (a system call saved),
         // and the end-of-input check after the answer reads under the timeout left set.
         defer {
-            if timeoutSet && connectionKept {
+            if connectionKept && receiveTimeoutLeft != nil {
                 setReceiveTimeout(connection, milliseconds: 0)
                 receiveTimeoutLeft = nil
             }
@@ -248,7 +248,6 @@ public final class FastCGIServer: @unchecked Sendable {
             if buffered <= 0 {
                 guard let wait = deadline.remainingMilliseconds else { throw BodyDeadlinePassed(received: filled) }
                 setReceiveTimeout(connection, milliseconds: wait)
-                timeoutSet = true
                 receiveTimeoutLeft = wait
             }
             let chunk = Int32(min(limit - filled, max(buffered, 1), 1 << 20))
