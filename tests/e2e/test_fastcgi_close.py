@@ -5,7 +5,6 @@ draining close, so the sender never meets a closed socket and the answer is not 
 from __future__ import annotations
 
 import socket
-import struct
 import subprocess
 import threading
 import time
@@ -40,37 +39,6 @@ def one_worker(binary, tmp_path):
     assert proc.wait(timeout=20) == 0
 
 
-def message(method: str, path: str, body: bytes = b"", content_length: int | None = None) -> bytes:
-    params = {"REQUEST_METHOD": method, "REQUEST_URI": path, "SCRIPT_NAME": path, "QUERY_STRING": "",
-              "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-              "CONTENT_LENGTH": str(len(body) if content_length is None else content_length),
-              "CONTENT_TYPE": "application/json"}
-    encoded = b"".join(fcgi_client._pair(k, v) for k, v in params.items())
-    out = (fcgi_client._record(fcgi_client.BEGIN_REQUEST, struct.pack(">HB5x", 1, 0))
-           + fcgi_client._record(fcgi_client.PARAMS, encoded) + fcgi_client._record(fcgi_client.PARAMS, b""))
-    for at in range(0, len(body), 65535):
-        out += fcgi_client._record(fcgi_client.STDIN, body[at:at + 65535])
-    return out + fcgi_client._record(fcgi_client.STDIN, b"")
-
-
-def read_answer(s: socket.socket) -> bytes:
-    """STDOUT up to FCGI_END_REQUEST; the socket stays open."""
-    data, out = b"", b""
-    while True:
-        chunk = s.recv(65536)
-        assert chunk, "the responder closed before FCGI_END_REQUEST"
-        data += chunk
-        while len(data) >= 8:
-            _, kind, _, length, padding = struct.unpack(">BBHHB", data[:7])
-            if len(data) < 8 + length + padding:
-                break
-            content, data = data[8:8 + length], data[8 + length + padding:]
-            if kind == fcgi_client.STDOUT:
-                out += content
-            elif kind == fcgi_client.END_REQUEST:
-                return out
-
-
 @pytest.mark.parametrize("method, path, body, late_end", [
     ("GET", "/health", b"", False),
     # A body read to its declared length; then the closing record, with it or a moment later
@@ -79,7 +47,7 @@ def read_answer(s: socket.socket) -> bytes:
     ("POST", "/mcp", b'{"jsonrpc":"2.0","id":1,"method":"tools/list"}', True),
 ], ids=["get", "post", "post-late-end"])
 def test_a_request_whose_input_ended_frees_the_worker_at_once(one_worker, method, path, body, late_end):
-    whole = message(method, path, body)
+    whole = fcgi_client.message(method, path, body=body)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as held:
         held.settimeout(10)
         held.connect(one_worker)
@@ -89,7 +57,7 @@ def test_a_request_whose_input_ended_frees_the_worker_at_once(one_worker, method
             held.sendall(whole[-8:])
         else:
             held.sendall(whole)
-        answer = read_answer(held)
+        answer = fcgi_client.read_answer(held)
         assert answer.startswith(b"Status: ") or b"\r\n\r\n" in answer, answer[:200]
         # The responder closes its end although this client keeps its own open ...
         assert held.recv(1) == b""
@@ -115,13 +83,13 @@ def test_a_body_answered_before_it_was_read_is_still_taken_whole(one_worker):
 
         def send():
             try:
-                s.sendall(message("POST", "/mcp", body))
+                s.sendall(fcgi_client.message("POST", "/mcp", body=body))
             except BaseException as exc:  # noqa: BLE001 - reported below
                 failures.append(exc)
 
         sender = threading.Thread(target=send)
         sender.start()
-        answer = read_answer(s)
+        answer = fcgi_client.read_answer(s)
         sender.join(timeout=10)
         assert not sender.is_alive()
         assert failures == [], failures
@@ -137,8 +105,8 @@ def test_a_client_that_never_ends_its_input_still_gets_its_answer(one_worker):
         s.settimeout(10)
         s.connect(one_worker)
         started = time.monotonic()
-        s.sendall(message("GET", "/health")[:-8])  # everything but the closing STDIN record
-        assert b'"status":"ok"' in read_answer(s)
+        s.sendall(fcgi_client.message("GET", "/health")[:-8])  # everything but the closing STDIN record
+        assert b'"status":"ok"' in fcgi_client.read_answer(s)
         assert time.monotonic() - started < 1.0
         status, _, _ = fcgi_client.request(one_worker, "GET", "/health", timeout=10)
         assert status == 200
