@@ -191,6 +191,34 @@ final class AuditJournalTests: XCTestCase {
         XCTAssertEqual(try journalFiles(), [])
     }
 
+    /// The drain thread's pacing: after each batch a pause as long as the batch's CPU time (at
+    /// most 5 ms), for the round's first `pacedRecords` records only; a backlog runs flat out.
+    func testPacingPausesAsLongAsEachBatchTookUntilItsRecordsAreSpent() {
+        var clock: UInt64 = 0
+        var pauses: [UInt64] = []
+        let pacing = DrainPacing(pacedRecords: 600, cpuNanoseconds: { clock }, pause: { pauses.append($0) })
+        for cost: UInt64 in [1_200_000, 9_000_000, 700_000, 800_000] {
+            pacing.batchBegins()
+            clock += cost
+            pacing.batchEnded(records: 256)
+        }
+        // 256 + 256 + 256 records reach 600: the third batch is the last one paced.
+        XCTAssertEqual(pauses, [1_200_000, DrainPacing.longestPauseNanoseconds, 700_000])
+    }
+
+    /// A paced drain moves every record of several journals, in order, and pauses once a batch.
+    func testAPacedDrainMovesEverythingAndPausesOnceABatch() throws {
+        let store = try SQLiteStore(path: storePath)
+        let journal = AuditJournal(directory: journalDirectory)
+        for i in 0..<1000 { _ = try journal.append(Self.record(String(format: "r%04d", i), time: Double(i))) }
+        var pauses = 0
+        let pacing = DrainPacing(pacedRecords: 100_000, pause: { _ in pauses += 1 })
+        XCTAssertEqual(try journal.drain(into: store, batchRecords: 128, pacing: pacing), 1000)
+        XCTAssertEqual(pauses, 8)  // 7 full batches of 128 and one of 104
+        XCTAssertEqual(try storedIds(), (0..<1000).map { String(format: "r%04d", $0) })
+        XCTAssertEqual(try journalFiles(), [])
+    }
+
     /// The drain binds the journal's bytes straight into the store's columns: every field, an
     /// empty text apart from none, and non-ASCII text arrive as written.
     func testADrainedRecordKeepsEveryFieldInTheStore() throws {

@@ -228,7 +228,8 @@ final class AuditJournal: @unchecked Sendable {
     /// gone. Returns how many records moved (0 when another drainer has them). A journal whose
     /// move fails stays for the next drain.
     @discardableResult @inline(never)
-    func drain(into archive: AuditArchive, batchRecords: Int, waitingUpTo seconds: Double = 0) throws -> Int {
+    func drain(into archive: AuditArchive, batchRecords: Int, waitingUpTo seconds: Double = 0,
+               pacing: DrainPacing? = nil) throws -> Int {
         drainLock.lock()
         defer { drainLock.unlock() }
         for lane in lanes {
@@ -238,7 +239,7 @@ final class AuditJournal: @unchecked Sendable {
         }
         guard let dir = try existingDirectory(), try lockSiteDrain(in: dir, waitingUpTo: seconds) else { return 0 }
         defer { flock(siteDrainLock, LOCK_UN) }
-        return try drainUnlocked(in: dir, into: archive, batchRecords: batchRecords)
+        return try drainUnlocked(in: dir, into: archive, batchRecords: batchRecords, pacing: pacing)
     }
 
     /// Takes the site's drain lock, trying again every millisecond for up to `seconds`.
@@ -264,7 +265,7 @@ final class AuditJournal: @unchecked Sendable {
 
     /// Every journal no writer holds, in write order per process, into `archive`. After a failed
     /// move the rest are only counted, once each, into the waiting counts `/ready` reads.
-    private func drainUnlocked(in dir: Int32, into archive: AuditArchive, batchRecords: Int) throws -> Int {
+    private func drainUnlocked(in dir: Int32, into archive: AuditArchive, batchRecords: Int, pacing: DrainPacing?) throws -> Int {
         let own = Set(lanes.compactMap { lane in lane.lock.withLock { lane.current?.name } })
         let counted = WaitingCounts.read(directory: directory)
         var stillWaiting = WaitingCounts()
@@ -283,7 +284,7 @@ final class AuditJournal: @unchecked Sendable {
                Date().timeIntervalSince1970 - Double(opened.st_mtim.tv_sec) < Self.unrenamedGraceSeconds { continue }
             if failure == nil {
                 do {
-                    moved += try drain(fd: fd, name: name, into: archive, batchRecords: batchRecords)
+                    moved += try drain(fd: fd, name: name, into: archive, batchRecords: batchRecords, pacing: pacing)
                     continue
                 } catch {
                     failure = error
@@ -314,7 +315,7 @@ final class AuditJournal: @unchecked Sendable {
     /// One locked journal into the store, batch by batch, then deleted. A damaged tail is
     /// reported and kept aside first; the frames before it are moved.
     @inline(never)
-    private func drain(fd: Int32, name: String, into archive: AuditArchive, batchRecords: Int) throws -> Int {
+    private func drain(fd: Int32, name: String, into archive: AuditArchive, batchRecords: Int, pacing: DrainPacing?) throws -> Int {
         let bytes = try Self.contents(of: fd, name: name)
         let scan = JournalFrame.scan(bytes)
         if let damage = scan.damage {
@@ -323,7 +324,9 @@ final class AuditJournal: @unchecked Sendable {
         var start = 0
         while start < scan.frames.count {
             let end = min(start + max(1, batchRecords), scan.frames.count)
+            pacing?.batchBegins()
             try archive.archiveAudit(JournalBatch(bytes: bytes, frames: scan.frames[start..<end]))
+            pacing?.batchEnded(records: end - start)
             start = end
         }
         let dir = try openDirectory(create: false)

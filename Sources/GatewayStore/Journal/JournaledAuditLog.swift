@@ -25,6 +25,9 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
     /// An idle drain thread still wakes this many `drainInterval`s apart, for journals other
     /// processes left (closed, or of processes that are gone).
     static let idleWakeEvery = 25
+    /// A round paces its batches (`DrainPacing`) for this many rounds' worth of records, then
+    /// runs flat out: a backlog is moved at full speed.
+    static let pacedRoundsOfRecords = 4
 
     private let wake = NSCondition()
     private var waiting = 0
@@ -188,7 +191,8 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
         let prune = pruneBefore
         pruneBefore = nil
         wake.unlock()
-        do { try journal.drain(into: store, batchRecords: batchRecords) } catch { report(error) }
+        let pacing = DrainPacing(pacedRecords: Self.pacedRoundsOfRecords * drainAfterRecords)
+        do { try journal.drain(into: store, batchRecords: batchRecords, pacing: pacing) } catch { report(error) }
         if let prune { _ = try? store.pruneAudit(before: prune) }
     }
 
