@@ -98,6 +98,49 @@ final class CurlHTTPClientTests: XCTestCase {
         XCTAssertEqual(HTTPDate.parse("Wed, 21-Oct-2037 07:28:00 GMT"), 2_139_722_880)
     }
 
+    func testHTTPDateForms() {
+        let now = 1_796_083_200.0  // 2026-12-01
+        // IMF-fixdate, the dashed cookie form, RFC 850, asctime (one- and two-digit days).
+        XCTAssertEqual(HTTPDate.parse("Sun, 06 Nov 1994 08:49:37 GMT", now: now), 784_111_777)
+        XCTAssertEqual(HTTPDate.parse("Sun, 06-Nov-1994 08:49:37 GMT", now: now), 784_111_777)
+        XCTAssertEqual(HTTPDate.parse("Sunday, 06-Nov-94 08:49:37 GMT", now: now), 784_111_777)
+        XCTAssertEqual(HTTPDate.parse("Sun Nov  6 08:49:37 1994", now: now), 784_111_777)
+        XCTAssertEqual(HTTPDate.parse("Thu Oct 21 07:28:00 2037", now: now), 2_139_722_880)
+        // Names in any case, the weekday unchecked (as before), UTC for GMT.
+        XCTAssertEqual(HTTPDate.parse("wed, 21 oct 2037 07:28:00 gmt", now: now), 2_139_722_880)
+        XCTAssertEqual(HTTPDate.parse("Fri, 21 Oct 2037 07:28:00 GMT", now: now), 2_139_722_880)
+        XCTAssertEqual(HTTPDate.parse("Wednesday, 21 Oct 2037 07:28:00 UTC", now: now), 2_139_722_880)
+        XCTAssertEqual(HTTPDate.parse("Thu, 29 Feb 2024 00:00:00 GMT", now: now), 1_709_164_800)
+        XCTAssertEqual(HTTPDate.parse("Thu, 01 Jan 1970 00:00:00 GMT", now: now), 0)
+    }
+
+    /// RFC 9110 §5.6.7: a two-digit year more than 50 years ahead is the latest past year with those digits.
+    func testHTTPDateTwoDigitYears() {
+        let now = 1_796_083_200.0  // 2026-12-01
+        XCTAssertEqual(HTTPDate.parse("Wednesday, 21-Oct-37 07:28:00 GMT", now: now), 2_139_722_880)  // 2037
+        XCTAssertEqual(HTTPDate.parse("Saturday, 01-Jan-76 00:00:00 GMT", now: now), 3_345_062_400)   // 2076: 50 years ahead
+        XCTAssertEqual(HTTPDate.parse("Wednesday, 01-Jan-77 00:00:00 GMT", now: now), 220_924_800)    // 1977
+        XCTAssertEqual(HTTPDate.parse("Saturday, 01-Jan-50 00:00:00 GMT", now: now), 2_524_608_000)   // 2050
+        XCTAssertEqual(HTTPDate.parse("Saturday, 01-Jan-00 00:00:00 GMT", now: now), 946_684_800)     // 2000
+        let in2090 = 3_786_912_000.0  // 2090-01-01
+        XCTAssertEqual(HTTPDate.parse("Monday, 01-Jan-10 00:00:00 GMT", now: in2090), 4_417_977_600)  // 2110
+        XCTAssertEqual(HTTPDate.parse("Monday, 01-Jan-45 00:00:00 GMT", now: in2090), 2_366_841_600)  // 2045
+    }
+
+    func testHTTPDateRefusesOtherText() {
+        for text in ["", "garbage", "120", "Wed, 21 Oct 2037 07:28:00", "Wed, 21 Oct 2037 07:28:00 EST",
+                     "Wed, 21 Oct 2037 07:28:00 +0000", "Wed, 21 Oct 2037 07:28:00 GMTx", "Wed, 21 Oct 2037 07:28:00 GMT ",
+                     " Wed, 21 Oct 2037 07:28:00 GMT", "Wed,21 Oct 2037 07:28:00 GMT", "Wed 21 Oct 2037 07:28:00 GMT",
+                     "Wed, 21 Oct 37 07:28:00 GMT", "Wed, 21 Oct 02037 07:28:00 GMT", "Wed, 1 Oct 2037 07:28:00 GMT",
+                     "Wed, 21 October 2037 07:28:00 GMT", "Wed, 21 Oct 2037 7:28:00 GMT", "Wed, 21 Oct 2037 07:28 GMT",
+                     "Wed, 32 Oct 2037 07:28:00 GMT", "Wed, 30 Feb 2037 07:28:00 GMT", "Wed, 21 Oct 2037 24:00:00 GMT",
+                     "Wed, 21 Oct 2037 07:60:00 GMT", "Wed, 21 Oct 2037 07:28:60 GMT", "Xyz, 21 Oct 2037 07:28:00 GMT",
+                     "Wed, 21 Foo 2037 07:28:00 GMT", "Wed, 21-Oct 2037 07:28:00 GMT", "Sun Nov 6 08:49:37 1994",
+                     "Sun Nov  6 08:49:37 94", "Sun Nov 06 08:49:37 1994 GMT"] {
+            XCTAssertNil(HTTPDate.parse(text, now: 1_796_083_200), text)
+        }
+    }
+
     func testTimeoutIsBoundedByTheBudget() throws {
         let server = try ScriptedHTTPServer { _ in .init(delay: 3) }
         defer { server.stop() }
