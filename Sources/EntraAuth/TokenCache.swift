@@ -1,4 +1,5 @@
 import GatewayCrypto
+import GatewaySupport
 
 /// A bounded LRU map from SHA-256(token) to the Principal it verified as, so a
 /// token seen again skips base64, JSON and RSA work. Entries die at their own
