@@ -28,7 +28,7 @@ public final class FastCGIServer: @unchecked Sendable {
 
     private let answering: RequestAnswering
     private let options: Options
-    private let stateLock = NSLock()
+    private let stateLock = Lock()
     private var stopping = false
     private var running = 0
     private var threads: [pthread_t] = []

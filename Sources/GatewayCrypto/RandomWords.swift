@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import GatewaySupport
 
 /// 64-bit words from the kernel's CSPRNG, drawn 32 at a time with one getentropy(3) (getrandom(2)):
 /// a request id per request without the system call that the standard library's generator makes
@@ -15,7 +16,7 @@ package final class RandomWords: @unchecked Sendable {
         return words
     }()
 
-    private let lock = NSLock()
+    private let lock = Lock()
     // 256 bytes: the most one getentropy call returns.
     private var words = [UInt64](repeating: 0, count: 32)
     private var used = 32

@@ -36,7 +36,7 @@ public struct HTTPResponse: Sendable {
     }
 
     public func header(_ name: String) -> String? {
-        headers.first { $0.0.caseInsensitiveCompare(name) == .orderedSame }?.1
+        headers.first { $0.0.equalsIgnoringASCIICase(name) }?.1
     }
 
     public static func reason(_ status: Int) -> String {

@@ -6,7 +6,7 @@ import Foundation
 /// The numbers live in the file; this process only remembers where each name's slot is.
 public final class SharedCounters: @unchecked Sendable {
     private let table: OpaquePointer
-    private let lock = NSLock()
+    private let lock = Lock()
     private var slots: [String: Int64] = [:]
     public let path: String
 

@@ -31,7 +31,7 @@ public final class Log: @unchecked Sendable {
 
     public static let shared = Log()
 
-    private let lock = NSLock()
+    private let lock = Lock()
     private var minimum: Level = .info
     private var sink: (([UInt8]) -> Void)?
 
