@@ -1,6 +1,7 @@
 import CLibPQ
 import Foundation
 import GatewayStore
+import GatewaySupport
 
 /// A statement parameter, sent in libpq's text format.
 enum PGValue {
@@ -29,7 +30,7 @@ enum PGValue {
         case .null: return nil
         case .textArray(let items):
             let quoted = items.map { item -> String in
-                "\"" + item.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+                "\"" + item.replacing("\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
             }
             return "{" + quoted.joined(separator: ",") + "}"
         case .doubleArray(let items): return "{" + items.map(\.description).joined(separator: ",") + "}"
@@ -150,7 +151,7 @@ final class PostgresConnection {
     }
 
     private static func trimmed(_ message: UnsafePointer<CChar>?) -> String {
-        message.map { String(cString: $0).trimmingCharacters(in: .whitespacesAndNewlines) } ?? "unknown error"
+        message.map { String(cString: $0).trimmingASCIIWhitespaceAndNewlines() } ?? "unknown error"
     }
 
     /// Why this process cannot use PostgreSQL, or nil. libpq is loaded on first use (a SQLite
@@ -168,7 +169,7 @@ final class PostgresConnection {
         try requireLibrary()
         var error: UnsafeMutablePointer<CChar>?
         guard let options = mcp_pq_conninfo_parse(conninfo, &error) else {
-            let message = error.map { String(cString: $0).trimmingCharacters(in: .whitespacesAndNewlines) } ?? "out of memory"
+            let message = error.map { String(cString: $0).trimmingASCIIWhitespaceAndNewlines() } ?? "out of memory"
             if let error { mcp_pq_freemem(error) }
             throw StoreError("store.url is not a valid PostgreSQL connection string: \(message)")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import GatewayStore
+import GatewaySupport
 
 /// The connections of one process: at most `poolSize`, each lent to one caller at a time.
 /// A caller waits at most `poolWaitMilliseconds` for one to come free, so a slow or stuck
@@ -8,7 +9,7 @@ import GatewayStore
 /// all); the next use connects again.
 final class PostgresPool: @unchecked Sendable {
     let settings: PostgresSettings
-    private let condition = NSCondition()
+    private let condition = Condition()
     private var idle: [PostgresConnection] = []
     private var open = 0
 
@@ -53,7 +54,7 @@ final class PostgresPool: @unchecked Sendable {
 
     /// A connection, and whether it was idle in the pool (rather than just opened).
     private func acquire() throws -> (PostgresConnection, Bool) {
-        let deadline = Date().addingTimeInterval(Double(settings.poolWaitMilliseconds) / 1000)
+        let deadline = Condition.Deadline.after(seconds: Double(settings.poolWaitMilliseconds) / 1000)
         condition.lock()
         while idle.isEmpty && open >= settings.poolSize {
             guard condition.wait(until: deadline) else {

@@ -28,9 +28,9 @@ final class AuditJournal: @unchecked Sendable {
     let directory: String
     private let tag: String
     /// Guards the process-wide state below; never held across a write. Lock order: a lane's, then this.
-    private let lock = NSLock()
+    private let lock = Lock()
     /// One drain at a time in this process (the background step and the one at exit).
-    private let drainLock = NSLock()
+    private let drainLock = Lock()
     private var directoryDescriptor: Int32 = -1
     private var siteDrainLock: Int32 = -1
     private let lanes: [Lane] = (0..<AuditJournal.laneCount).map { _ in Lane() }
@@ -40,7 +40,7 @@ final class AuditJournal: @unchecked Sendable {
 
     /// One writer's file: taken by the thread whose lane it is, and briefly by the drain.
     private final class Lane {
-        let lock = NSLock()
+        let lock = Lock()
         var current: OpenJournal?
         var framesWritten: Int64 = 0
     }

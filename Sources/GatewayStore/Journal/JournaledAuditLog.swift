@@ -29,7 +29,7 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
     /// runs flat out: a backlog is moved at full speed.
     static let pacedRoundsOfRecords = 4
 
-    private let wake = NSCondition()
+    private let wake = Condition()
     private var waiting = 0
     private var draining = false
     /// Retention the request path asked for, left to the drain thread (`pruneAuditSoon`).
@@ -148,9 +148,11 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
         defer { wake.unlock() }
         guard !draining else { return }
         draining = true
-        let thread = Thread { [self] in drainLoop() }
-        thread.name = "audit-journal-drain"
-        thread.start()
+        let rc = startDetachedThread(name: "audit-drain") { [self] in drainLoop() }
+        if rc != 0 {
+            draining = false
+            Log.shared.error("cannot start the audit drain thread; records wait in the journal", ["errno": .integer(Int(rc))])
+        }
     }
 
     /// At process exit: this process's journal into the store. One that cannot be moved now
@@ -172,19 +174,19 @@ public final class JournaledAuditLog: AuditLog, @unchecked Sendable {
     }
 
     private func drainLoop() {
-        while true { drainRound(idleUntil: Date(timeIntervalSinceNow: drainInterval * Double(Self.idleWakeEvery))) }
+        while true { drainRound(idleUntil: .after(seconds: drainInterval * Double(Self.idleWakeEvery))) }
     }
 
     /// Kept out of line: the optimizer's loop passes take minutes over the loop with all this inlined.
     /// Never waits for another process's drain: that one moves this process's journal too.
     @inline(never)
-    private func drainRound(idleUntil: Date) {
+    private func drainRound(idleUntil: Condition.Deadline) {
         wake.lock()
         // Idle, it sleeps until a record waits or `idleUntil`; once a record
         // waits, it drains within `drainInterval`, or at once when `drainAfterRecords` wait.
         while waiting == 0 && wake.wait(until: idleUntil) {}
         if waiting > 0 {
-            let deadline = Date(timeIntervalSinceNow: drainInterval)
+            let deadline = Condition.Deadline.after(seconds: drainInterval)
             while waiting < drainAfterRecords && wake.wait(until: deadline) {}
         }
         waiting = 0

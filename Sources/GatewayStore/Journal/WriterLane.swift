@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import GatewaySupport
 
 /// Which lane the calling thread writes through: threads are numbered in the order they first
 /// write, and the number is kept in a thread-specific slot, so finding it costs no lock.
@@ -13,7 +14,7 @@ enum WriterLane {
         precondition(pthread_key_create(&key, nil) == 0, "no thread-specific key for the audit journal's lanes")
         return key
     }()
-    private static let numbering = NSLock()
+    private static let numbering = Lock()
     nonisolated(unsafe) private static var threadsSeen = 0
 
     static func index(of laneCount: Int) -> Int {

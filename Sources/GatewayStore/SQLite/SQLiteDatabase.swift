@@ -6,7 +6,7 @@ import GatewaySupport
 /// WAL mode and a busy wait (`SQLiteBusyWait`) let every worker process of the site use the same file.
 final class SQLiteDatabase: @unchecked Sendable {
     private var db: OpaquePointer?
-    private let lock = NSLock()
+    private let lock = Lock()
     private let busyWait: SQLiteBusyWait
     let path: String
 

@@ -64,7 +64,7 @@ final class BlockCache: @unchecked Sendable {
     let signal: BlockChangeSignal
     /// Replaced on every change too: processes of an older build stat() it on every check.
     let markerPath: String
-    private let lock = NSLock()
+    private let lock = Lock()
     private var cached: [Block] = []
     /// The stamp `cached` was loaded under; nil when none was read or it was unknown (reload).
     private var stamp: UInt64?

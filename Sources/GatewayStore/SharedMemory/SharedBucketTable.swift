@@ -1,6 +1,7 @@
 import CSharedBuckets
 import GatewayCrypto
 import Foundation
+import GatewaySupport
 
 /// The rate limits of a one-host site, in a file every process maps (see `shared_buckets.c`):
 /// a take is a few hundred instructions under a process-shared mutex, no system call and no
@@ -76,7 +77,7 @@ public final class SharedBucketTable: RateLimiter, BlockChangeSignal, @unchecked
 public final class SharedBucketTableOnFirstUse: RateLimiter, BlockChangeSignal, @unchecked Sendable {
     public let path: String
     private let slots: UInt32
-    private let lock = NSLock()
+    private let lock = Lock()
     private var table: SharedBucketTable?
 
     public init(path: String, slots: UInt32 = SharedBucketTable.defaultSlots) {
@@ -119,7 +120,7 @@ final class KeyDigests: @unchecked Sendable {
     private struct Words { let w0: UInt64, w1: UInt64 }
 
     static let limit = 1024
-    private let lock = NSLock()
+    private let lock = Lock()
     private var known: [String: Words] = [:]
 
     func digest(of key: String) -> Digest {
