@@ -18,7 +18,7 @@ public enum ClientCredential: Sendable {
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw TokenBrokerError.credentialUnavailable("cannot read the client secret file \(path)")
             }
-            let secret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let secret = String(decoding: data, as: UTF8.self).trimmingASCIIWhitespaceAndNewlines()
             guard !secret.isEmpty else { throw TokenBrokerError.credentialUnavailable("the client secret file \(path) is empty") }
             return .secret(ClientSecret(secret))
         }

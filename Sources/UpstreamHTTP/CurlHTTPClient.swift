@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import GatewaySupport
 
 /// Limits and trust settings for upstream HTTP.
 public struct CurlHTTPClientOptions: Sendable {
@@ -27,7 +28,7 @@ public struct CurlHTTPClientOptions: Sendable {
 /// Proxies come from the standard environment variables (libcurl's default).
 public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
     public let options: CurlHTTPClientOptions
-    private let poolLock = NSLock()
+    private let poolLock = Lock()
     private var idle: [UnsafeMutableRawPointer] = []
     /// Enough for every worker thread of a busy process; extra handles are freed after use.
     private let maxIdle = 64
@@ -225,7 +226,7 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
     /// The host as libcurl reads it from the URL (as written: Foundation would decode an IDNA name,
     /// and the pin would then name another host than the one connected to) and the port.
     static func hostAndPort(_ url: String) -> (host: String, port: Int)? {
-        guard let separator = url.range(of: "://") else { return nil }
+        guard let separator = url.firstRange(of: "://") else { return nil }
         let scheme = url[..<separator.lowerBound].lowercased()
         var authority = url[separator.upperBound...].prefix { !"/?#".contains($0) }
         if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }

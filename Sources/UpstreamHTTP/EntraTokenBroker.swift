@@ -2,6 +2,7 @@ import EntraAuth
 import Foundation
 import GatewayCrypto
 import MCPJSON
+import GatewaySupport
 
 /// `TokenBroker` against the Entra ID v2 token endpoint, as the gateway's confidential
 /// client: On-Behalf-Of for users, client credentials for the gateway itself, always in
@@ -19,7 +20,7 @@ public final class EntraTokenBroker: TokenBroker, @unchecked Sendable {
     /// Tokens are treated as expired this long before Entra says they are.
     let expiryMarginSeconds: Double
     let clock: @Sendable () -> Double
-    private let lock = NSLock()
+    private let lock = Lock()
     private var cache: [String: BrokeredToken] = [:]
     private let maxCacheEntries = 10_000
 
@@ -134,9 +135,9 @@ public final class EntraTokenBroker: TokenBroker, @unchecked Sendable {
     static func summary(_ description: String) -> String {
         var s = description.split(whereSeparator: \.isNewline).first.map(String.init) ?? description
         for marker in [" Trace ID:", " Correlation ID:", " Timestamp:"] {
-            if let r = s.range(of: marker) { s = String(s[..<r.lowerBound]) }
+            if let r = s.firstRange(of: marker) { s = String(s[..<r.lowerBound]) }
         }
-        s = s.trimmingCharacters(in: .whitespaces)
+        s = s.trimmingASCIISpaces()
         return s.count > 300 ? String(s.prefix(300)) + "…" : s
     }
 }

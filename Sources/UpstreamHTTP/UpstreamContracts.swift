@@ -1,4 +1,5 @@
 import Foundation
+import GatewaySupport
 
 // The two seams every upstream tool (Power BI, customer backends) goes through:
 // an HTTP client and a token broker. Tools depend on these protocols only, so unit
@@ -54,7 +55,7 @@ public struct UpstreamResponse: Sendable {
 
     /// `Retry-After` as whole seconds (delta-seconds or an HTTP date), if present and sane.
     public var retryAfterSeconds: Int? {
-        guard let v = header("retry-after")?.trimmingCharacters(in: .whitespaces) else { return nil }
+        guard let v = header("retry-after")?.trimmingASCIISpaces() else { return nil }
         if let s = Int(v), s >= 0 { return s }
         guard let date = HTTPDate.parse(v) else { return nil }
         return max(0, Int((date - Date().timeIntervalSince1970).rounded(.up)))
