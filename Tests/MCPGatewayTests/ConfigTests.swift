@@ -124,4 +124,34 @@ final class SchemaValidatorTests: XCTestCase {
             XCTAssertTrue(problem?.contains(needle) ?? false, "\(value): \(problem ?? "nil")")
         }
     }
+    /// `pattern` is searched for anywhere in the string, by Unicode scalar; the expected answers
+    /// are what NSRegularExpression (ICU) gave for the same pattern and string.
+    func testPatternsAreUnanchoredSearchesByUnicodeScalar() {
+        let cases: [(String, String, Bool)] = [
+            ("^[a-z]+$", "abc", true), ("^[a-z]+$", "abC", false), ("^[a-z]+$", "", false),
+            ("\\d{3}-\\d{4}", "call 555-1234 now", true), ("\\d{3}-\\d{4}", "55-1234", false),
+            ("^.$", "\u{E9}", true), ("^.$", "e\u{301}", false), ("^.{2}$", "e\u{301}", true), ("^.$", "\u{1F1EB}\u{1F1F7}", false),
+            ("[^\\x00-\\x7F]", "plain", false), ("[^\\x00-\\x7F]", "na\u{EF}ve", true),
+            ("^(foo|bar)+baz$", "foobarbaz", true), ("^(foo|bar)+baz$", "baz", false),
+            ("\\w+@\\w+\\.com", "mail bob@example.com", true), ("\\w+@\\w+\\.com", "bob@ex", false),
+            ("a{2,3}", "a", false), ("a{2,3}", "aa", true),
+            ("^\\p{Lu}", "\u{C9}a", true), ("^\\p{Lu}", "\u{E9}a", false),
+            ("\\bword\\b", "a word here", true), ("\\bword\\b", "swordfish", false),
+            ("^\\s*$", " \t", true), ("[[:alpha:]]", "1", false), ("(?i)ABC", "xabcx", true),
+        ]
+        for (pattern, text, matches) in cases {
+            let schema: JSONValue = ["type": "string", "pattern": .string(pattern)]
+            let problem = SchemaValidator(schema: schema).validate(.string(text))
+            XCTAssertEqual(problem == nil, matches, "\(pattern) on \(text): \(problem ?? "match")")
+        }
+        // A pattern that does not compile matches nothing, so every value is refused.
+        XCTAssertNotNil(SchemaValidator(schema: ["type": "string", "pattern": "("]).validate("("))
+    }
+
+    func testInstanceNames() {
+        for good in ["a", "client-a", "x_1", "0", String(repeating: "a", count: 63)] { XCTAssertTrue(ProcessConfig.isInstanceName(good), good) }
+        for bad in ["", "-a", "_a", "A", "client.a", "caf\u{E9}", "a b", String(repeating: "a", count: 64), "a\n"] {
+            XCTAssertFalse(ProcessConfig.isInstanceName(bad), bad)
+        }
+    }
 }

@@ -243,7 +243,7 @@ final class GitHubProvider: IntrospectingProvider, @unchecked Sendable {
         guard let user = Self.parseObject(userResponse.body), let id = user["id"]?.intValue, let login = user["login"]?.stringValue else {
             return .failure(.providerUnavailable)
         }
-        let scopes = userResponse.header("x-oauth-scopes").map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
+        let scopes = userResponse.header("x-oauth-scopes").map { $0.split(separator: ",").map { $0.trimmingASCIISpaces() } } ?? []
         var tenant = settings.tenant
         var roles = settings.roles
         if !settings.organizations.isEmpty {

@@ -18,7 +18,7 @@ final class BackendConnector: @unchecked Sendable {
     private let apiKey: String?
     private let clock: @Sendable () -> Double
     /// Threads of this process that find the same user's session missing sign in once, not each.
-    private let signInLocks = (0..<16).map { _ in NSLock() }
+    private let signInLocks = (0..<16).map { _ in Lock() }
 
     init(settings: BackendSettings, http: HTTPClient, broker: TokenBroker?, store: BackendSessionStore, cipher: SessionCipher?,
          apiKey: String?, clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 }) {

@@ -2,6 +2,7 @@ import Foundation
 import GatewayStore
 import MCPJSON
 import UpstreamHTTP
+import GatewaySupport
 
 /// The cookies one backend set for one user. The gateway talks to a single origin per
 /// backend, so Domain and Path are not needed; Max-Age and Expires tell when the session ends.
@@ -46,16 +47,16 @@ package struct CookieJar: Equatable, Sendable {
 
     /// One `Set-Cookie` value; nil for anything malformed (it is ignored, as browsers do).
     package static func parse(_ line: String, now: Double) -> Cookie? {
-        let parts = line.split(separator: ";", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let parts = line.split(separator: ";", omittingEmptySubsequences: false).map { $0.trimmingASCIISpaces() }
         guard let first = parts.first, let eq = first.firstIndex(of: "=") else { return nil }
-        let name = String(first[..<eq]).trimmingCharacters(in: .whitespaces)
-        var value = String(first[first.index(after: eq)...]).trimmingCharacters(in: .whitespaces)
+        let name = String(first[..<eq]).trimmingASCIISpaces()
+        var value = String(first[first.index(after: eq)...]).trimmingASCIISpaces()
         if value.count >= 2 && value.hasPrefix("\"") && value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
         guard isToken(name), value.utf8.count <= 4096, value.utf8.allSatisfy(isCookieOctet) else { return nil }
         var maxAge: Double?
         var expires: Double?
         for attribute in parts.dropFirst() {
-            let pair = attribute.split(separator: "=", maxSplits: 1).map { String($0).trimmingCharacters(in: .whitespaces) }
+            let pair = attribute.split(separator: "=", maxSplits: 1).map { String($0).trimmingASCIISpaces() }
             switch pair.first?.lowercased() {
             case "max-age"?:
                 if pair.count == 2, let seconds = Int(pair[1]) { maxAge = seconds <= 0 ? now - 1 : now + Double(seconds) }

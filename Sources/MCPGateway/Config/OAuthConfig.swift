@@ -118,10 +118,10 @@ public struct OAuthConfig: Sendable {
 
     /// `https://h/mcp` -> `https://h`; `https://h/client-a/mcp` -> `https://h/client-a`.
     static func derivedIssuer(publicURL: String) -> String {
-        guard let url = StrictURL(publicURL), !url.path.isEmpty, let last = publicURL.range(of: "/", options: .backwards) else {
+        guard let url = StrictURL(publicURL), !url.path.isEmpty, let last = publicURL.lastIndex(of: "/") else {
             return publicURL
         }
-        return String(publicURL[..<last.lowerBound])
+        return String(publicURL[..<last])
     }
 
     /// Why `issuer` cannot be this instance's issuer, or nil.
@@ -206,7 +206,7 @@ public struct OAuthConfig: Sendable {
                 e.fail("client_secret_file", "\(path) does not exist")
                 return nil
             }
-            let secret = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let secret = String(decoding: bytes, as: UTF8.self).trimmingASCIIWhitespaceAndNewlines()
             guard secret.count >= minimumSecretLength else {
                 e.fail("client_secret_file", "\(path) holds fewer than \(minimumSecretLength) characters: use a long random secret (openssl rand -hex 32)")
                 return nil

@@ -66,6 +66,15 @@ public struct ProcessConfig: Sendable {
     }
 
     /// Settings that belong to the process, not to an instance: they may appear only at the top level.
+    /// An instance name: 1-63 bytes, lower-case ASCII letters, digits, '-' and '_', not starting
+    /// with '-' or '_' (the rule `^[a-z0-9][a-z0-9_-]{0,62}$`).
+    static func isInstanceName(_ name: String) -> Bool {
+        let b = Array(name.utf8)
+        func alnum(_ c: UInt8) -> Bool { (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) }
+        guard (1...63).contains(b.count), alnum(b[0]) else { return false }
+        return b.dropFirst().allSatisfy { alnum($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }
+    }
+
     static let processOnlyKeys = ["limits", "state_dir", "logging", "metrics"]
     static let processOnlyServerKeys = ["workers", "shutdown_grace_seconds"]
 
@@ -85,7 +94,7 @@ public struct ProcessConfig: Sendable {
         var configs: [GatewayConfig] = []
         for (name, value) in list {
             let at = "instances.\(name)"
-            guard name.range(of: "^[a-z0-9][a-z0-9_-]{0,62}$", options: .regularExpression) != nil else {
+            guard Self.isInstanceName(name) else {
                 errors.append(ConfigError(at, "instance names are 1-63 lower-case letters, digits, '-' or '_'")); continue
             }
             guard let own = value.objectValue else { errors.append(ConfigError(at, "must be an object")); continue }

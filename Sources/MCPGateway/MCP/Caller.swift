@@ -2,6 +2,7 @@ import Foundation
 import EntraAuth
 import GatewayStore
 import MCPJSON
+import GatewaySupport
 
 /// Who is calling, as far as the authentication stage could establish it.
 public struct Caller: Sendable {
@@ -25,7 +26,7 @@ public struct Caller: Sendable {
         /// The rate-limit buckets admission takes for this caller, with the limits they were
         /// made for. Guarded by `lock`.
         private var rateBuckets: (limits: GatewayConfig.RateLimits, buckets: [RateBucket])?
-        private let lock = NSLock()
+        private let lock = Lock()
 
         init(key: String, permissions: Set<String>, tenantId: String?, principal: Principal?, bearerToken: String?,
              instance: String, tenant: TenantRecord?, describe: @escaping @Sendable () -> JSONObject) {

@@ -7,16 +7,18 @@ import MCPJSON
 /// and pattern, numeric bounds, items, array length, format "uuid".
 /// Messages name the offending path so a model can correct its call.
 /// A tool's validator is built once, at registration, with every `pattern` compiled then.
-public struct SchemaValidator: @unchecked Sendable {  // NSRegularExpression is immutable and thread-safe
+public struct SchemaValidator: @unchecked Sendable {  // a compiled Regex is immutable and safe to share
     public let schema: JSONValue
     /// Compiled `pattern` values; a pattern that does not compile is absent, and never matches.
-    private let patterns: [String: NSRegularExpression]
+    /// Matched by Unicode scalar, as ICU's NSRegularExpression did (`.` is one code point, not
+    /// one grapheme cluster), and unanchored: a match anywhere in the string will do.
+    private let patterns: [String: Regex<AnyRegexOutput>]
 
     public init(schema: JSONValue) {
         self.schema = schema
-        var compiled: [String: NSRegularExpression] = [:]
+        var compiled: [String: Regex<AnyRegexOutput>] = [:]
         SchemaValidator.collectPatterns(schema) { pattern in
-            if compiled[pattern] == nil, let re = try? NSRegularExpression(pattern: pattern) { compiled[pattern] = re }
+            if compiled[pattern] == nil, let re = try? Regex(pattern) { compiled[pattern] = re.matchingSemantics(.unicodeScalar) }
         }
         patterns = compiled
     }
@@ -64,7 +66,7 @@ public struct SchemaValidator: @unchecked Sendable {  // NSRegularExpression is 
             if let max = s["maxLength"]?.intValue, length > max { return "\(path) must be at most \(max) characters long" }
             if let pattern = s["pattern"]?.stringValue {
                 guard let re = patterns[pattern],
-                      re.firstMatch(in: str, range: NSRange(str.startIndex..., in: str)) != nil
+                      (try? re.firstMatch(in: str)) != nil
                 else { return "\(path) does not match the pattern \(pattern)" }
             }
             if s["format"]?.stringValue == "uuid", !Self.isUUID(str) { return "\(path) must be a GUID such as 00000000-0000-0000-0000-000000000000" }

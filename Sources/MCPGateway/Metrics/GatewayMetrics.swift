@@ -15,7 +15,7 @@ public final class GatewayMetrics: UpstreamObserver, @unchecked Sendable {
     let errorTag: String
     /// Series names counted on every request, built once instead of by interpolation each time.
     private let tokenCacheHit: String, tokenCacheMiss: String
-    private let requestSeriesLock = NSLock()
+    private let requestSeriesLock = Lock()
     private var requestSeries: [RequestSeriesKey: String] = [:]
     private struct RequestSeriesKey: Hashable { let method: String, tool: String, status: Int }
     /// The label sets are fixed (known methods, registered tools, statuses), so this stays small;

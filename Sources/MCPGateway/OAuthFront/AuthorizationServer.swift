@@ -130,7 +130,7 @@ struct FrontContext: Sendable {
 
     /// A form body, or why not (415 for another media type, 400 for a malformed body).
     static func form(_ request: HTTPRequest) -> FrontStep<FormBody> {
-        let type = request.headers["content-type"]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let type = request.headers["content-type"]?.split(separator: ";").first.map { $0.trimmingASCIISpaces().lowercased() }
         guard type == "application/x-www-form-urlencoded" else {
             return .answer(oauthError(415, "invalid_request", "the body must be application/x-www-form-urlencoded"))
         }

@@ -105,7 +105,7 @@ struct AuthorizeEndpoint: FrontEndpoint {
         func canonical(_ s: String) -> String {
             var t = s
             while t.hasSuffix("/") { t.removeLast() }
-            guard let schemeEnd = t.range(of: "://") else { return t }
+            guard let schemeEnd = t.firstRange(of: "://") else { return t }
             let rest = t[schemeEnd.upperBound...]
             let hostEnd = rest.firstIndex(of: "/") ?? rest.endIndex
             return t[..<schemeEnd.lowerBound].lowercased() + "://" + rest[..<hostEnd].lowercased() + rest[hostEnd...]

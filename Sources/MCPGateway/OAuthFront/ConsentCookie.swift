@@ -1,4 +1,5 @@
 import Foundation
+import GatewaySupport
 
 /// Remembers, per browser, which clients (with which redirect URI) the person already allowed,
 /// so a returning client goes straight on to Entra. Signed by the front's key; each entry
@@ -33,7 +34,7 @@ struct ConsentCookie: Sendable {
     /// A cookie's value from a `Cookie` header (the front's cookies: consent, and the consent page's browser binding).
     static func cookie(_ name: String, in header: String?) -> String? {
         for part in (header ?? "").split(separator: ";") {
-            let pair = part.trimmingCharacters(in: .whitespaces)
+            let pair = part.trimmingASCIISpaces()
             if pair.hasPrefix(name + "=") { return String(pair.dropFirst(name.count + 1)) }
         }
         return nil

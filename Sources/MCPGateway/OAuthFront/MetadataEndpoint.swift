@@ -44,7 +44,7 @@ struct RegistrationEndpoint: FrontEndpoint {
 
     func respond(to request: HTTPRequest, requestId: String) -> HTTPResponse {
         if let refusal = FrontContext.postOnly(request, endpoint: "registration") { return refusal }
-        let type = request.headers["content-type"]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let type = request.headers["content-type"]?.split(separator: ";").first.map { $0.trimmingASCIISpaces().lowercased() }
         guard type == "application/json" else {
             return FrontContext.oauthError(415, "invalid_client_metadata", "the registration must be an application/json body")
         }

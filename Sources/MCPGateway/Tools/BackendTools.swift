@@ -69,7 +69,7 @@ public enum BackendTools {
             raw = environment[name]
             if raw == nil { throw ConfigErrors([ConfigError(where_, "the environment variable \(name) is not set")]) }
         }
-        let key = (raw ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let key = (raw ?? "").trimmingASCIIWhitespaceAndNewlines()
         guard !key.isEmpty, key.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
             throw ConfigErrors([ConfigError(where_, "the key must be one line of visible ASCII characters")])
         }

@@ -1,5 +1,6 @@
 import GatewayCrypto
 import MCPJSON
+import GatewaySupport
 
 /// The outcome of client authentication at the token and revocation endpoints (RFC 6749 §2.3).
 /// `usedBasic`: the client tried HTTP Basic, so a 401 must carry `WWW-Authenticate: Basic`.
@@ -77,7 +78,7 @@ struct BasicCredentials: Equatable {
 
     init?(header: String) {
         guard Self.isBasicScheme(header) else { return nil }
-        let encoded = header.dropFirst(6).trimmingCharacters(in: .whitespaces)
+        let encoded = header.dropFirst(6).trimmingASCIISpaces()
         guard let bytes = Base64.decodeStandard(Array(encoded.utf8)), let text = String(validating: bytes, as: UTF8.self),
               let colon = text.firstIndex(of: ":"),
               let id = try? FormBody.decode(text[..<colon]), let secret = try? FormBody.decode(text[text.index(after: colon)...]),

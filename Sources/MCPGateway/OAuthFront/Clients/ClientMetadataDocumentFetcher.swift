@@ -117,10 +117,10 @@ package struct ClientMetadataDocumentFetcher: Sendable {
     package static func cacheLifetime(_ cacheControl: String?) -> Double {
         var seconds = cacheSeconds.standard
         for directive in (cacheControl ?? "").split(separator: ",") {
-            let parts = directive.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            let parts = directive.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingASCIISpaces().lowercased() }
             switch parts[0] {
             case "max-age" where parts.count == 2:
-                if let value = Double(parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))), value >= 0 { seconds = value }
+                if let value = Double(parts[1].trimming("\"")), value >= 0 { seconds = value }
             case "no-store", "no-cache":
                 return cacheSeconds.minimum
             default:

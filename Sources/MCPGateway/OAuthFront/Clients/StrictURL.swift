@@ -1,4 +1,5 @@
 import Foundation
+import GatewaySupport
 
 /// An absolute URL with an authority (`scheme://host[:port][/path][?query][#fragment]`), read
 /// strictly for client ids, redirect URIs and the issuer: visible ASCII only, so what is checked is
@@ -25,7 +26,7 @@ struct StrictURL: Equatable, Sendable {
 
     init?(_ text: String) {
         guard !text.isEmpty, text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\\") }),
-              let separator = text.range(of: "://") else { return nil }
+              let separator = text.firstRange(of: "://") else { return nil }
         let scheme = text[..<separator.lowerBound]
         guard let first = scheme.first, first.isLetter,
               scheme.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "+" || $0 == "-" || $0 == "." }) else { return nil }
@@ -90,7 +91,7 @@ struct StrictURL: Equatable, Sendable {
     /// A "." or ".." path segment, however its dots are written ("%2e" too).
     var hasDotSegments: Bool {
         path.split(separator: "/").contains {
-            [".", ".."].contains($0.replacingOccurrences(of: "%2e", with: ".", options: .caseInsensitive))
+            [".", ".."].contains($0.replacingIgnoringASCIICase("%2e", with: "."))
         }
     }
 }

@@ -9,7 +9,7 @@ public final class StoreCeilingWatch: @unchecked Sendable {
     let store: StoreHealthCheck
     public let ceiling: StoreCeiling
     let interval: Double
-    private let lock = NSLock()
+    private let lock = Lock()
     private var measuredAt = -Double.infinity
     private var warnedAt = -Double.infinity
 

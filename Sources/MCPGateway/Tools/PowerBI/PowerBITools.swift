@@ -2,6 +2,7 @@ import Foundation
 import GatewayStore
 import MCPJSON
 import UpstreamHTTP
+import GatewaySupport
 
 /// The Power BI tools, registered together when the config has a `powerbi` section.
 public enum PowerBITools {
@@ -209,7 +210,7 @@ struct ExecuteDAXQueryTool: PowerBITool {
     func call(arguments: JSONObject, context: ToolContext) throws -> ToolResult {
         let (access, workspace, dataset) = try client.datasetTarget(arguments, caller: context.caller)
         let query = arguments["query"]?.stringValue ?? ""
-        guard !query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, query.count <= client.config.maxDAXChars else {
+        guard !query.trimmingASCIIWhitespaceAndNewlines().isEmpty, query.count <= client.config.maxDAXChars else {
             throw ToolError("query must be one DAX query of at most \(client.config.maxDAXChars) characters")
         }
         let maxRows = min(arguments["max_rows"]?.intValue ?? client.config.maxRows, client.config.maxRows)
