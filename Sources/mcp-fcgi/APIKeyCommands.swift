@@ -29,7 +29,7 @@ struct APIKeyCommand: ParsableCommand {
             guard cfg.auth.acceptAnyTenant || cfg.auth.allowedTenants.contains(where: { $0.lowercased() == tenant }) else {
                 throw ValidationError("tenant \(tenant) is not allowed in instance \(cfg.instanceName)")
             }
-            let roleList = roles.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let roleList = roles.split(separator: ",").map { $0.trimmingASCIISpaces() }.filter { !$0.isEmpty }
             guard !name.isEmpty, !name.contains(where: \.isNewline) else { throw ValidationError("--name must be one line of text") }
             let now = Int64(Date().timeIntervalSince1970)
             let until = try untilArgument(expires)
@@ -40,7 +40,7 @@ struct APIKeyCommand: ParsableCommand {
                 guard let keys = stores.apiKeys else { throw ValidationError("this store keeps no API keys") }
                 try keys.addAPIKey(record)
             }
-            FileHandle.standardError.write(Data("created API key \(record.id) (\(name)) for tenant \(tenant), expires \(Timestamp.iso8601(Double(until))); it is shown once:\n".utf8))
+            writeStandardError("created API key \(record.id) (\(name)) for tenant \(tenant), expires \(Timestamp.iso8601(Double(until))); it is shown once:\n")
             print(key)
         }
     }

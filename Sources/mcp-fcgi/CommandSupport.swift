@@ -31,7 +31,7 @@ func loadConfig(_ option: String?) throws -> ProcessConfig {
     do {
         return try ProcessConfig.load(path: resolveConfigPath(option), environment: processEnvironment)
     } catch let e as ConfigErrors {
-        FileHandle.standardError.write(Data((e.description + "\n").utf8))
+        writeStandardError(e.description + "\n")
         throw ExitCode(78)  // EX_CONFIG
     }
 }
@@ -69,7 +69,7 @@ func actAsStateOwner(_ configs: [GatewayConfig]) throws -> [GatewayConfig] {
     do {
         try StateDirectory.becomeOwner(of: configs.map(\.stateDirectory))
     } catch let e as FileSystemError {
-        FileHandle.standardError.write(Data((e.description + "\n").utf8))
+        writeStandardError(e.description + "\n")
         throw ExitCode(77)  // EX_NOPERM
     }
     return configs

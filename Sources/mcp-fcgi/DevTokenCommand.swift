@@ -4,6 +4,7 @@ import EntraAuth
 import Foundation
 import MCPGateway
 import MCPJSON
+import GatewaySupport
 
 struct DevToken: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,16 +41,16 @@ struct DevToken: ParsableCommand {
     func run() throws {
         let cfg = try configFile.single()
         guard cfg.auth.mode == .development else {
-            FileHandle.standardError.write(Data("dev-token: this config is not in development mode (auth.mode is \"\(cfg.auth.mode.rawValue)\")\n".utf8))
+            writeStandardError("dev-token: this config is not in development mode (auth.mode is \"\(cfg.auth.mode.rawValue)\")\n")
             throw ExitCode(64)
         }
         guard let tid = tenant ?? cfg.auth.allowedTenants.first, let aud = audience ?? cfg.auth.audiences.first else {
-            FileHandle.standardError.write(Data("dev-token: give --tenant and --audience\n".utf8))
+            writeStandardError("dev-token: give --tenant and --audience\n")
             throw ExitCode(64)
         }
         guard (1...86_400).contains(ttl) else { throw ValidationError("--ttl must be 1 to 86400 seconds") }
         let key = try DevSigningKey.loadOrCreate(stateDirectory: cfg.stateDirectory)
-        let list = { (s: String) in s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        let list = { (s: String) in s.split(separator: ",").map { $0.trimmingASCIISpaces() }.filter { !$0.isEmpty } }
         var extra = JSONObject()
         if let clientCapabilities { extra["xms_cc"] = JSONValue(list(clientCapabilities)) }
         let token = try DevTokenMinter(key: key).mint(tenantId: tid, objectId: oid, audience: aud, scopes: list(scopes),

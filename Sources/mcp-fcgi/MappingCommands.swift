@@ -2,6 +2,7 @@ import GatewayStore
 import ArgumentParser
 import Foundation
 import MCPGateway
+import GatewaySupport
 
 /// Which user or group a mapping is for, and in which tenant.
 struct MappingTarget: ParsableArguments {
@@ -64,7 +65,7 @@ struct MappingCommand: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
             switch MappingCSV.parse(String(decoding: data, as: UTF8.self)) {
             case .failure(let problems):
-                for p in problems.lines { FileHandle.standardError.write(Data("\(file): \(p)\n".utf8)) }
+                for p in problems.lines { writeStandardError("\(file): \(p)\n") }
                 throw ExitCode(65)  // EX_DATAERR
             case .success(let mappings):
                 try withStore(configFile) { try $0.mappings.addMappings(mappings) }
