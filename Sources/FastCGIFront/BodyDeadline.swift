@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The time by which one request's body must have arrived. A client that announces a body and
 /// then stalls would otherwise hold a worker for as long as the web server waits (Apache's

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import GatewaySupport
 
 /// Answers exactly one request as a plain CGI program: the environment and stdin

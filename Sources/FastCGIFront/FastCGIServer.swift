@@ -1,6 +1,7 @@
 import GatewaySupport
 import CFastCGI
-import Foundation
+import FoundationEssentials
+import Glibc
 import MCPJSON
 
 /// A libfcgi responder: a pool of worker threads, each with its own FCGX_Request,

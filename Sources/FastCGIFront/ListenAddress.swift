@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Where the FastCGI responder listens.
 public enum ListenAddress: Equatable, Sendable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import GatewaySupport
 
 /// The one routine both front ends answer a request with: the params the web server sent

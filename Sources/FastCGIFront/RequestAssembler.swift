@@ -1,5 +1,6 @@
 import GatewaySupport
-import Foundation
+import FoundationEssentials
+import Glibc
 /// The CGI/FastCGI params a request arrives with, read straight from the
 /// NAME=VALUE bytes: only the params we use become Strings, since a web server
 /// sends two dozen per request and this runs for every one of them.

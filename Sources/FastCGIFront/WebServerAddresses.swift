@@ -1,5 +1,6 @@
 import GatewaySupport
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The peers libfcgi accepts on a TCP listener: `FCGI_WEB_SERVER_ADDRS`, a comma-separated
 /// list of IPv4 addresses it compares with each connection's source and closes the others.

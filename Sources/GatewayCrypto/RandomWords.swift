@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import GatewaySupport
 
 /// 64-bit words from the kernel's CSPRNG, drawn 32 at a time with one getentropy(3) (getrandom(2)):

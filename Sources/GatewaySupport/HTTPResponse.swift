@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import MCPJSON
 
 /// One HTTP response, written back as a CGI `Status:` header block plus body.

@@ -1,5 +1,6 @@
 import CLibPQ
-import Foundation
+import FoundationEssentials
+import Glibc
 import GatewayStore
 import GatewaySupport
 
@@ -30,7 +31,7 @@ enum PGValue {
         case .null: return nil
         case .textArray(let items):
             let quoted = items.map { item -> String in
-                "\"" + item.replacing("\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+                "\"" + item.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
             }
             return "{" + quoted.joined(separator: ",") + "}"
         case .doubleArray(let items): return "{" + items.map(\.description).joined(separator: ",") + "}"

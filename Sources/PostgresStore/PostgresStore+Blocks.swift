@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import GatewayStore
 
 /// Blocks are read from the server on every request (one indexed statement), so a block

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import GatewayStore
 
 /// Every shared concern on PostgreSQL, for sites whose hosts share one truth: each process

@@ -1,6 +1,7 @@
 import CSharedCounters
 import GatewaySupport
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Named counters in a file every process of the site maps (see `shared_counters.c`).
 /// The numbers live in the file; this process only remembers where each name's slot is.

@@ -1,5 +1,6 @@
 import EntraAuth
-import Foundation
+import FoundationEssentials
+import Glibc
 import GatewayCrypto
 import GatewaySupport
 import MCPJSON

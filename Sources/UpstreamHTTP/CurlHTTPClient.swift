@@ -1,5 +1,6 @@
 import CCurl
-import Foundation
+import FoundationEssentials
+import Glibc
 import GatewaySupport
 
 /// Limits and trust settings for upstream HTTP.

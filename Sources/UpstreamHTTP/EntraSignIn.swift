@@ -1,5 +1,5 @@
 import EntraAuth
-import Foundation
+import FoundationEssentials
 import GatewaySupport
 import MCPJSON
 

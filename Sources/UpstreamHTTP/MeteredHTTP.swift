@@ -1,5 +1,5 @@
 import EntraAuth
-import Foundation
+import FoundationEssentials
 
 /// Where metered upstream calls are counted (the gateway's shared metrics), so this
 /// target needs nothing of the gateway's.

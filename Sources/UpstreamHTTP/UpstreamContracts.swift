@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import GatewaySupport
 
 // The two seams every upstream tool (Power BI, customer backends) goes through:

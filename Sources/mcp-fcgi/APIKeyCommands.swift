@@ -1,6 +1,6 @@
 import ArgumentParser
 import EntraAuth
-import Foundation
+import FoundationEssentials
 import GatewayStore
 import GatewaySupport
 import MCPGateway

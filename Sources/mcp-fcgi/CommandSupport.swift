@@ -1,6 +1,7 @@
 import GatewayStore
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import GatewaySupport
 import MCPGateway
 

@@ -1,7 +1,7 @@
 import GatewayStore
 import ArgumentParser
 import EntraAuth
-import Foundation
+import FoundationEssentials
 import MCPGateway
 import MCPJSON
 import GatewaySupport

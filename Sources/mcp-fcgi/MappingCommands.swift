@@ -1,6 +1,6 @@
 import GatewayStore
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import MCPGateway
 import GatewaySupport
 

@@ -1,7 +1,8 @@
 import FastCGIFront
 import GatewayStore
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import GatewaySupport
 import MCPGateway
 

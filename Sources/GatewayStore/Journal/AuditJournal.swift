@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
+import FoundationEssentials
 import GatewaySupport
 
 /// The audit journals of one store: a directory of append-only files, one per writing process

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import GatewaySupport
 
 /// The audit trail with one `write(2)` per record instead of a store transaction: records go to

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import GatewaySupport
 
 /// The whole records in each journal a drain found but could not move (the store down), and the

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
+import FoundationEssentials
 import GatewaySupport
 
 /// Which lane the calling thread writes through: threads are numbered in the order they first

@@ -1,5 +1,6 @@
 import CSQLite
-import Foundation
+import FoundationEssentials
+import Glibc
 import GatewaySupport
 
 /// One SQLite connection per process, shared by its worker threads behind a lock.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 extension SQLiteStore: StoreHealthCheck {
     public func health() throws -> StoreHealth {

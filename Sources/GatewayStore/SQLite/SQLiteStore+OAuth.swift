@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import MCPJSON
 
 /// The authorization front's state. Whatever must happen once (a pending authorization taken,

@@ -1,6 +1,7 @@
 import CSharedBuckets
 import GatewayCrypto
-import Foundation
+import FoundationEssentials
+import Glibc
 import GatewaySupport
 
 /// The rate limits of a one-host site, in a file every process maps (see `shared_buckets.c`):

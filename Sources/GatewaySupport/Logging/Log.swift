@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import MCPJSON
 
 /// Structured JSON-lines logging to stderr, which nginx, Apache and systemd all collect.

@@ -1,6 +1,7 @@
 import SharedMetrics
 import EntraAuth
-import Foundation
+import FoundationEssentials
+import Glibc
 import GatewayStore
 import PostgresStore
 import UpstreamHTTP
@@ -66,12 +67,14 @@ public struct Doctor {
     /// A plain-text table, one check per line.
     public static func table(_ checks: [Check]) -> String {
         let width = max(14, checks.map(\.name.count).max() ?? 0)
-        var out = "CHECK".padding(toLength: width, withPad: " ", startingAt: 0) + "  RESULT  TIME     DETAIL\n"
+        // Cut or padded with spaces to `n` characters, as NSString's padding(toLength:withPad:startingAt:) did.
+        func pad(_ s: String, _ n: Int) -> String {
+            s.count >= n ? String(s.prefix(n)) : s + String(repeating: " ", count: n - s.count)
+        }
+        var out = pad("CHECK", width) + "  RESULT  TIME     DETAIL\n"
         for c in checks {
             let time = c.milliseconds.map { "\($0) ms" } ?? "-"
-            out += c.name.padding(toLength: width, withPad: " ", startingAt: 0) + "  "
-                + c.outcome.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0) + "  "
-                + time.padding(toLength: 7, withPad: " ", startingAt: 0) + "  " + c.detail + "\n"
+            out += pad(c.name, width) + "  " + pad(c.outcome.rawValue, 6) + "  " + pad(time, 7) + "  " + c.detail + "\n"
         }
         let failed = checks.filter { $0.outcome == .fail }.count
         out += failed == 0 ? "all checks passed\n" : "\(failed) check(s) failed\n"
@@ -89,7 +92,7 @@ public struct Doctor {
     func stateDirectory() -> Check {
         let dir = config.stateDirectory
         let (r, ms) = timed {
-            var isDirectory: ObjCBool = false
+            var isDirectory = false
             if !FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory) {
                 // Made by root it would lock the service out: leave it to the service user.
                 guard geteuid() != 0 else {

@@ -1,6 +1,6 @@
 import GatewayStore
 import EntraAuth
-import Foundation
+import FoundationEssentials
 import GatewaySupport
 
 /// One configured instance (a client deployment) at run time: its own verifier, policy,

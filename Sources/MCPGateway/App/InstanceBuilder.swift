@@ -2,7 +2,7 @@ import SharedMetrics
 import GatewayStore
 import PostgresStore
 import EntraAuth
-import Foundation
+import FoundationEssentials
 import GatewaySupport
 import UpstreamHTTP
 

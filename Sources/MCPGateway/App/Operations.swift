@@ -1,7 +1,8 @@
 import GatewayStore
 import GatewaySupport
 import EntraAuth
-import Foundation
+import FoundationEssentials
+import Glibc
 import MCPJSON
 
 /// What an operator needs to know about the running service, gathered from the shared

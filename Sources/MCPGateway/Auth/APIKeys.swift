@@ -1,5 +1,5 @@
 import EntraAuth
-import Foundation
+import FoundationEssentials
 import GatewayCrypto
 import GatewayStore
 import GatewaySupport

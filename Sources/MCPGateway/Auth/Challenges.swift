@@ -78,6 +78,6 @@ public struct Challenges: Sendable {
     }
 
     static func quote(_ s: String) -> String {
-        s.replacing("\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        s.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"")
     }
 }

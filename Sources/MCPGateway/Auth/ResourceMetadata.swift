@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import MCPJSON
 
 /// RFC 9728 protected resource metadata for the MCP endpoint.

@@ -1,7 +1,7 @@
 import GatewayStore
 import GatewaySupport
 import EntraAuth
-import Foundation
+import FoundationEssentials
 import MCPJSON
 import UpstreamHTTP
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import MCPJSON
 
 /// One customer web backend and the tools it offers, declared in the `backends` section.

@@ -1,6 +1,6 @@
 import GatewaySupport
 import EntraAuth
-import Foundation
+import FoundationEssentials
 import MCPJSON
 
 /// One instance's configuration: everything its gateway reads from the config file and environment.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// An IPv4 or IPv6 network in CIDR form ("10.0.0.0/8", "::1/128", or a bare address).
 /// Used to decide which peers (REMOTE_ADDR as the web server saw it) may assert things.

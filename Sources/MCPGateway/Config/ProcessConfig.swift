@@ -1,5 +1,6 @@
 import GatewaySupport
-import Foundation
+import FoundationEssentials
+import Glibc
 import MCPJSON
 
 /// What the process needs from the config file: its logging, worker threads and shutdown grace, and the

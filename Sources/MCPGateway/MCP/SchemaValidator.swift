@@ -1,5 +1,5 @@
 import EntraAuth
-import Foundation
+import FoundationEssentials
 import MCPJSON
 
 /// Validates tool arguments against the JSON Schema subset tool authors use:

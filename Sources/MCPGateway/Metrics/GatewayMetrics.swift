@@ -1,6 +1,6 @@
 import SharedMetrics
 import GatewaySupport
-import Foundation
+import FoundationEssentials
 import UpstreamHTTP
 
 /// What the gateway counts, in Prometheus terms. Counters live in `SharedCounters`, so

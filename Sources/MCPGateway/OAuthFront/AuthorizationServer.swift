@@ -1,5 +1,5 @@
 import EntraAuth
-import Foundation
+import FoundationEssentials
 import GatewayStore
 import GatewaySupport
 import MCPJSON

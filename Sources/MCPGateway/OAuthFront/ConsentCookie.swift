@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import GatewaySupport
 
 /// Remembers, per browser, which clients (with which redirect URI) the person already allowed,

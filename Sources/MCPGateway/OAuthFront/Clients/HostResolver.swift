@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Names to addresses, so the metadata-document fetcher can check where a client id URL leads
 /// before connecting, and pin the connection there.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import GatewaySupport
 
 /// An absolute URL with an authority (`scheme://host[:port][/path][?query][#fragment]`), read

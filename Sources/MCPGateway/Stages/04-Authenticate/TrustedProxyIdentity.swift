@@ -1,5 +1,5 @@
 import EntraAuth
-import Foundation
+import FoundationEssentials
 import GatewaySupport
 
 /// The identity an authenticating front proxy asserts in headers, believed only from the

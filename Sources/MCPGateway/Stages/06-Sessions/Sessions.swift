@@ -1,6 +1,6 @@
 import GatewayStore
 import EntraAuth
-import Foundation
+import FoundationEssentials
 import GatewaySupport
 import MCPJSON
 

@@ -1,7 +1,7 @@
 import GatewayStore
 import EntraAuth
 import GatewayCrypto
-import Foundation
+import FoundationEssentials
 import GatewaySupport
 import MCPJSON
 

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import GatewayStore
 import GatewaySupport
 import MCPJSON

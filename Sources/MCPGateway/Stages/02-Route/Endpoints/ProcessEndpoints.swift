@@ -1,5 +1,5 @@
 import GatewayStore
-import Foundation
+import FoundationEssentials
 import GatewaySupport
 import MCPJSON
 
