@@ -1,4 +1,5 @@
 import GatewaySupport
+import Foundation
 import XCTest
 
 final class ThreadingHelpersTests: XCTestCase {
@@ -63,5 +64,22 @@ final class ThreadingHelpersTests: XCTestCase {
         XCTAssertFalse("\u{C9}".equalsIgnoringASCIICase("\u{E9}"))
         XCTAssertEqual("a%2Eb%2e%2".replacingIgnoringASCIICase("%2e", with: "."), "a.b.%2")
         XCTAssertEqual("%2n".replacingIgnoringASCIICase("%2e", with: "."), "%2n", "'n' is not 'N' folded to 'e'")
+    }
+}
+
+/// Foundation (not FoundationEssentials) in any production target links swift-corelibs-foundation,
+/// CoreFoundation and ICU's data back into the executable (ARCHITECTURE.md, "Targets").
+final class FoundationImportTests: XCTestCase {
+    func testNoProductionTargetImportsFoundation() throws {
+        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources").standardizedFileURL
+        let files = try XCTUnwrap(FileManager.default.enumerator(atPath: sources.path)).compactMap { $0 as? String }
+            .filter { $0.hasSuffix(".swift") && !$0.hasPrefix("MCPGatewayTesting/") }
+        XCTAssertGreaterThan(files.count, 50)
+        for file in files {
+            let text = try String(contentsOfFile: sources.appendingPathComponent(file).path, encoding: .utf8)
+            for line in text.split(separator: "\n") where line.trimmingASCIISpaces().hasPrefix("import Foundation") {
+                XCTAssertEqual(line.trimmingASCIISpaces(), "import FoundationEssentials", "\(file): \(line)")
+            }
+        }
     }
 }
