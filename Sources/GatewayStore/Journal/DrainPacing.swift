@@ -1,3 +1,4 @@
+import GatewaySupport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -24,7 +25,7 @@ final class DrainPacing {
 
     init(pacedRecords: Int,
          cpuNanoseconds: @escaping () -> UInt64 = DrainPacing.threadCPUNanoseconds,
-         pause: @escaping (UInt64) -> Void = DrainPacing.sleep) {
+         pause: @escaping (UInt64) -> Void = sleepNanoseconds) {
         pacedLeft = pacedRecords
         self.cpuNanoseconds = cpuNanoseconds
         self.pause = pause
@@ -46,12 +47,5 @@ final class DrainPacing {
         var t = timespec()
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
         return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
-    }
-
-    static func sleep(_ nanoseconds: UInt64) {
-        guard nanoseconds > 0 else { return }
-        var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
-        var left = timespec()
-        while nanosleep(&request, &left) != 0 && errno == EINTR { request = left }
     }
 }

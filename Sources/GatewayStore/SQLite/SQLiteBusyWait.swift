@@ -1,4 +1,5 @@
 import CSQLite
+import GatewaySupport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -30,13 +31,12 @@ final class SQLiteBusyWait {
 
     /// Sleeps one step and says to retry, or says to give up once the timeout has passed.
     func retry(attempt: Int32) -> Bool {
-        let now = Self.monotonicNanoseconds()
+        let now = monotonicNanoseconds()
         if attempt == 0 { startedAt = now }
         let waited = now &- startedAt
         guard waited < timeoutNanoseconds else { return false }
         let sleep = min(Self.step(attempt: attempt), timeoutNanoseconds - waited)
-        var request = timespec(tv_sec: 0, tv_nsec: Int(sleep)), remaining = timespec()
-        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+        sleepNanoseconds(sleep)
         return true
     }
 
@@ -46,11 +46,5 @@ final class SQLiteBusyWait {
             guard let context else { return 0 }
             return Unmanaged<SQLiteBusyWait>.fromOpaque(context).takeUnretainedValue().retry(attempt: attempt) ? 1 : 0
         }, Unmanaged.passUnretained(self).toOpaque())
-    }
-
-    private static func monotonicNanoseconds() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 }

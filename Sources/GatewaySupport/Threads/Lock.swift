@@ -100,6 +100,14 @@ package func monotonicNanoseconds() -> UInt64 {
     return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
 }
 
+/// Sleeps the calling thread for `nanoseconds`, resuming after a signal interrupts the sleep.
+package func sleepNanoseconds(_ nanoseconds: UInt64) {
+    guard nanoseconds > 0 else { return }
+    var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+}
+
 /// Starts a detached thread running `body`, named `name` (Linux keeps 15 bytes of it) for
 /// `top -H`, gdb and /proc/PID/task/*/comm. Returns the pthread_create error, 0 when started.
 @discardableResult
