@@ -74,13 +74,14 @@ enum StateFiles {
         // Without a lock file we still proceed: the lock only avoids duplicate fetches.
         guard fd >= 0 else { return try body() }
         defer { close(fd) }
-        let locked: Bool
-        if case .indefinitely = wait {
-            var rc = flock(fd, LOCK_EX)
-            while rc != 0 && errno == EINTR { rc = flock(fd, LOCK_EX) }
-            locked = rc == 0
-        } else {
-            locked = wait.poll { flock(fd, LOCK_EX | LOCK_NB) == 0 }
+        // Another process may hold the lock for a fetch: the worker's run permit is lent meanwhile.
+        let locked: Bool = whileBlocked {
+            if case .indefinitely = wait {
+                var rc = flock(fd, LOCK_EX)
+                while rc != 0 && errno == EINTR { rc = flock(fd, LOCK_EX) }
+                return rc == 0
+            }
+            return wait.poll { flock(fd, LOCK_EX | LOCK_NB) == 0 }
         }
         guard locked else { return nil }
         defer { flock(fd, LOCK_UN) }

@@ -15,10 +15,14 @@ public final class FastCGIServer: @unchecked Sendable {
         public var backlog: Int32
         /// How long a request's body may take to arrive before it is answered 408 and the worker freed.
         public var bodyTimeoutSeconds: Double
+        /// At most this many workers run request work at once (RunPermits); nil or at least
+        /// `workers`: no limit.
+        public var runningWorkers: Int?
 
         public init(workers: Int, maxBodyBytes: Int, shutdownGrace: Double, socketMode: mode_t = 0o660, backlog: Int32 = 128,
-                    bodyTimeoutSeconds: Double = 10) {
+                    bodyTimeoutSeconds: Double = 10, runningWorkers: Int? = nil) {
             self.workers = workers
+            self.runningWorkers = runningWorkers
             self.maxBodyBytes = maxBodyBytes
             self.shutdownGrace = shutdownGrace
             self.socketMode = socketMode
@@ -29,6 +33,8 @@ public final class FastCGIServer: @unchecked Sendable {
 
     private let answering: RequestAnswering
     private let options: Options
+    /// nil when every worker may run at once.
+    private let permits: RunPermits?
     private let stateLock = Lock()
     private var stopping = false
     private var running = 0
@@ -37,6 +43,7 @@ public final class FastCGIServer: @unchecked Sendable {
 
     public init(handler: RequestHandler, options: Options) {
         self.options = options
+        self.permits = options.runningWorkers.flatMap { $0 >= 1 && $0 < options.workers ? RunPermits(limit: $0) : nil }
         self.answering = RequestAnswering(handler: handler, maxBodyBytes: options.maxBodyBytes)
     }
 
@@ -77,11 +84,13 @@ public final class FastCGIServer: @unchecked Sendable {
         pthread_sigmask(SIG_BLOCK, &stopSignals, nil)
 
         let listen = JSONValue.string(address == .inherited ? "fd 0" : address.libfcgiPath)
+        let runningWorkers = JSONValue.integer(permits?.limit ?? options.workers)
         if let webServers {
             Log.shared.info("serving FastCGI", ["listen": listen, "workers": .integer(options.workers),
-                                                 "web_server_addrs": .string(webServers)])
+                                                 "running_workers": runningWorkers, "web_server_addrs": .string(webServers)])
         } else {
-            Log.shared.info("serving FastCGI", ["listen": listen, "workers": .integer(options.workers)])
+            Log.shared.info("serving FastCGI", ["listen": listen, "workers": .integer(options.workers),
+                                                 "running_workers": runningWorkers])
         }
         for i in 0..<options.workers { startWorker(index: i) }
 
@@ -102,6 +111,7 @@ public final class FastCGIServer: @unchecked Sendable {
 
     private func stop() -> Int32 {
         stateLock.withLock { stopping = true }
+        permits?.close()  // parked workers wake and end
         let deadline = Date().addingTimeInterval(options.shutdownGrace)
         // Keep nudging workers that sit in accept() or wait on a kept connection: a signal
         // that lands between two system calls would otherwise be missed.
@@ -146,13 +156,34 @@ public final class FastCGIServer: @unchecked Sendable {
         var request = FCGX_Request()
         guard FCGX_InitRequest(&request, listenFD, Int32(FCGI_FAIL_ACCEPT_ON_INTR)) == 0 else { return }
         defer { FCGX_Free(&request, 1) }
+        // The worker holds a permit whenever it serves (see RunPermits), so the waits in serve()
+        // may lend it.
+        RunPermits.setHeldByCurrentThread(permits)
+        var holdsPermit = false
+        defer { if holdsPermit { permits?.release() } }
         var failures = 0
         while !stateLock.withLock({ stopping }) {
+            if let permits {
+                // A kept connection's next request may be long in coming (nginx holds idle ones
+                // open): wait for it without a permit. A fresh accept() waits with one.
+                let keptConnectionPending = request.ipcFd >= 0
+                if keptConnectionPending && holdsPermit {
+                    permits.lend()
+                    holdsPermit = false
+                } else if !keptConnectionPending && !holdsPermit {
+                    guard permits.take() else { break }
+                    holdsPermit = true
+                }
+            }
             // Every worker waits in accept() on the shared socket at once: libfcgi on Linux takes no
             // lock there, and the kernel hands each connection to one waiter. A lock of our own
             // would cost a futex hand-off per request and hold the others while the accepted
             // connection's first bytes are awaited (libfcgi polls up to 2 s for them).
             let accepted = stateLock.withLock({ stopping }) ? -1 : FCGX_Accept_r(&request)
+            if let permits, !holdsPermit {
+                permits.reclaim()
+                holdsPermit = true
+            }
             if accepted < 0 {
                 if stateLock.withLock({ stopping }) { break }
                 // A peer that went away or a stray signal: try again, but never spin. libfcgi
@@ -167,12 +198,20 @@ public final class FastCGIServer: @unchecked Sendable {
                 continue
             }
             failures = 0
-            serve(&request)
-            FCGX_Finish_r(&request)
+            let closedAtOnce = serve(&request)
+            if closedAtOnce || request.keepConnection != 0 {
+                FCGX_Finish_r(&request)
+            } else {
+                // libfcgi's own close waits for the web server to close its side.
+                whileBlocked { FCGX_Finish_r(&request) }
+            }
+            // Over the limit after a lent wait: the first worker with no connection to keep parks.
+            if let permits, holdsPermit, request.ipcFd < 0, permits.giveBackIfOverLimit() { holdsPermit = false }
         }
     }
 
-    private func serve(_ request: inout FCGX_Request) {
+    /// True when the connection was closed at once (FCGX_Detach).
+    private func serve(_ request: inout FCGX_Request) -> Bool {
         let input = request.in, output = request.out, connection = request.ipcFd
         let kept = request.keepConnection != 0
         let deadline = BodyDeadline(seconds: options.bodyTimeoutSeconds)
@@ -181,10 +220,17 @@ public final class FastCGIServer: @unchecked Sendable {
             try FastCGIServer.read(input, from: connection, upTo: n, by: deadline, connectionKept: kept,
                                    receiveTimeoutLeft: &receiveTimeout)
         }) { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { FCGX_PutStr($0.baseAddress, Int32($0.count), output) == Int32($0.count) }
+            let write = { bytes.withMemoryRebound(to: CChar.self) { FCGX_PutStr($0.baseAddress, Int32($0.count), output) == Int32($0.count) } }
+            // A write that fits the socket's buffer does not wait; a larger one may wait on the peer.
+            return bytes.count < FastCGIServer.writeThatMayWaitBytes ? write() : whileBlocked(write)
         }
-        if !kept { FastCGIServer.closeAtOnceIfInputEnded(&request, receiveTimeout: receiveTimeout) }
+        if kept { return false }
+        return FastCGIServer.closeAtOnceIfInputEnded(&request, receiveTimeout: receiveTimeout)
     }
+
+    /// Writes from this size up lend the worker's run permit: smaller ones fit the socket's send
+    /// buffer (at least 16 kB for TCP, about 200 kB for a unix socket) and return at once.
+    static let writeThatMayWaitBytes = 16 * 1024
 
     /// The longest the end-of-input check waits for the web server's closing stdin record
     /// (libfcgi's own close waits as long per read). When the record never comes, that close
@@ -203,12 +249,14 @@ public final class FastCGIServer: @unchecked Sendable {
     /// else (a body left unread, a stream error, the record not arriving in time) keeps libfcgi's
     /// close, and so does any role but the responder's (a filter's FCGI_DATA follows its stdin).
     /// `receiveTimeout`: the connection's receive timeout in milliseconds, nil if none is set.
-    static func closeAtOnceIfInputEnded(_ request: inout FCGX_Request, receiveTimeout: Int?) {
-        guard request.role == FCGI_RESPONDER, let input = request.in, FCGX_GetError(input) == 0 else { return }
+    /// Returns true when it closed the connection at once.
+    @discardableResult
+    static func closeAtOnceIfInputEnded(_ request: inout FCGX_Request, receiveTimeout: Int?) -> Bool {
+        guard request.role == FCGI_RESPONDER, let input = request.in, FCGX_GetError(input) == 0 else { return false }
         // FCGX_Finish_r's own FClose calls are no-ops after these.
         FCGX_FClose(request.err)
         FCGX_FClose(request.out)
-        guard FCGX_GetError(request.out) == 0, FCGX_GetError(request.err) == 0 else { return }
+        guard FCGX_GetError(request.out) == 0, FCGX_GetError(request.err) == 0 else { return false }
         if FCGX_HasSeenEOF(input) != EOF {
             // The read below may have to wait for the record: never without a bound, nor longer
             // than libfcgi's own close would.
@@ -217,10 +265,21 @@ public final class FastCGIServer: @unchecked Sendable {
             }
             // EOF here is the closing record, unless the stream records an error (a timeout, a
             // connection closed without it); a byte is input the request did not read.
-            guard FCGX_GetChar(input) == EOF else { return }
+            let next = inputIsThere(input, connection: request.ipcFd) ? FCGX_GetChar(input) : whileBlocked { FCGX_GetChar(input) }
+            guard next == EOF else { return false }
         }
-        guard FCGX_GetError(input) == 0 else { return }
+        guard FCGX_GetError(input) == 0 else { return false }
         FCGX_Detach(&request)
+        return true
+    }
+
+    /// True when the stream's next refill will not wait on the peer: libfcgi holds at least a
+    /// record header it has not handed out, or the connection has bytes (or its end) waiting.
+    /// Mostly the former: libfcgi reads what nginx sent with the params, body included, at once.
+    static func inputIsThere(_ stream: UnsafeMutablePointer<FCGX_Stream>, connection: Int32) -> Bool {
+        if mcp_fcgx_reader_buffered(stream) >= Int(FCGI_HEADER_LEN) { return true }
+        var ready = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
+        return poll(&ready, 1, 0) == 1
     }
 
     /// Up to `limit` bytes of the request's stdin, fewer only at end of input. FCGX_GetStr blocks
@@ -252,11 +311,16 @@ public final class FastCGIServer: @unchecked Sendable {
                 receiveTimeoutLeft = wait
             }
             let chunk = Int32(min(limit - filled, max(buffered, 1), 1 << 20))
-            let n = out.withUnsafeMutableBufferPointer { p in
-                p.baseAddress!.advanced(by: filled).withMemoryRebound(to: CChar.self, capacity: Int(chunk)) {
-                    FCGX_GetStr($0, chunk, stream)
+            let readChunk = {
+                out.withUnsafeMutableBufferPointer { p in
+                    p.baseAddress!.advanced(by: filled).withMemoryRebound(to: CChar.self, capacity: Int(chunk)) {
+                        FCGX_GetStr($0, chunk, stream)
+                    }
                 }
             }
+            // A refill that would wait on the peer (a slow client behind the web server) lends
+            // the worker's run permit; one whose bytes are there already does not.
+            let n = buffered > 0 || inputIsThere(stream, connection: connection) ? readChunk() : whileBlocked(readChunk)
             if n <= 0 {
                 let error = FCGX_GetError(stream)
                 if error == EAGAIN || error == EWOULDBLOCK || deadline.remainingMilliseconds == nil {

@@ -105,8 +105,11 @@ final class PostgresConnection {
         let wires = parameters.map { $0.wire.flatMap { strdup($0) } }
         defer { wires.forEach { $0.map { free($0) } } }
         var values: [UnsafePointer<CChar>?] = wires.map { $0.map { UnsafePointer($0) } }
-        let result = values.withUnsafeMutableBufferPointer { buffer in
-            mcp_pq_exec_params(conn, sql, Int32(parameters.count), buffer.baseAddress)
+        // A round trip to the server: the worker's run permit is lent meanwhile.
+        let result = whileBlocked {
+            values.withUnsafeMutableBufferPointer { buffer in
+                mcp_pq_exec_params(conn, sql, Int32(parameters.count), buffer.baseAddress)
+            }
         }
         guard let result else { throw failure(nil) }
         defer { mcp_pq_clear(result) }
@@ -125,7 +128,7 @@ final class PostgresConnection {
 
     /// Runs a script of several statements without parameters (a migration).
     func execute(_ script: String) throws {
-        guard let result = mcp_pq_exec(conn, script) else { throw failure(nil) }
+        guard let result = whileBlocked({ mcp_pq_exec(conn, script) }) else { throw failure(nil) }
         defer { mcp_pq_clear(result) }
         let status = mcp_pq_result_status(result)
         guard status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK else { throw failure(result) }

@@ -57,7 +57,7 @@ final class PostgresPool: @unchecked Sendable {
         let deadline = Condition.Deadline.after(seconds: Double(settings.poolWaitMilliseconds) / 1000)
         condition.lock()
         while idle.isEmpty && open >= settings.poolSize {
-            guard condition.wait(until: deadline) else {
+            guard whileBlocked({ condition.wait(until: deadline) }) else {
                 condition.unlock()
                 throw PostgresError(message: "no free connection within \(settings.poolWaitMilliseconds) ms " +
                                     "(all \(settings.poolSize) of this process busy)", sqlState: nil, connectionLost: false)
@@ -70,7 +70,7 @@ final class PostgresPool: @unchecked Sendable {
         open += 1
         condition.unlock()
         do {
-            return (try PostgresConnection(parameters: settings.connectionParameters), false)
+            return (try whileBlocked { try PostgresConnection(parameters: settings.connectionParameters) }, false)
         } catch {
             condition.lock()
             open -= 1

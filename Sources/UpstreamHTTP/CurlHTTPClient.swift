@@ -70,7 +70,7 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
                     throw e
                 }
             }
-            if wait > 0 { usleep(useconds_t(wait * 1_000_000)) }
+            if wait > 0 { whileBlocked { sleepNanoseconds(UInt64(wait * 1e9)) } }
         }
     }
 
@@ -179,7 +179,8 @@ public final class CurlHTTPClient: HTTPClient, @unchecked Sendable {
             throw UpstreamError.transport(host: host, detail: "libcurl rejected an option")
         }
 
-        let code = mcp_curl_easy_perform(h)
+        // The worker's run permit is lent while the upstream answers.
+        let code = whileBlocked { mcp_curl_easy_perform(h) }
         if code != CURLE_OK { reusable = false }
         if sink.overflow || code == CURLE_FILESIZE_EXCEEDED { throw UpstreamError.responseTooLarge(host: host, limit: options.maxResponseBytes) }
         switch code {

@@ -90,7 +90,8 @@ func serve(config configOption: String?, listen: String?, workers: Int?, socketM
     }
     let server = FastCGIServer(handler: gateway, options: .init(
         workers: workerThreads, maxBodyBytes: cfg.maxBodyBytes,
-        shutdownGrace: cfg.shutdownGraceSeconds, socketMode: mode, bodyTimeoutSeconds: cfg.bodyTimeoutSeconds))
+        shutdownGrace: cfg.shutdownGraceSeconds, socketMode: mode, bodyTimeoutSeconds: cfg.bodyTimeoutSeconds,
+        runningWorkers: cfg.runningWorkers))
     // The instances share one mapping of the counters file; it counts this process once.
     let counters = gateway.instances[0].metrics.counters
     counters?.registerProcess()

@@ -107,6 +107,20 @@ final class InstanceTests: XCTestCase {
         XCTAssertTrue(problems.contains { $0.hasPrefix("instances.client-a.auth.audiences") }, "\(problems)")
     }
 
+    func testRunningWorkersIsProcessWideAndDefaultsToTheProcessors() throws {
+        var c = try ProcessConfig.parse(root(["client-a": instance("client-a", tenant: Self.tenantA)]))
+        XCTAssertEqual(c.runningWorkers, max(1, ProcessInfo.processInfo.activeProcessorCount))
+        c = try ProcessConfig.parse(root(["client-a": instance("client-a", tenant: Self.tenantA)],
+                                         extra: ["server": ["name": "shared", "workers": 8, "running_workers": 3]]))
+        XCTAssertEqual(c.workers, 8)
+        XCTAssertEqual(c.runningWorkers, 3)
+        var problems = errors(root(["client-a": instance("client-a", tenant: Self.tenantA)],
+                                   extra: ["server": ["name": "shared", "running_workers": 0]]))
+        XCTAssertTrue(problems.contains { $0.hasSuffix("server.running_workers: must be between 1 and 256, not 0") }, "\(problems)")
+        problems = errors(root(["client-a": instance("client-a", tenant: Self.tenantA, extra: ["server": ["running_workers": 2]])]))
+        XCTAssertTrue(problems.contains { $0.hasPrefix("instances.client-a.server.running_workers") && $0.contains("process-wide") }, "\(problems)")
+    }
+
     func testTenantRecordsAreValidated() {
         var o = root(["a": instance("a", tenant: Self.tenantA, extra: ["tenants": ["contoso": ["name": "Contoso"]]])])
         XCTAssertTrue(errors(o).contains { $0.contains("tenants.contoso") && $0.contains("GUID") }, "\(errors(o))")

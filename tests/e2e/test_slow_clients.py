@@ -14,6 +14,7 @@ import pytest
 from conftest import BASE_PORT, e2e_config, selected, stack_down, stack_up
 
 PORT = BASE_PORT + 64
+GATED_PORT = BASE_PORT + 66
 WORKERS = 2
 BODY_TIMEOUT_SECONDS = 2
 APACHE_BODY_TIMEOUT_SECONDS = 10  # RequestReadTimeout body=10-30 in apache/mcp-fcgi-proxy.conf
@@ -25,6 +26,21 @@ def stack(request, binary, tmp_path_factory):
     config = e2e_config(PORT, workers=WORKERS)
     config["limits"]["body_timeout_seconds"] = BODY_TIMEOUT_SECONDS
     s = stack_up(request.param, PORT, binary, tmp_path_factory.mktemp("slow-clients"), config, mint=False)
+    yield s
+    stack_down(s)
+
+
+# Three workers of which one may run at once (server.running_workers): a worker waiting for a body
+# lends its run permit, so two stalled bodies still leave a permit for everyone else.
+GATED_WORKERS, RUNNING_WORKERS = 3, 1
+
+
+@pytest.fixture(scope="module", params=selected(["apache-proxy"]))
+def gated_stack(request, binary, tmp_path_factory):
+    config = e2e_config(GATED_PORT, workers=GATED_WORKERS)
+    config["server"]["running_workers"] = RUNNING_WORKERS
+    config["limits"]["body_timeout_seconds"] = BODY_TIMEOUT_SECONDS
+    s = stack_up(request.param, GATED_PORT, binary, tmp_path_factory.mktemp("slow-clients-gated"), config, mint=False)
     yield s
     stack_down(s)
 
@@ -80,3 +96,18 @@ def test_stalled_bodies_do_not_pin_every_worker(stack):
             conn.close()
     # Every worker is free again.
     assert health_within(PORT, 5)[0] == 200
+
+
+def test_a_worker_waiting_for_a_body_lends_its_run_permit(gated_stack):
+    assert health_within(GATED_PORT, 5)[0] == 200
+    stalled = [stalled_post(GATED_PORT) for _ in range(GATED_WORKERS - 1)]
+    try:
+        time.sleep(0.5)
+        # Without the lent permits the third worker would wait for one until a body deadline freed it.
+        status, elapsed = health_within(GATED_PORT, BODY_TIMEOUT_SECONDS + 4)
+        assert status == 200, f"GET /health behind {len(stalled)} stalled bodies: status {status} after {elapsed:.1f} s"
+        assert elapsed < BODY_TIMEOUT_SECONDS / 2, f"GET /health waited {elapsed:.1f} s for a run permit"
+    finally:
+        for conn in stalled:
+            conn.close()
+    assert health_within(GATED_PORT, 5)[0] == 200

@@ -36,7 +36,7 @@ final class SQLiteBusyWait {
         let waited = now &- startedAt
         guard waited < timeoutNanoseconds else { return false }
         let sleep = min(Self.step(attempt: attempt), timeoutNanoseconds - waited)
-        sleepNanoseconds(sleep)
+        whileBlocked { sleepNanoseconds(sleep) }  // another process holds the database
         return true
     }
 

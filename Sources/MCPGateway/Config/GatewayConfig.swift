@@ -142,6 +142,8 @@ public struct GatewayConfig: Sendable {
         c.server.instructions = s.string("instructions")
         let workers = s.int("workers", default: 0, range: 1...256)  // 0: not set (or refused), the default stays
         if workers > 0 { process.workers = workers }
+        let runningWorkers = s.int("running_workers", default: 0, range: 1...256)
+        if runningWorkers > 0 { process.runningWorkers = runningWorkers }
         process.shutdownGraceSeconds = Double(s.int("shutdown_grace_seconds", default: 10, range: 0...600))
         if !c.server.mcpPath.hasPrefix("/") || c.server.mcpPath.count < 2 || c.server.mcpPath.hasSuffix("/") {
             s.fail("mcp_path", "must be an absolute path such as /mcp, without a trailing slash")

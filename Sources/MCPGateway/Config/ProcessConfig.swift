@@ -17,6 +17,14 @@ public struct ProcessConfig: Sendable {
         set { configuredWorkers = newValue }
     }
     private var configuredWorkers: Int?
+    /// `server.running_workers` when the file sets it, else the processors: at most this many
+    /// workers run request work at once, the others wait, and take over while one waits on an
+    /// upstream, the database or a slow peer (FastCGI's RunPermits).
+    public var runningWorkers: Int {
+        get { configuredRunningWorkers ?? max(1, ProcessInfo.processInfo.activeProcessorCount) }
+        set { configuredRunningWorkers = newValue }
+    }
+    private var configuredRunningWorkers: Int?
     public var shutdownGraceSeconds = 10.0
     public var instances: [GatewayConfig] = []
 
@@ -77,7 +85,7 @@ public struct ProcessConfig: Sendable {
     }
 
     static let processOnlyKeys = ["limits", "state_dir", "logging", "metrics"]
-    static let processOnlyServerKeys = ["workers", "shutdown_grace_seconds"]
+    static let processOnlyServerKeys = ["workers", "running_workers", "shutdown_grace_seconds"]
 
     public static func parse(_ root: JSONObject, environment: [String: String] = [:]) throws -> ProcessConfig {
         var process = ProcessConfig()
