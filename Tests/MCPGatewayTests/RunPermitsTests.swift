@@ -20,23 +20,81 @@ final class RunPermitsTests: XCTestCase {
         }
     }
 
+    /// Six threads of their own (not a pool sized to the cores, which would never exceed the
+    /// limit on a 2-core machine), each sleeping inside: without the permits all six overlap.
     func testNoMoreThanTheLimitRunAtOnce() {
         let permits = RunPermits(limit: 2)
         let lock = Lock()
-        var inside = 0, most = 0, served = 0
-        DispatchQueue.concurrentPerform(iterations: 6) { _ in
-            XCTAssertTrue(permits.take())
-            for _ in 0..<50 {
-                lock.withLock { inside += 1; most = max(most, inside) }
-                usleep(200)
-                lock.withLock { inside -= 1; served += 1 }
-                XCTAssertFalse(permits.giveBackIfOverLimit(), "nobody ran over the limit")
+        var inside = 0, most = 0, served = 0, overLimit = 0
+        let threads = 6, rounds = 25
+        let finished = DispatchGroup()
+        for _ in 0..<threads {
+            finished.enter()
+            Thread.detachNewThread {
+                defer { finished.leave() }
+                XCTAssertTrue(permits.take())
+                for _ in 0..<rounds {
+                    lock.withLock { inside += 1; most = max(most, inside) }
+                    usleep(1000)
+                    lock.withLock { inside -= 1; served += 1 }
+                    if permits.giveBackIfOverLimit() { lock.withLock { overLimit += 1 } }
+                }
+                permits.release()
             }
+        }
+        XCTAssertEqual(finished.wait(timeout: .now() + 60), .success)
+        XCTAssertEqual(served, threads * rounds)
+        XCTAssertEqual(most, 2, "two at once, never more")
+        XCTAssertEqual(overLimit, 0, "nobody ran over the limit")
+        XCTAssertEqual(permits.holders, 0)
+    }
+
+    /// A wait inside a wait lends nothing more: the count comes back to where it was.
+    func testANestedWaitLendsOnce() {
+        let permits = RunPermits(limit: 2)
+        XCTAssertTrue(permits.take())
+        RunPermits.setHeldByCurrentThread(permits)
+        defer { RunPermits.setHeldByCurrentThread(nil) }
+        let during = whileBlocked { () -> (Int, Int) in
+            let outer = permits.holders
+            let inner = whileBlocked { permits.holders }
+            return (outer, inner)
+        }
+        XCTAssertEqual(during.0, 0)
+        XCTAssertEqual(during.1, 0, "the inner wait lent nothing more (the count never goes below zero)")
+        XCTAssertEqual(permits.holders, 1)
+        permits.release()
+    }
+
+    /// A worker waiting for a lock whose holder waits outside with its permit lent lends its own,
+    /// so a third worker runs meanwhile.
+    func testWaitingForALockLendsThePermit() {
+        let permits = RunPermits(limit: 1)
+        let shared = Lock()
+        shared.lock()  // held by "another worker" that has lent its permit
+        let waiterHasPermit = Flag(), third = Flag(), waiterGotIt = Flag()
+        Thread.detachNewThread {
+            guard permits.take() else { return }
+            RunPermits.setHeldByCurrentThread(permits)
+            waiterHasPermit.raise()
+            shared.lockWhileBlocked()
+            shared.unlock()
+            RunPermits.setHeldByCurrentThread(nil)
+            waiterGotIt.raise()
             permits.release()
         }
-        XCTAssertEqual(served, 300)
-        XCTAssertEqual(most, 2)
-        XCTAssertEqual(permits.holders, 0)
+        XCTAssertTrue(waiterHasPermit.wait(seconds: 10))
+        Thread.detachNewThread {
+            guard permits.take() else { return }  // parks until the waiter lends its permit
+            third.raise()
+            permits.release()
+        }
+        XCTAssertTrue(third.wait(seconds: 10), "the third worker ran while the waiter waited for the lock")
+        shared.unlock()
+        XCTAssertTrue(waiterGotIt.wait(seconds: 10))
+        var settled = false
+        for _ in 0..<1000 where !settled { settled = permits.holders == 0; if !settled { usleep(1000) } }
+        XCTAssertTrue(settled)
     }
 
     func testAWorkerWaitingOutsideLendsItsPermitToAParkedOne() {

@@ -106,13 +106,37 @@ package final class RunPermits: @unchecked Sendable {
     }
 }
 
+extension Lock {
+    /// Takes the lock, lending the calling worker's run permit while it waits: the holder may
+    /// itself be waiting outside the process with its permit lent, and a worker that took that
+    /// permit must not sit on it behind the holder. Free, it is taken at once.
+    @inline(__always)
+    package func lockWhileBlocked() {
+        if tryLock() { return }
+        whileBlocked { lock() }
+    }
+
+    /// `withLock`, waiting as `lockWhileBlocked` does.
+    @inline(__always)
+    package func withLockWhileBlocked<T>(_ body: () throws -> T) rethrows -> T {
+        lockWhileBlocked()
+        defer { unlock() }
+        return try body()
+    }
+}
+
 /// Runs `body`, a wait on something outside the process (an upstream, the database, a lock
 /// another process holds, a slow peer), with the calling worker's run permit lent meanwhile.
 /// On a thread without a permit (a command, a CGI process, the audit drain) it just runs `body`.
 @inline(__always)
 package func whileBlocked<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
     guard let permits = RunPermits.heldByCurrentThread else { return try body() }
+    // Lent until the wait ends: a wait inside this one lends nothing more.
     permits.lend()
-    defer { permits.reclaim() }
+    RunPermits.setHeldByCurrentThread(nil)
+    defer {
+        RunPermits.setHeldByCurrentThread(permits)
+        permits.reclaim()
+    }
     return try body()
 }
