@@ -38,8 +38,9 @@ enum LockWait {
 extension Lock {
     /// Runs `body` once the lock is taken within `wait`; nil when it was not.
     func withLock<T>(_ wait: LockWait, _ body: () throws -> T) rethrows -> T? {
-        if case .indefinitely = wait { return try withLock(body) }
-        guard wait.poll(tryLock) else { return nil }
+        // The holder may be fetching with its run permit lent: wait without one (whileBlocked).
+        if case .indefinitely = wait { return try withLockWhileBlocked(body) }
+        guard tryLock() || whileBlocked({ wait.poll(tryLock) }) else { return nil }
         defer { unlock() }
         return try body()
     }

@@ -75,7 +75,8 @@ final class SQLiteDatabase: @unchecked Sendable {
 
     /// Runs `body` under the lock, inside BEGIN IMMEDIATE … COMMIT when `write` is set.
     func transaction<T>(write: Bool, _ body: (SQLiteDatabase) throws -> T) throws -> T {
-        lock.lock()
+        // The holder may be in SQLite's busy wait with its run permit lent.
+        lock.lockWhileBlocked()
         defer { lock.unlock() }
         // Prepared once and reused (see `query`): sqlite3_exec would parse them on every request.
         if write { try query("BEGIN IMMEDIATE") }

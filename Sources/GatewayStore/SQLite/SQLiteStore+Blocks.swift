@@ -83,7 +83,8 @@ final class BlockCache: @unchecked Sendable {
         lock.unlock()
         // Read before loading: a change during the load reloads next time.
         let current = first ? nil : signal.stamp
-        lock.lock()
+        // Another worker may be loading (a store read that can wait with its run permit lent).
+        lock.lockWhileBlocked()
         defer { lock.unlock() }
         if !loaded || current == nil || current != stamp {
             cached = try load()
