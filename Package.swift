@@ -110,7 +110,7 @@ let package = Package(
         .testTarget(name: "GatewayCryptoTests", dependencies: ["GatewayCrypto", "MCPGatewayTesting", "MCPJSON"], swiftSettings: v5),
         .testTarget(name: "EntraAuthTests", dependencies: ["EntraAuth", "MCPJSON", "GatewayCrypto", "UpstreamHTTP", "MCPGatewayTesting"],
                     swiftSettings: v5),
-        .testTarget(name: "FastCGIFrontTests", dependencies: ["FastCGIFront", "GatewaySupport"], swiftSettings: v5),
+        .testTarget(name: "FastCGIFrontTests", dependencies: ["FastCGIFront", "GatewaySupport", "CFastCGI"], swiftSettings: v5),
         .testTarget(name: "MCPGatewayTests",
                     dependencies: ["MCPGateway", "MCPJSON", "EntraAuth", "GatewayCrypto", "GatewaySupport", "GatewayStore",
                                    "PostgresStore", "SharedMetrics", "UpstreamHTTP", "MCPGatewayTesting"],

@@ -198,34 +198,46 @@ public final class FastCGIServer: @unchecked Sendable {
                 continue
             }
             failures = 0
-            let closedAtOnce = serve(&request)
-            if closedAtOnce || request.keepConnection != 0 {
-                FCGX_Finish_r(&request)
-            } else {
-                // libfcgi's own close waits for the web server to close its side.
+            let served = serve(&request)
+            // libfcgi's own close (a connection not kept, or a kept one whose input failed)
+            // waits for the web server to close its side; the rest of a large answer may wait
+            // on a peer that reads slowly.
+            let inputFailed = request.in.map { FCGX_GetError($0) != 0 } ?? true
+            let closesSlowly = !served.closedAtOnce && (request.keepConnection == 0 || inputFailed)
+            if closesSlowly || served.wroteLarge {
                 whileBlocked { FCGX_Finish_r(&request) }
+            } else {
+                FCGX_Finish_r(&request)
             }
             // Over the limit after a lent wait: the first worker with no connection to keep parks.
             if let permits, holdsPermit, request.ipcFd < 0, permits.giveBackIfOverLimit() { holdsPermit = false }
         }
     }
 
-    /// True when the connection was closed at once (FCGX_Detach).
-    private func serve(_ request: inout FCGX_Request) -> Bool {
+    /// Whether the connection was closed at once (FCGX_Detach), and whether the answer had a
+    /// write large enough to fill the socket's buffer (so its last bytes may still wait).
+    private func serve(_ request: inout FCGX_Request) -> (closedAtOnce: Bool, wroteLarge: Bool) {
         let input = request.in, output = request.out, connection = request.ipcFd
         let kept = request.keepConnection != 0
         let deadline = BodyDeadline(seconds: options.bodyTimeoutSeconds)
         var receiveTimeout: Int?
+        var wroteLarge = false
         answering.answer(params: request.envp, readBody: { n throws(BodyDeadlinePassed) in
             try FastCGIServer.read(input, from: connection, upTo: n, by: deadline, connectionKept: kept,
                                    receiveTimeoutLeft: &receiveTimeout)
         }) { bytes in
             let write = { bytes.withMemoryRebound(to: CChar.self) { FCGX_PutStr($0.baseAddress, Int32($0.count), output) == Int32($0.count) } }
             // A write that fits the socket's buffer does not wait; a larger one may wait on the peer.
-            return bytes.count < FastCGIServer.writeThatMayWaitBytes ? write() : whileBlocked(write)
+            if bytes.count < FastCGIServer.writeThatMayWaitBytes { return write() }
+            wroteLarge = true
+            return whileBlocked(write)
         }
-        if kept { return false }
-        return FastCGIServer.closeAtOnceIfInputEnded(&request, receiveTimeout: receiveTimeout)
+        if kept { return (false, wroteLarge) }
+        // After a large answer the close's flush of its last bytes may wait on the peer too.
+        let closed = wroteLarge
+            ? whileBlocked { FastCGIServer.closeAtOnceIfInputEnded(&request, receiveTimeout: receiveTimeout) }
+            : FastCGIServer.closeAtOnceIfInputEnded(&request, receiveTimeout: receiveTimeout)
+        return (closed, wroteLarge)
     }
 
     /// Writes from this size up lend the worker's run permit: smaller ones fit the socket's send
@@ -273,11 +285,11 @@ public final class FastCGIServer: @unchecked Sendable {
         return true
     }
 
-    /// True when the stream's next refill will not wait on the peer: libfcgi holds at least a
-    /// record header it has not handed out, or the connection has bytes (or its end) waiting.
+    /// True when the stream's next refill will not wait on the peer: libfcgi holds what that
+    /// refill reads (see the CFastCGI shim), or the connection has bytes (or its end) waiting.
     /// Mostly the former: libfcgi reads what nginx sent with the params, body included, at once.
     static func inputIsThere(_ stream: UnsafeMutablePointer<FCGX_Stream>, connection: Int32) -> Bool {
-        if mcp_fcgx_reader_buffered(stream) >= Int(FCGI_HEADER_LEN) { return true }
+        if stream.pointee.isClosed != 0 || mcp_fcgx_refill_needs_no_read(stream) != 0 { return true }
         var ready = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
         return poll(&ready, 1, 0) == 1
     }
