@@ -6,6 +6,7 @@ reading the client until then and answers it itself). nginx buffers whole bodies
 pins a worker this way; mod_fcgid buffers them too."""
 from __future__ import annotations
 
+import json
 import socket
 import time
 
@@ -98,8 +99,22 @@ def test_stalled_bodies_do_not_pin_every_worker(stack):
     assert health_within(PORT, 5)[0] == 200
 
 
+def serving_lines(stack) -> list[dict]:
+    """The responder's "serving FastCGI" log lines, from every log of the stack."""
+    lines = []
+    for f in sorted((stack.run_dir / "logs").glob("*.log")):
+        for line in f.read_text(errors="replace").splitlines():
+            if line.startswith("{") and '"serving FastCGI"' in line:
+                lines.append(json.loads(line))
+    return lines
+
+
 def test_a_worker_waiting_for_a_body_lends_its_run_permit(gated_stack):
     assert health_within(GATED_PORT, 5)[0] == 200
+    # The gate is on: three workers, one run permit (else the test below proves nothing).
+    serving = serving_lines(gated_stack)
+    assert serving, gated_stack.logs()
+    assert serving[-1]["workers"] == GATED_WORKERS and serving[-1]["running_workers"] == RUNNING_WORKERS, serving
     stalled = [stalled_post(GATED_PORT) for _ in range(GATED_WORKERS - 1)]
     try:
         time.sleep(0.5)
