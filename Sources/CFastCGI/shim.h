@@ -17,6 +17,9 @@ typedef struct {
     int skip;                 /* the record's content is being skipped */
     int contentLen;           /* content of the current record not yet handed out */
     int paddingLen;           /* padding of the current record not yet skipped */
+    int isAnythingWritten;
+    int rawWrite;
+    FCGX_Request *reqDataPtr; /* the request the stream belongs to */
 } mcp_fcgx_reader_data_head;
 
 /* Raw bytes (record headers included) a reader has read from its connection but not handed
@@ -34,8 +37,10 @@ static inline long mcp_fcgx_reader_buffered(const FCGX_Stream *stream) {
 
 /* 1 when the reader's next refill needs no read from its connection: the rest of the current
    record's content has a byte buffered, or the padding to skip, the next record's header and
-   (when that record has content) a byte of it are buffered. 0 when it may read, and whenever
-   the layout does not fit. */
+   (when that record has content) a byte of it are buffered, that header being one of this
+   stream's own records (FastCGI 1, the stream's type, the request's id: any other record makes
+   the refill skip it or answer it and read on). 0 when it may read, and whenever the layout
+   does not fit. */
 static inline int mcp_fcgx_refill_needs_no_read(const FCGX_Stream *stream) {
     long raw = mcp_fcgx_reader_buffered(stream);
     if (raw <= 0) return 0;
@@ -45,6 +50,8 @@ static inline int mcp_fcgx_refill_needs_no_read(const FCGX_Stream *stream) {
     long header = (long)d->paddingLen;
     if (raw < header + FCGI_HEADER_LEN) return 0;
     const unsigned char *h = stream->rdNext + header;
+    if (d->reqDataPtr == NULL || h[0] != FCGI_VERSION_1 || h[1] != d->type) return 0;
+    if (((h[2] << 8) | h[3]) != d->reqDataPtr->requestId) return 0;
     int contentLength = (h[4] << 8) | h[5];
     return contentLength == 0 || raw > header + FCGI_HEADER_LEN;
 }

@@ -7,8 +7,8 @@ import XCTest
 /// own reader through the CFastCGI shim's mirror of its private state, then from the socket.
 /// Real libfcgi, real records over a unix socket.
 final class RefillWaitTests: XCTestCase {
-    private static func record(_ type: UInt8, _ content: [UInt8], padding: UInt8 = 0) -> [UInt8] {
-        [1, type, 0, 1, UInt8(content.count >> 8), UInt8(content.count & 0xff), padding, 0] + content
+    private static func record(_ type: UInt8, _ content: [UInt8], padding: UInt8 = 0, id: UInt8 = 1) -> [UInt8] {
+        [1, type, 0, id, UInt8(content.count >> 8), UInt8(content.count & 0xff), padding, 0] + content
             + [UInt8](repeating: 0, count: Int(padding))
     }
 
@@ -76,6 +76,29 @@ final class RefillWaitTests: XCTestCase {
         try accepted(then: Self.record(UInt8(FCGI_STDIN), Array("ab".utf8), padding: 6) + Self.record(UInt8(FCGI_STDIN), [])) { request, _ in
             XCTAssertEqual(read(2, &request), 2)
             XCTAssertTrue(FastCGIServer.inputIsThere(request.in, connection: request.ipcFd), "an empty record needs no content")
+        }
+    }
+
+    /// A buffered header of another request or a management record makes libfcgi skip or answer
+    /// it and read on: such a refill may wait, so it gets a timeout and lends the permit.
+    func testARecordThatIsNotThisStreamsOwnMayStillRead() throws {
+        let first = Self.record(UInt8(FCGI_STDIN), Array("ab".utf8))
+        let others: [(String, [UInt8])] = [
+            ("another request's stdin", Self.record(UInt8(FCGI_STDIN), Array("cd".utf8), id: 2)),
+            ("a management record", Self.record(UInt8(FCGI_GET_VALUES), [], id: 0)),
+            ("this request's params", Self.record(UInt8(FCGI_PARAMS), Array("cd".utf8))),
+        ]
+        for (what, other) in others {
+            try accepted(then: first + other) { request, _ in
+                XCTAssertEqual(read(2, &request), 2)
+                XCTAssertGreaterThan(mcp_fcgx_reader_buffered(request.in), 0, what)
+                XCTAssertFalse(FastCGIServer.refillNeedsNoRead(request.in), what)
+            }
+        }
+        // This request's own stdin record, for contrast.
+        try accepted(then: first + Self.record(UInt8(FCGI_STDIN), Array("cd".utf8))) { request, _ in
+            XCTAssertEqual(read(2, &request), 2)
+            XCTAssertTrue(FastCGIServer.refillNeedsNoRead(request.in))
         }
     }
 }
