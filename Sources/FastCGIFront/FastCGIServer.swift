@@ -280,7 +280,7 @@ public final class FastCGIServer: @unchecked Sendable {
             }
             // EOF here is the closing record, unless the stream records an error (a timeout, a
             // connection closed without it); a byte is input the request did not read.
-            let next = buffered || inputIsThere(input, connection: request.ipcFd) ? FCGX_GetChar(input) : whileBlocked { FCGX_GetChar(input) }
+            let next = buffered || socketHasInput(request.ipcFd) ? FCGX_GetChar(input) : whileBlocked { FCGX_GetChar(input) }
             guard next == EOF else { return false }
         }
         guard FCGX_GetError(input) == 0 else { return false }
@@ -291,8 +291,14 @@ public final class FastCGIServer: @unchecked Sendable {
     /// True when the stream's next refill will not wait on the peer: libfcgi holds what that
     /// refill reads (see the CFastCGI shim), or the connection has bytes (or its end) waiting.
     /// Mostly the former: libfcgi reads what nginx sent with the params, body included, at once.
+    /// `read` and the end-of-input check ask its two halves in turn, as the first also decides
+    /// whether the refill needs a receive timeout.
     static func inputIsThere(_ stream: UnsafeMutablePointer<FCGX_Stream>, connection: Int32) -> Bool {
-        if refillNeedsNoRead(stream) { return true }
+        refillNeedsNoRead(stream) || socketHasInput(connection)
+    }
+
+    /// True when the connection has bytes (or its end) waiting; never waits.
+    private static func socketHasInput(_ connection: Int32) -> Bool {
         var ready = pollfd(fd: connection, events: Int16(POLLIN), revents: 0)
         return poll(&ready, 1, 0) == 1
     }
@@ -345,7 +351,7 @@ public final class FastCGIServer: @unchecked Sendable {
             }
             // A refill that would wait on the peer (a slow client behind the web server) lends
             // the worker's run permit; one whose bytes are there already does not.
-            let n = buffered > 0 || refillReadsNothing || inputIsThere(stream, connection: connection) ? readChunk() : whileBlocked(readChunk)
+            let n = buffered > 0 || refillReadsNothing || socketHasInput(connection) ? readChunk() : whileBlocked(readChunk)
             if n <= 0 {
                 let error = FCGX_GetError(stream)
                 if error == EAGAIN || error == EWOULDBLOCK || deadline.remainingMilliseconds == nil {
